@@ -1,0 +1,65 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from wsas import __version__
+from wsas.cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and __version__ in capsys.readouterr().out
+
+
+def test_info_reports_backends_and_soundfont(capsys):
+    assert main(["info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["torch"] and "cpu" in info["devices"]
+    assert set(info["clap_backends"]) == {"tiny", "laion"}
+    assert info["soundfont"].endswith(".sf2")
+
+
+def test_unknown_command_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["no-such-command"])
+    assert exit_.value.code == 2
+
+
+def test_user_error_is_one_line_without_traceback():
+    proc = subprocess.run([sys.executable, "-m", "wsas.cli", "data", "build", "--preset", "huge"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    expected = "wsas: error: unknown preset 'huge'; choose one of smoke, tiny, small, paper"
+    assert proc.stderr.strip().splitlines() == [expected]
+
+
+def test_debug_flag_shows_traceback():
+    proc = subprocess.run([sys.executable, "-m", "wsas.cli", "--debug", "data", "build", "--preset", "huge"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr
+
+
+def test_parse_command_prints_json(capsys):
+    assert main(["parse", "A man speaks while a dog barks"]) == 0
+    assert json.loads(capsys.readouterr().out) == ["a man speaks", "a dog barks"]
+
+
+def test_parse_empty_caption_exits_2(capsys):
+    assert main(["parse", "..."]) == 2
+    assert "empty caption" in capsys.readouterr().err
+
+
+def test_parse_file_reports_distribution(tmp_path, capsys):
+    path = tmp_path / "c.csv"
+    path.write_text("caption\nA dog barks\nA man speaks while a dog barks\n")
+    assert main(["parse", "--file", str(path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["sources"] == {"1": 1, "2": 1}
+
+
+def test_data_build_smoke(tmp_path, capsys):
+    assert main(["data", "build", "--preset", "smoke", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "metadata.csv").is_file()

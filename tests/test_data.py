@@ -1,0 +1,145 @@
+import csv
+import hashlib
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from wsas.data.classes import CLASSES
+from wsas.data.datasets import (
+    AudioCaptionDataset,
+    audiocaps_items,
+    clotho_items,
+    load_embedded,
+    music_items,
+    vggsound_items,
+)
+from wsas.data.mixing import fixed_pairs, sample_batch
+from wsas.data.synth import Renderer, build_corpus
+from wsas.presets import PRESETS
+
+
+def rows_of(root):
+    with open(root / "metadata.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_corpus_has_20_plus_classes_with_4_plus_phrasings():
+    assert len(CLASSES) >= 20
+    assert all(len(c.phrasings) >= 4 for c in CLASSES)
+    assert len({c.prompt for c in CLASSES}) == len(CLASSES)
+
+
+def test_build_is_deterministic(smoke_corpus, tmp_path):
+    preset = PRESETS["smoke"]
+    small = type(preset)(**{**preset.to_dict(), "clips_per_class": {"clap": 0, "train": 1, "val": 0, "test": 1}})
+    build_corpus(small, tmp_path, progress=False)
+    for row in rows_of(tmp_path):
+        a = hashlib.sha256((tmp_path / row["path"]).read_bytes()).hexdigest()
+        b = hashlib.sha256((smoke_corpus / row["path"]).read_bytes()).hexdigest()
+        assert a == b, row["id"]
+
+
+def test_splits_are_disjoint_and_classes_balanced(smoke_corpus):
+    rows = rows_of(smoke_corpus)
+    seeds = {}
+    for row in rows:
+        seeds.setdefault(row["split"], set()).add(row["seed"])
+    splits = list(seeds)
+    assert set(splits) == {"clap", "train", "val", "test"}
+    for i, a in enumerate(splits):
+        for b in splits[i + 1:]:
+            assert not seeds[a] & seeds[b]
+    for split, per_class in PRESETS["smoke"].clips_per_class.items():
+        counts = {c.name: 0 for c in CLASSES}
+        for row in rows:
+            if row["split"] == split:
+                counts[row["class"]] += 1
+        assert set(counts.values()) == {per_class}
+
+
+def test_clips_are_active_and_distinct(smoke_corpus):
+    clips = load_embedded(smoke_corpus, "train")
+    smoke = PRESETS["smoke"]
+    assert clips.waves.shape == (len(CLASSES) * smoke.clips_per_class["train"], smoke.clip_samples)
+    rms = clips.waves.pow(2).mean(-1).sqrt()
+    assert (rms > 0.01).all()
+    first, second = clips.waves[0], clips.waves[1]  # same class, different material
+    assert clips.labels[0] == clips.labels[1] and not torch.allclose(first, second)
+
+
+def test_other_soundfont_is_used(tmp_path):
+    from wsas.errors import WsasError
+    with pytest.raises(WsasError, match="soundfont not found"):
+        Renderer(tmp_path / "missing.sf2", 8000)
+
+
+def test_mixtures_sum_to_sources_with_distinct_classes(smoke_corpus):
+    clips = load_embedded(smoke_corpus, "train")
+    batch = sample_batch(clips, 6, 3, np.random.default_rng(0), groups=2)
+    assert batch.sources.shape == (6, 2, 3, clips.waves.shape[-1])
+    assert torch.allclose(batch.mixtures, batch.sources.sum(2))
+    for row in batch.labels.reshape(6, -1):
+        assert len(set(row.tolist())) == 6
+    assert len(batch.captions) == 6 and all(len(c) == 2 for c in batch.captions)
+
+
+def test_caption_variety(smoke_corpus):
+    clips = load_embedded(smoke_corpus, "train")
+    batch = sample_batch(clips, 200, 2, np.random.default_rng(1))
+    captions = [c[0].lower() for c in batch.captions]
+    connectives = {k for c in captions for k in ("while", "followed by", " and ", " as ", ",", "in the background",
+                                                  "then", "before", "after") if k in c}
+    assert len(connectives) >= 7
+    assert len(set(captions)) > 190
+
+
+def test_fixed_pairs_are_reproducible(smoke_corpus):
+    clips = load_embedded(smoke_corpus, "test")
+    a, b = fixed_pairs(clips, 10), fixed_pairs(clips, 10)
+    assert torch.equal(a.sources, b.sources) and a.captions == b.captions
+    assert (a.labels[:, 0, 0] != a.labels[:, 0, 1]).all()
+
+
+def _write(path, seconds=0.5, sr=16000):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.random.default_rng(0).normal(0, 0.1, int(seconds * sr)).astype(np.float32), sr)
+
+
+def test_music_layout(tmp_path):
+    for name in ("violin", "acoustic_guitar"):
+        _write(tmp_path / name / "clip1.wav")
+    items = music_items(tmp_path)
+    assert {i.label for i in items} == {"violin", "acoustic guitar"}
+    wave, caption, label = AudioCaptionDataset(items, 8000, 8000)[0]
+    assert wave.shape == (8000,) and caption.startswith("the sound of")
+
+
+def test_vggsound_layout(tmp_path):
+    (tmp_path / "vggsound.csv").write_text("abc,30,dog barking,train\nxyz,0,cat meowing,test\n")
+    _write(tmp_path / "audio" / "abc_000030.wav")
+    items = vggsound_items(tmp_path, "train")
+    assert len(items) == 1 and items[0].label == "dog barking"
+    assert AudioCaptionDataset(items, 8000, 4000)[0][0].shape == (4000,)
+
+
+def test_audiocaps_layout_skips_missing_and_corrupt_files(tmp_path, caplog):
+    (tmp_path / "train.csv").write_text("audiocap_id,youtube_id,start_time,caption\n"
+                                        "1,aaa,10,A dog barks\n2,bbb,20,Rain falls\n3,ccc,0,A cat meows\n")
+    _write(tmp_path / "audio" / "train" / "aaa_10.wav")
+    (tmp_path / "audio" / "train" / "bbb_20.wav").write_bytes(b"not audio")
+    data = AudioCaptionDataset(audiocaps_items(tmp_path), 8000, 4000)
+    captions = [data[i][1] for i in range(3)]
+    assert captions == ["A dog barks"] * 3
+    assert "bbb_20.wav" in caplog.text and "ccc_0.wav" in caplog.text
+    assert sum("bbb_20.wav" in r.getMessage() for r in caplog.records) == 1  # reported once
+
+
+def test_clotho_layout(tmp_path):
+    (tmp_path / "clotho_captions_development.csv").write_text(
+        "file_name,caption_1,caption_2,caption_3,caption_4,caption_5\nx.wav,a,b,c,d,e\n")
+    _write(tmp_path / "development" / "x.wav")
+    items = clotho_items(tmp_path)
+    assert items[0].captions == ("a", "b", "c", "d", "e")
+    assert AudioCaptionDataset(items, 8000, 100)[0][1] in "abcde"

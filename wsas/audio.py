@@ -1,0 +1,171 @@
+"""Audio in and out, resampling, STFT helpers and chunked overlap-add.
+
+Conventions: waveforms are float32 torch tensors, ``(S,)`` mono or ``(C, S)`` with channels
+first; sample rates are in Hz; spectrograms are ``(..., F, T)`` with ``F = n_fft // 2 + 1``.
+Files are read and written with soundfile (libsndfile: wav, flac, ogg, mp3, aiff, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+from wsas.errors import AudioError
+
+MIN_SR, MAX_SR = 8_000, 192_000
+SUBTYPE_BY_FORMAT = {"WAV": "FLOAT", "FLAC": "PCM_24", "OGG": "VORBIS"}
+
+
+def check_rate(sr: int, where: str = "audio") -> int:
+    """Return ``sr`` as an int, or raise AudioError if it lies outside 8-192 kHz."""
+    if not MIN_SR <= int(sr) <= MAX_SR:
+        raise AudioError(f"{where}: sample rate {sr} Hz is outside the supported {MIN_SR}-{MAX_SR} Hz")
+    return int(sr)
+
+
+def as_wave(x, where: str = "audio") -> torch.Tensor:
+    """Turn a numpy array or tensor into a float32 tensor; reject empty, NaN or Inf input."""
+    wave = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float()
+    if wave.ndim not in (1, 2):
+        raise AudioError(f"{where}: expected a waveform of shape (S,) or (C, S), got {tuple(wave.shape)}")
+    if wave.shape[-1] == 0:
+        raise AudioError(f"{where}: zero-length audio")
+    if not torch.isfinite(wave).all():
+        raise AudioError(f"{where}: waveform contains NaN or Inf samples")
+    return wave
+
+
+def load(path: str | os.PathLike, sr: int | None = None, mono: bool = True) -> tuple[torch.Tensor, int]:
+    """Read an audio file.
+
+    Returns ``(wave, rate)``: ``wave`` is ``(S,)`` when ``mono`` (channels averaged) or ``(C, S)``,
+    float32 in [-1, 1]; ``rate`` is ``sr`` when given (the audio is resampled to it) else the
+    file's own rate. Raises AudioError naming the file for every kind of bad input.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)")
+    try:
+        data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise AudioError(f"{path}: unreadable or corrupt audio ({reason})") from None
+    check_rate(file_sr, str(path))
+    wave = as_wave(torch.from_numpy(np.ascontiguousarray(data.T)), str(path))
+    if mono:
+        wave = wave.mean(0)
+    if sr is not None and int(sr) != file_sr:
+        return resample(wave, file_sr, check_rate(sr, "target rate")), int(sr)
+    return wave, int(file_sr)
+
+
+def resample(wave: torch.Tensor, sr_in: int, sr_out: int) -> torch.Tensor:
+    """Resample ``(..., S)`` from ``sr_in`` to ``sr_out`` Hz (windowed sinc, torchaudio)."""
+    if sr_in == sr_out:
+        return wave
+    return AF.resample(wave, int(sr_in), int(sr_out))
+
+
+def save(path: str | os.PathLike, wave, sr: int) -> Path:
+    """Write ``wave`` (``(S,)`` or ``(C, S)``) atomically: a temp file, then a rename.
+
+    The format follows the suffix (.wav float32, .flac 24-bit, .ogg vorbis); a crash never
+    leaves a half-written file at ``path``.
+    """
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").upper()
+    if fmt not in sf.available_formats():
+        raise AudioError(f"{path}: unknown audio format '{path.suffix}'")
+    data = as_wave(wave, str(path)).detach().cpu().numpy()
+    data = data.T if data.ndim == 2 else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        sf.write(tmp, np.clip(data, -1, 1) if fmt != "WAV" else data, int(sr),
+                 subtype=SUBTYPE_BY_FORMAT.get(fmt), format=fmt)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def stft(wave: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """Complex STFT ``(..., S) -> (..., n_fft // 2 + 1, frames)`` with a Hann window, centred."""
+    shape = wave.shape
+    spec = torch.stft(wave.reshape(-1, shape[-1]), n_fft, hop, window=torch.hann_window(n_fft, device=wave.device),
+                      center=True, return_complex=True)
+    return spec.reshape(*shape[:-1], *spec.shape[-2:])
+
+
+def istft(spec: torch.Tensor, n_fft: int, hop: int, length: int) -> torch.Tensor:
+    """Inverse of :func:`stft`: ``(..., F, T) -> (..., length)``."""
+    shape = spec.shape
+    wave = torch.istft(spec.reshape(-1, *shape[-2:]), n_fft, hop, window=torch.hann_window(n_fft, device=spec.device),
+                       center=True, length=length)
+    return wave.reshape(*shape[:-2], length)
+
+
+def magphase(spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split a complex spectrogram into magnitude and phase (radians), same shape."""
+    return spec.abs(), spec.angle()
+
+
+def log_magnitude(mag: torch.Tensor, floor: float = 1e-4) -> torch.Tensor:
+    """Natural-log magnitude with a floor, the separator's input feature."""
+    return torch.log(mag.clamp_min(floor))
+
+
+def chunk_spans(n_samples: int, chunk: int, overlap: int) -> list[tuple[int, int]]:
+    """``[(start, end), ...]`` covering ``n_samples`` with chunks of ``chunk`` overlapping by ``overlap``."""
+    if not 0 <= overlap < chunk:
+        raise ValueError(f"overlap ({overlap}) must be in [0, chunk={chunk})")
+    spans, start = [], 0
+    while True:
+        end = min(start + chunk, n_samples)
+        spans.append((start, end))
+        if end == n_samples:
+            return spans
+        start += chunk - overlap
+
+
+def overlap_add(fn: Callable[[torch.Tensor], torch.Tensor], wave: torch.Tensor, chunk: int,
+                overlap: int) -> Iterator[torch.Tensor]:
+    """Apply ``fn`` to overlapping chunks of ``wave (..., S)`` and yield the output in order.
+
+    ``fn`` maps ``(..., L)`` to ``(*lead, ..., L)``. Neighbouring outputs are cross-faded with
+    complementary linear ramps over ``overlap`` samples (they sum to one, so a identity ``fn``
+    gives back ``wave`` exactly). Yielded pieces concatenate along the last axis to length S;
+    only one chunk and one overlap are held at a time, so memory is bounded for any length.
+    """
+    spans = chunk_spans(wave.shape[-1], chunk, overlap)
+    ramp = torch.arange(1, overlap + 1, dtype=torch.float32) / (overlap + 1)
+    tail = None
+    for i, (start, end) in enumerate(spans):
+        out = fn(wave[..., start:end]).clone()
+        last = i == len(spans) - 1
+        if tail is not None:
+            out[..., :overlap] = out[..., :overlap] * ramp.to(out) + tail
+        if last:
+            yield out
+        else:
+            keep = out.shape[-1] - overlap
+            out[..., keep:] = out[..., keep:] * (1 - ramp).to(out)
+            yield out[..., :keep]
+            tail = out[..., keep:]
+
+
+def process_in_chunks(fn: Callable[[torch.Tensor], torch.Tensor], wave: torch.Tensor, chunk: int,
+                      overlap: int) -> torch.Tensor:
+    """:func:`overlap_add` collected into one tensor ``(*lead, ..., S)``."""
+    return torch.cat(list(overlap_add(fn, wave, chunk, overlap)), dim=-1)

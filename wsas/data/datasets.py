@@ -1,0 +1,153 @@
+"""Data sets over a folder of audio + CSV: the embedded corpus, and the real layouts users bring.
+
+Real layouts (files you download yourself; nothing is fetched here):
+
+* **MUSIC** (solo clips): ``ROOT/<instrument>/<clip>.wav`` (one folder per instrument, audio
+  extracted from the MUSIC videos). Label = folder name.
+* **VGGSound**: ``ROOT/vggsound.csv`` (no header: ``youtube_id,start_seconds,label,split``) and
+  ``ROOT/audio/<youtube_id>_<start_seconds:06d>.wav``. Label = ``label``.
+* **AudioCaps**: ``ROOT/<split>.csv`` (``audiocap_id,youtube_id,start_time,caption``) and
+  ``ROOT/audio/<split>/<youtube_id>_<start_time>.wav``. Caption = ``caption``.
+* **Clotho**: ``ROOT/clotho_captions_<split>.csv`` (``file_name,caption_1..caption_5``) and
+  ``ROOT/<split>/<file_name>``. Captions = the five captions.
+
+Missing or corrupt files are reported once, by name, and skipped: a long run never crashes on one.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from wsas.audio import load
+from wsas.data.classes import CLASS_NAMES, label_prompt
+from wsas.errors import AudioError, WsasError
+
+log = logging.getLogger(__name__)
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff"}
+
+
+@dataclass
+class ClipSet:
+    """Single-source clips held in memory: ``waves (N, S)`` at ``sr`` Hz, ``labels (N,)``."""
+
+    waves: torch.Tensor
+    labels: torch.Tensor
+    phrasings: list[tuple[str, ...]]  # caption phrasings of each clip's class
+    class_names: tuple[str, ...]
+    sr: int
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def load_embedded(root: str | os.PathLike, split: str, sr: int | None = None) -> ClipSet:
+    """Load one split of a corpus built by ``wsas data build`` into memory."""
+    root = Path(root)
+    meta = root / "metadata.csv"
+    if not meta.is_file():
+        raise WsasError(f"{root}: no metadata.csv (build the corpus with `wsas data build --out {root}`)")
+    with open(meta, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["split"] == split]
+    if not rows:
+        raise WsasError(f"{meta}: no clips in split '{split}'")
+    waves, labels, phrasings = [], [], []
+    for row in rows:
+        wave, rate = load(root / row["path"], sr=sr)
+        waves.append(wave)
+        labels.append(CLASS_NAMES.index(row["class"]))
+        phrasings.append(tuple(row["captions"].split("|")))
+    return ClipSet(torch.stack(waves), torch.tensor(labels), phrasings, CLASS_NAMES, rate)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One audio file with its caption(s) and/or class label."""
+
+    path: Path
+    captions: tuple[str, ...] = ()
+    label: str | None = None
+
+
+class AudioCaptionDataset(torch.utils.data.Dataset):
+    """Fixed-length clips ``(clip_samples,)`` at ``sr`` Hz with a caption, from a list of :class:`Item`.
+
+    Returns ``(wave, caption, label)``; the caption is one of the item's captions (the first one
+    unless ``rng`` picks). A file that fails to load is logged once, by name, and replaced by
+    the next good item.
+    """
+
+    def __init__(self, items: list[Item], sr: int, clip_samples: int, seed: int = 0):
+        if not items:
+            raise WsasError("data set is empty: no audio files found in the expected layout")
+        self.items, self.sr, self.clip_samples = items, sr, clip_samples
+        self.rng = np.random.default_rng(seed)
+        self.bad: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        for offset in range(len(self.items)):
+            i = (index + offset) % len(self.items)
+            if i in self.bad:
+                continue
+            try:
+                wave, _ = load(self.items[i].path, sr=self.sr)
+            except AudioError as err:
+                self.bad.add(i)
+                log.warning("skipping %s", err)
+                continue
+            item = self.items[i]
+            caption = item.captions[self.rng.integers(len(item.captions))] if item.captions else item.label or ""
+            return fit_length(wave, self.clip_samples), caption, item.label or ""
+        raise WsasError("every file of the data set failed to load")
+
+
+def fit_length(wave: torch.Tensor, n: int) -> torch.Tensor:
+    """Crop or zero-pad the last axis to ``n`` samples."""
+    if wave.shape[-1] >= n:
+        return wave[..., :n]
+    return torch.nn.functional.pad(wave, (0, n - wave.shape[-1]))
+
+
+def _read_csv(path: Path, header: bool = True) -> list:
+    if not path.is_file():
+        raise WsasError(f"{path}: missing (see wsas.data.datasets for the expected layout)")
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f)) if header else list(csv.reader(f))
+
+
+def music_items(root: str | os.PathLike) -> list[Item]:
+    """MUSIC solo clips: ``ROOT/<instrument>/<clip>.<audio>``; label = instrument."""
+    root = Path(root)
+    return [Item(p, (label_prompt(p.parent.name.replace("_", " ")),), p.parent.name.replace("_", " "))
+            for p in sorted(root.glob("*/*")) if p.suffix.lower() in AUDIO_SUFFIXES]
+
+
+def vggsound_items(root: str | os.PathLike, split: str = "train") -> list[Item]:
+    """VGGSound: ``ROOT/vggsound.csv`` (youtube_id,start_seconds,label,split) + ``ROOT/audio/ID_START.wav``."""
+    root = Path(root)
+    rows = _read_csv(root / "vggsound.csv", header=False)
+    return [Item(root / "audio" / f"{yid}_{int(start):06d}.wav", (label_prompt(label),), label)
+            for yid, start, label, row_split in (r[:4] for r in rows if len(r) >= 4) if row_split.strip() == split]
+
+
+def audiocaps_items(root: str | os.PathLike, split: str = "train") -> list[Item]:
+    """AudioCaps: ``ROOT/<split>.csv`` + ``ROOT/audio/<split>/<youtube_id>_<start_time>.wav``."""
+    root = Path(root)
+    return [Item(root / "audio" / split / f"{r['youtube_id']}_{r['start_time']}.wav", (r["caption"],))
+            for r in _read_csv(root / f"{split}.csv")]
+
+
+def clotho_items(root: str | os.PathLike, split: str = "development") -> list[Item]:
+    """Clotho: ``ROOT/clotho_captions_<split>.csv`` (file_name, caption_1..5) + ``ROOT/<split>/<file_name>``."""
+    root = Path(root)
+    return [Item(root / split / r["file_name"], tuple(r[f"caption_{k}"] for k in range(1, 6) if r.get(f"caption_{k}")))
+            for r in _read_csv(root / f"clotho_captions_{split}.csv")]

