@@ -58,9 +58,9 @@ def _note_events(cls: SoundClass, rng: np.random.Generator, seconds: float) -> l
     density = rng.uniform(*(cls.density or ((0.7, 2.0) if effect else (1.5, 6.0))))  # notes per second
     pitch = int(rng.integers(lo, hi + 1))
     t = rng.uniform(0, 0.15)
-    while t < seconds:
+    while t < seconds * 0.9:
         length = rng.exponential(1.0 / density) + (0.25 if effect and not cls.density else 0.06)
-        if rng.random() > 0.12:  # otherwise a rest
+        if not events or rng.random() > 0.12:  # otherwise a rest (never before the first note)
             velocity = int(rng.integers(50, 128))
             events.append((t, length * rng.uniform(0.7, 1.0), pitch, velocity))
             if cls.style == "chords" and rng.random() < 0.6:
@@ -97,10 +97,15 @@ class Renderer:
     def render(self, cls: SoundClass, seed: int, n_samples: int) -> np.ndarray:
         """Render a mono clip ``(n_samples,)`` of ``cls``, loudness-normalised; deterministic in ``seed``."""
         rng = np.random.default_rng(seed)
+        best, best_active = None, -1.0
         for _ in range(20):  # re-draw material until the clip is active most of the time
             clip = self._synthesize(cls, _note_events(cls, rng, n_samples / self.sr), n_samples)
-            if active_fraction(clip, self.sr) >= MIN_ACTIVE:
+            active = active_fraction(clip, self.sr) if np.abs(clip).max() > 0 else 0.0
+            if active > best_active:
+                best, best_active = clip, active
+            if active >= MIN_ACTIVE:
                 break
+        clip = best
         rms = np.sqrt(np.mean(clip**2)) + 1e-12
         gain_db = TARGET_RMS_DB + rng.uniform(-3, 3)
         clip = clip * (10 ** (gain_db / 20) / rms)
