@@ -18,3 +18,13 @@ def smoke_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("smoke_corpus")
     build_corpus(PRESETS["smoke"], root, progress=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def smoke_clap(smoke_corpus):
+    """A TinyCLAP briefly pretrained on the smoke corpus (enough to exercise the code, not to be good)."""
+    from wsas.clap.tiny import pretrain
+
+    path = smoke_corpus / "tinyclap.safetensors"
+    pretrain(smoke_corpus, path, steps=15, batch=12, progress=False)
+    return path

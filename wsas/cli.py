@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from wsas import __version__
 from wsas.errors import WsasError
@@ -60,6 +61,93 @@ def cmd_parse(args: argparse.Namespace) -> None:
                       "mean_sources": round(sum(k * v for k, v in counts.items()) / max(total, 1), 3)}, indent=2))
 
 
+def default_clap(data: str) -> str:
+    return str(Path(data) / "tinyclap.safetensors")
+
+
+def cmd_clap_pretrain(args: argparse.Namespace) -> None:
+    """Train TinyCLAP on the corpus's clap split, then report its accuracy."""
+    import time
+
+    from wsas.clap.tiny import evaluate_clap, pretrain
+    from wsas.presets import get_preset
+
+    steps = args.steps or get_preset(args.preset).clap_steps
+    out = args.out or default_clap(args.data)
+    started = time.time()
+    model = pretrain(args.data, out, steps=steps, seed=args.seed)
+    report = {**evaluate_clap(model, args.data), "pretrain_steps": steps,
+              "pretrain_seconds": round(time.time() - started, 1), "checkpoint": out}
+    print(json.dumps(report, indent=2))
+
+
+def cmd_clap_eval(args: argparse.Namespace) -> None:
+    """Zero-shot accuracy and text->audio recall@1 of a CLAP on the corpus's test clips."""
+    from wsas.clap.base import load_clap
+    from wsas.clap.tiny import evaluate_clap
+
+    checkpoint = args.checkpoint or (default_clap(args.data) if args.backend == "tiny" else None)
+    report = {"backend": args.backend, "checkpoint": checkpoint,
+              **evaluate_clap(load_clap(args.backend, checkpoint), args.data, args.split)}
+    if args.json_out:
+        from wsas.results import write_json
+
+        write_json(args.json_out, report)
+    print(json.dumps(report, indent=2))
+
+
+def cmd_clap_score(args: argparse.Namespace) -> None:
+    """Cosine similarity of each audio file to each text."""
+    from wsas.audio import load
+    from wsas.clap.base import load_clap
+
+    clap = load_clap(args.backend, args.checkpoint)
+    for path in args.audio:
+        wave, sr = load(path)
+        sims = clap.similarity(wave[None], sr, args.text)[0]
+        print(json.dumps({"audio": path, "scores": {t: round(float(s), 4) for t, s in zip(args.text, sims)}}))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    """Train a separator in one of the six regimes."""
+    from wsas.clap.base import load_clap
+    from wsas.presets import get_preset
+    from wsas.train import TrainConfig, Trainer
+
+    preset = get_preset(args.preset)
+    config = TrainConfig(mode=args.mode, sources=args.sources, steps=args.steps or preset.train_steps,
+                         batch_size=args.batch_size or preset.batch_size, lr=args.lr or preset.lr, seed=args.seed,
+                         conditioning=args.conditioning, clean_fraction=args.clean_fraction,
+                         val_every=max(1, (args.steps or preset.train_steps) // 4), val_mixtures=preset.val_mixtures,
+                         unet={"n_fft": preset.n_fft, "hop": preset.hop, "channels": preset.unet_channels,
+                               "levels": preset.unet_levels, "convs_per_block": preset.convs_per_block})
+    checkpoint = args.clap_checkpoint or (default_clap(args.data) if args.clap == "tiny" else None)
+    trainer = Trainer(config, args.data, args.out, load_clap(args.clap, checkpoint), checkpoint)
+    print(json.dumps(trainer.run(resume=args.resume)))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    """SDR/SIR/SAR/SI-SDR of a run on the fixed 2-source test mixtures."""
+    from wsas.evaluate import evaluate_run
+    from wsas.presets import get_preset
+
+    report = evaluate_run(args.run, args.data, args.pairs or get_preset(args.preset).test_mixtures, args.backend)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{report['mode']} x{report['sources']} ({report['conditioning']}): SDR {report['sdr']:.2f} dB, "
+              f"SIR {report['sir']:.2f}, SAR {report['sar']:.2f}, SI-SDR {report['si_sdr']:.2f}, "
+              f"SDRi {report['sdri']:.2f} on {report['pairs']} pairs")
+
+
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    """Run a preset's grids end to end and write results/<preset>/."""
+    from wsas.reproduce import reproduce
+
+    summary = reproduce(args.preset, work=args.work, results=args.results, only=args.only)
+    print(json.dumps({k: summary[k] for k in ("table1", "table2", "claims", "wall_seconds")}, indent=2))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wsas", description=__doc__)
     parser.add_argument("--version", action="version", version=f"wsas {__version__}")
@@ -80,6 +168,61 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", help="output folder (default: data/PRESET)")
     build.add_argument("--sr", type=int, help="sample rate in Hz (default: the preset's)")
     build.set_defaults(func=cmd_data_build)
+
+    clap = sub.add_parser("clap", help="the CLAP models").add_subparsers(dest="clap_command", required=True)
+    pre = clap.add_parser("pretrain", help="train TinyCLAP on a corpus's clap split")
+    pre.add_argument("--data", required=True, help="corpus folder (wsas data build)")
+    pre.add_argument("--out", help="checkpoint (default: DATA/tinyclap.safetensors)")
+    pre.add_argument("--preset", default="tiny")
+    pre.add_argument("--steps", type=int, help="training steps (default: the preset's)")
+    pre.add_argument("--seed", type=int, default=0)
+    pre.set_defaults(func=cmd_clap_pretrain)
+    for name, helptext, func in (("eval", "zero-shot accuracy and recall@1", cmd_clap_eval),
+                                 ("score", "similarity of audio files to texts", cmd_clap_score)):
+        p = clap.add_parser(name, help=helptext)
+        p.add_argument("--backend", default="tiny", choices=["tiny", "laion"])
+        p.add_argument("--checkpoint", help="CLAP checkpoint (tiny default: DATA/tinyclap.safetensors)")
+        if name == "eval":
+            p.add_argument("--data", required=True)
+            p.add_argument("--split", default="test")
+            p.add_argument("--json-out", help="also write the report to this JSON file")
+        else:
+            p.add_argument("audio", nargs="+", help="audio file(s)")
+            p.add_argument("--text", "-t", action="append", required=True, help="a text (repeat for more)")
+        p.set_defaults(func=func)
+
+    train = sub.add_parser("train", help="train a separator")
+    train.add_argument("--mode", required=True, help="supervised, mix-and-separate, pit, mixit, weak or semi")
+    train.add_argument("--sources", type=int, default=2, help="sources per training mixture")
+    train.add_argument("--data", required=True, help="corpus folder")
+    train.add_argument("--out", required=True, help="run folder (checkpoint, log.csv, train.json)")
+    train.add_argument("--preset", default="tiny", help="model size and budget")
+    train.add_argument("--steps", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--conditioning", default="deep", choices=["deep", "late"])
+    train.add_argument("--clean-fraction", type=float, default=1.0, help="supervised/semi: clean share of clips")
+    train.add_argument("--clap", default="tiny", choices=["tiny", "laion"])
+    train.add_argument("--clap-checkpoint")
+    train.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.safetensors")
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="SDR/SIR/SAR on the fixed 2-source test mixtures")
+    ev.add_argument("run", help="a run folder or checkpoint")
+    ev.add_argument("--data", required=True, help="corpus folder")
+    ev.add_argument("--preset", default="tiny")
+    ev.add_argument("--pairs", type=int, help="test mixtures (default: the preset's)")
+    ev.add_argument("--backend", default="fast", choices=["fast", "mir_eval"])
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_evaluate)
+
+    rep = sub.add_parser("reproduce", help="the paper's Tables 1 and 2 end to end")
+    rep.add_argument("--preset", default="tiny", help="smoke, tiny, small or paper")
+    rep.add_argument("--work", default="work", help="folder for data, CLAP and runs (default: work/)")
+    rep.add_argument("--results", default="results", help="folder for result files (default: results/)")
+    rep.add_argument("--only", action="append", help="run only cells of this mode (repeatable)")
+    rep.set_defaults(func=cmd_reproduce)
     return parser
 
 

@@ -1,0 +1,97 @@
+import pytest
+import torch
+
+from wsas.checkpoint import read_config
+from wsas.clap.base import load_clap
+from wsas.errors import CheckpointError, WsasError
+from wsas.train import REGIMES, TrainConfig, Trainer
+
+UNET = {"channels": 4, "levels": 3, "convs_per_block": 1}
+
+
+def make(smoke_corpus, smoke_clap, out, **overrides):
+    config = TrainConfig(**{"mode": "weak", "sources": 2, "steps": 4, "batch_size": 4, "val_every": 2,
+                            "val_mixtures": 4, "unet": UNET, **overrides})
+    return Trainer(config, smoke_corpus, out, load_clap("tiny", str(smoke_clap)), str(smoke_clap))
+
+
+@pytest.mark.parametrize("mode", REGIMES)
+def test_every_regime_trains_and_checkpoints(mode, smoke_corpus, smoke_clap, tmp_path):
+    trainer = make(smoke_corpus, smoke_clap, tmp_path, mode=mode, steps=2,
+                   clean_fraction=0.5 if mode == "semi" else 1.0)
+    record = trainer.run(progress=False)
+    assert record["step"] == 2 and torch.isfinite(torch.tensor(record["loss"]))
+    assert read_config(tmp_path / "checkpoint.safetensors")["train"]["mode"] == mode
+    assert (tmp_path / "log.csv").read_text().count("\n") == 2
+
+
+@pytest.mark.parametrize("sources", [3, 4])
+def test_weak_trains_on_higher_order_mixtures(sources, smoke_corpus, smoke_clap, tmp_path):
+    record = make(smoke_corpus, smoke_clap, tmp_path, sources=sources, steps=1, val_every=1).run(progress=False)
+    assert record["step"] == 1
+
+
+def test_kill_and_resume_reproduces_the_uninterrupted_run(smoke_corpus, smoke_clap, tmp_path, monkeypatch):
+    straight = make(smoke_corpus, smoke_clap, tmp_path / "a", mode="mix-and-separate")
+    straight.run(progress=False)
+    killed = make(smoke_corpus, smoke_clap, tmp_path / "b", mode="mix-and-separate")
+    original, calls = killed.losses, {"n": 0}
+
+    def kill_at_step_two():
+        calls["n"] += 1
+        if calls["n"] == 2:
+            killed._on_signal(15, None)
+        return original()
+
+    monkeypatch.setattr(killed, "losses", kill_at_step_two)
+    with pytest.raises(KeyboardInterrupt):
+        killed.run(progress=False)
+    resumed = make(smoke_corpus, smoke_clap, tmp_path / "b", mode="mix-and-separate")
+    resumed.run(resume=True, progress=False)
+    assert resumed.step == 4
+    assert resumed.history[-1]["loss"] == pytest.approx(straight.history[-1]["loss"], rel=1e-4)
+    for a, b in zip(straight.model.parameters(), resumed.model.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_resume_with_another_config_is_refused(smoke_corpus, smoke_clap, tmp_path):
+    make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", steps=1, val_every=1).run(progress=False)
+    with pytest.raises(CheckpointError, match="different configuration"):
+        make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", steps=1, lr=0.5).run(resume=True, progress=False)
+
+
+def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(smoke_corpus, smoke_clap, tmp_path, monkeypatch):
+    trainer = make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", val_every=1)
+    original = trainer.losses
+    calls = {"n": 0}
+
+    def poisoned():
+        calls["n"] += 1
+        parts = original()
+        return {"total": parts["total"] * float("nan")} if calls["n"] == 2 else parts
+
+    monkeypatch.setattr(trainer, "losses", poisoned)
+    with pytest.raises(WsasError, match="loss became nan at step 2"):
+        trainer.run(progress=False)
+    assert read_config(tmp_path / "checkpoint.safetensors")["step"] == 1
+
+
+def test_signal_saves_a_checkpoint_and_stops(smoke_corpus, smoke_clap, tmp_path, monkeypatch):
+    trainer = make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", val_every=100)
+    original = trainer.losses
+
+    def interrupted():
+        trainer._on_signal(15, None)  # as if SIGTERM arrived during the step
+        return original()
+
+    monkeypatch.setattr(trainer, "losses", interrupted)
+    with pytest.raises(KeyboardInterrupt, match="checkpoint saved"):
+        trainer.run(progress=False)
+    assert read_config(tmp_path / "checkpoint.safetensors")["step"] == 1
+
+
+def test_bad_options_are_user_errors():
+    with pytest.raises(WsasError, match="unknown mode"):
+        TrainConfig(mode="magic")
+    with pytest.raises(WsasError, match="clean-fraction"):
+        TrainConfig(mode="semi", clean_fraction=0)

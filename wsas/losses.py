@@ -1,0 +1,130 @@
+"""Separation losses as small composable pieces (shapes in each docstring).
+
+Magnitude spectrograms are ``(..., F, T)``; masks are in [0, 1] and an estimate is
+``mask * |M|`` for the mixture (of mixtures) ``M``. The assignment losses (PIT over
+permutations, MixIT over partitions) wrap any pairwise loss instead of re-writing it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+Pairwise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def spectral_weight(mag_mix: torch.Tensor) -> torch.Tensor:
+    """Per-bin weights ``clamp(log1p(|M|), 1e-3, 10)`` that favour loud time-frequency bins, same shape."""
+    return torch.log1p(mag_mix).clamp(1e-3, 10)
+
+
+def weighted_l1(estimate: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Weighted L1 per item: ``(..., F, T)`` x3 -> ``(...)`` (mean over F, T)."""
+    return (weight * (estimate - target).abs()).mean(dim=(-2, -1))
+
+
+def reconstruction_loss(masks: torch.Tensor, mag_mix: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Masked-mixture L1 to target magnitudes: ``masks (B, K, F, T)``, ``mag_mix (B, F, T)``, ``targets (B, K, F, T)``.
+
+    The *supervised* loss when targets are the clean sources queried by their labels, and the
+    *mix-and-separate* loss (Sound of Pixels, CLIPSep) when ``mag_mix`` is the mixture of
+    mixtures and targets are the mixtures queried by their whole captions. A perfect mask
+    gives zero.
+    """
+    weight = spectral_weight(mag_mix).unsqueeze(1)
+    return weighted_l1(masks * mag_mix.unsqueeze(1), targets, weight).mean()
+
+
+def pit(estimates: torch.Tensor, targets: torch.Tensor, pairwise: Pairwise) -> tuple[torch.Tensor, torch.Tensor]:
+    """Permutation-invariant loss: ``estimates, targets (B, N, ...)`` -> (mean loss, best permutation ``(B, N)``).
+
+    ``pairwise(est (B, N, 1, ...), tgt (B, 1, N, ...)) -> (B, N, N)``; every permutation of the
+    N outputs is tried (Yu et al., 2017), which is fine for the handful of sources used here.
+    """
+    n = estimates.shape[1]
+    cost = pairwise(estimates.unsqueeze(2), targets.unsqueeze(1))  # (B, N_est, N_tgt)
+    perms = torch.tensor(list(itertools.permutations(range(n))), device=cost.device)  # (P, N)
+    per_perm = cost[:, perms, torch.arange(n, device=cost.device)].mean(-1)  # (B, P)
+    best = per_perm.argmin(-1)
+    return per_perm.gather(1, best[:, None]).mean(), perms[best]
+
+
+def mixit(estimates: torch.Tensor, mixtures: torch.Tensor, pairwise: Pairwise) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixture-invariant loss (Wisdom et al., 2020): ``estimates (B, M, ...)``, ``mixtures (B, G, ...)``.
+
+    Every assignment of the M outputs to the G mixtures is tried; the outputs assigned to a
+    mixture are summed and compared with it. Returns (mean loss, best assignment ``(B, M)``).
+    ``pairwise(sum_est (B, A, G, ...), mixtures (B, 1, G, ...)) -> (B, A, G)``.
+    """
+    m, g = estimates.shape[1], mixtures.shape[1]
+    assign = torch.tensor(list(itertools.product(range(g), repeat=m)), device=estimates.device)  # (A, M)
+    onehot = F.one_hot(assign, g).to(estimates.dtype)  # (A, M, G)
+    sums = torch.einsum("amg,bm...->bag...", onehot, estimates)  # (B, A, G, ...)
+    per_assign = pairwise(sums, mixtures.unsqueeze(1)).mean(-1)  # (B, A)
+    best = per_assign.argmin(-1)
+    return per_assign.gather(1, best[:, None]).mean(), assign[best]
+
+
+def magnitude_l1(weight: torch.Tensor) -> Pairwise:
+    """A pairwise weighted-L1 on magnitudes ``(..., F, T)`` for :func:`pit` / :func:`mixit`."""
+    return lambda est, tgt: weighted_l1(est, tgt, weight)
+
+
+def clap_similarity_loss(audio_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tensor,
+                         same_text: torch.Tensor | None = None) -> torch.Tensor:
+    """Bi-modal semantic similarity: cross-entropy over the clause/estimate similarity matrix.
+
+    ``audio_emb (B, K, D)`` are CLAP embeddings of the K clause-level estimates, ``text_emb
+    (B, K, D)`` of their clauses; row k must score its own clause above the others. Where two
+    slots hold the same clause (``same_text (B, K, K)`` True off the diagonal, from padding),
+    the duplicate is not counted as a negative.
+    """
+    logits = scale * audio_emb @ text_emb.transpose(1, 2)  # (B, K, K)
+    if same_text is not None:
+        eye = torch.eye(logits.shape[-1], dtype=torch.bool, device=logits.device)
+        logits = logits.masked_fill(same_text & ~eye, float("-inf"))
+    target = torch.arange(logits.shape[-1], device=logits.device).expand(logits.shape[:-1])
+    return F.cross_entropy(logits.flatten(0, 1), target.flatten())
+
+
+def consistency_loss(clause_masks: torch.Tensor, alpha: torch.Tensor, mag_mix: torch.Tensor,
+                     mag_targets: torch.Tensor) -> torch.Tensor:
+    """Clause estimates must add back up to their mixture.
+
+    ``clause_masks (B, G, K, F, T)`` for the K clause slots of each of the G mixtures, ``alpha
+    (B, G, K)`` the slot weights (1/copies for padded duplicates), ``mag_mix (B, F, T)`` the
+    mixture of mixtures, ``mag_targets (B, G, F, T)`` the mixtures: ``sum_k alpha_k m_k |M| ~ |X_g|``.
+    """
+    combined = (alpha[..., None, None] * clause_masks).sum(2)  # (B, G, F, T)
+    return reconstruction_loss(combined, mag_mix, mag_targets)
+
+
+def weak_loss(mixture_masks: torch.Tensor, clause_masks: torch.Tensor, alpha: torch.Tensor, mag_mix: torch.Tensor,
+              mag_mixtures: torch.Tensor, audio_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tensor,
+              same_text: torch.Tensor | None = None, sim_weight: float = 0.5,
+              recon_weight: float = 5.0) -> dict[str, torch.Tensor]:
+    """The bi-modal weakly supervised objective of Mahmud et al. (ICLR 2024).
+
+    ``L = sim_weight * L_sim + recon_weight * (L_consistency + L_mixture)`` with
+    ``mixture_masks (B, G, F, T)`` (each mixture queried by its whole caption), ``clause_masks
+    (B, G, K, F, T)``, ``alpha (B, G, K)``, ``mag_mix (B, F, T)``, ``mag_mixtures (B, G, F, T)``,
+    and CLAP embeddings ``audio_emb, text_emb (B, G*K, D)`` of all clause estimates / clauses in
+    the mixture of mixtures. Returns the total and its parts.
+    """
+    parts = {"mixture": reconstruction_loss(mixture_masks, mag_mix, mag_mixtures),
+             "consistency": consistency_loss(clause_masks, alpha, mag_mix, mag_mixtures),
+             "similarity": clap_similarity_loss(audio_emb, text_emb, scale, same_text)}
+    parts["total"] = sim_weight * parts["similarity"] + recon_weight * (parts["consistency"] + parts["mixture"])
+    return parts
+
+
+def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Scale-invariant SDR in dB: ``(..., S)`` x2 -> ``(...)`` (Le Roux et al., 2019)."""
+    reference = reference - reference.mean(-1, keepdim=True)
+    estimate = estimate - estimate.mean(-1, keepdim=True)
+    scale = (estimate * reference).sum(-1, keepdim=True) / (reference.pow(2).sum(-1, keepdim=True) + eps)
+    target = scale * reference
+    return 10 * torch.log10(target.pow(2).sum(-1) / ((estimate - target).pow(2).sum(-1) + eps) + eps)

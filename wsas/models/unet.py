@@ -1,0 +1,123 @@
+"""A text-conditioned U-Net that predicts one sigmoid mask per query on the log-magnitude STFT.
+
+Two conditionings share the same encoder:
+
+* ``deep``: the query embedding modulates every decoder level and the bottleneck with FiLM
+  (``h <- gamma(q) * h + beta(q)``), so the text enters the inner levels of the network.
+* ``late``: the decoder is unconditioned and ends in ``late_channels`` feature maps; the query
+  embedding is mapped to one weight per map and the mask is their weighted sum (the Sound of
+  Pixels / CLIPSep synthesizer).
+
+Efficiency: the mixture is encoded once; only the conditioned part runs per query, with the
+``K`` queries of a mixture batched along the batch axis (``late`` runs the whole U-Net once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class UNetConfig:
+    n_fft: int = 510
+    hop: int = 128
+    channels: int = 8  # first level; doubles per level up to 8x
+    levels: int = 4  # downsamplings (the paper: 7)
+    convs_per_block: int = 2
+    cond_dim: int = 128  # query embedding width
+    conditioning: str = "deep"  # or "late"
+    late_channels: int = 32
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _convs(c_in: int, c_out: int, n: int) -> nn.Sequential:
+    layers = []
+    for i in range(n):
+        layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                   nn.LeakyReLU(0.2, inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class FiLM(nn.Module):
+    """Feature-wise affine modulation of ``h (N, C, F, T)`` by a query ``q (N, D)``."""
+
+    def __init__(self, cond_dim: int, channels: int):
+        super().__init__()
+        self.proj = nn.Linear(cond_dim, 2 * channels)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, h: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.proj(q)[:, :, None, None].chunk(2, dim=1)
+        return h * (1 + gamma) + beta
+
+
+class ConditionalUNet(nn.Module):
+    """``forward(log_mag (B, F, T), queries (B, K, D)) -> masks (B, K, F, T)`` in [0, 1]."""
+
+    def __init__(self, config: UNetConfig):
+        super().__init__()
+        self.config = c = config
+        widths = [c.channels * 2 ** min(i, 3) for i in range(c.levels + 1)]
+        self.input_norm = nn.BatchNorm2d(1)
+        self.down = nn.ModuleList([_convs(1 if i == 0 else widths[i - 1], widths[i], c.convs_per_block)
+                                   for i in range(c.levels)])
+        self.bottleneck = _convs(widths[-2], widths[-1], c.convs_per_block)
+        self.upsample = nn.ModuleList([nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
+                                       for i in reversed(range(c.levels))])
+        self.up = nn.ModuleList([_convs(2 * widths[i], widths[i], c.convs_per_block)
+                                 for i in reversed(range(c.levels))])
+        deep = c.conditioning == "deep"
+        if c.conditioning not in ("deep", "late"):
+            raise ValueError(f"conditioning must be 'deep' or 'late', not {c.conditioning!r}")
+        self.film = nn.ModuleList([FiLM(c.cond_dim, w) for w in [widths[-1], *reversed(widths[:-1])]]) if deep else None
+        out_channels = 1 if deep else c.late_channels
+        self.head = nn.Conv2d(widths[0], out_channels, 1)
+        self.query_to_weights = None if deep else nn.Linear(c.cond_dim, c.late_channels + 1)
+
+    def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        m = 2 ** self.config.levels
+        f, t = x.shape[-2:]
+        return F.pad(x, (0, -t % m, 0, -f % m)), (f, t)
+
+    def encode(self, log_mag: torch.Tensor) -> list[torch.Tensor]:
+        """Encoder features of ``(B, F, T)``: skips from fine to coarse, then the bottleneck input."""
+        x, _ = self._pad(log_mag.unsqueeze(1))
+        x = self.input_norm(x)
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
+        return [*skips, x]
+
+    def decode(self, feats: list[torch.Tensor], queries: torch.Tensor | None) -> torch.Tensor:
+        """Decoder; ``queries (N, D)`` FiLM-modulate it when deep (feats already repeated to N)."""
+        *skips, x = feats
+        x = self.bottleneck(x)
+        if self.film is not None:
+            x = self.film[0](x, queries)
+        for i, (upsample, block) in enumerate(zip(self.upsample, self.up)):
+            x = block(torch.cat([upsample(x), skips[-1 - i]], dim=1))
+            if self.film is not None:
+                x = self.film[i + 1](x, queries)
+        return self.head(x)
+
+    def forward(self, log_mag: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+        b, k = queries.shape[:2]
+        f, t = log_mag.shape[-2:]
+        feats = self.encode(log_mag)
+        if self.film is not None:  # run only the conditioned decoder per query, queries batched
+            feats = [h.repeat_interleave(k, dim=0) for h in feats]
+            logits = self.decode(feats, queries.reshape(b * k, -1)).reshape(b, k, *feats[0].shape[-2:])
+        else:  # late: one unconditioned pass, then a per-query weighted sum of feature maps
+            maps = self.decode(feats, None)  # (B, C, F', T')
+            w = self.query_to_weights(queries)  # (B, K, C + 1)
+            logits = torch.einsum("bkc,bcft->bkft", w[..., :-1], maps) + w[..., -1:, None]
+        return torch.sigmoid(logits[..., :f, :t])
