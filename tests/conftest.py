@@ -28,3 +28,16 @@ def smoke_clap(smoke_corpus):
     path = smoke_corpus / "tinyclap.safetensors"
     pretrain(smoke_corpus, path, steps=15, batch=12, progress=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def smoke_separator(smoke_corpus, smoke_clap, tmp_path_factory):
+    """A weak-regime separator trained for a few steps on the smoke corpus (its checkpoint path)."""
+    from wsas.clap.base import load_clap
+    from wsas.train import TrainConfig, Trainer
+
+    out = tmp_path_factory.mktemp("separator")
+    config = TrainConfig(mode="weak", steps=2, batch_size=4, val_every=2, val_mixtures=4,
+                         unet={"channels": 4, "levels": 3, "convs_per_block": 1})
+    Trainer(config, smoke_corpus, out, load_clap("tiny", str(smoke_clap)), str(smoke_clap)).run(progress=False)
+    return out / "checkpoint.safetensors"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,25 @@ def as_wave(x, where: str = "audio") -> torch.Tensor:
     return wave
 
 
+def open_audio(path: str | os.PathLike) -> sf.SoundFile:
+    """Open an audio file for (streamed) reading; AudioError naming the file if it can't be used."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: empty file (0 bytes)")
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise AudioError(f"{path}: unreadable or corrupt audio ({reason})") from None
+    if f.frames == 0:
+        f.close()
+        raise AudioError(f"{path}: zero-length audio")
+    check_rate(f.samplerate, str(path))
+    return f
+
+
 def load(path: str | os.PathLike, sr: int | None = None, mono: bool = True) -> tuple[torch.Tensor, int]:
     """Read an audio file.
 
@@ -49,17 +68,11 @@ def load(path: str | os.PathLike, sr: int | None = None, mono: bool = True) -> t
     float32 in [-1, 1]; ``rate`` is ``sr`` when given (the audio is resampled to it) else the
     file's own rate. Raises AudioError naming the file for every kind of bad input.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: empty file (0 bytes)")
-    try:
-        data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise AudioError(f"{path}: unreadable or corrupt audio ({reason})") from None
-    check_rate(file_sr, str(path))
+    with open_audio(path) as f:
+        try:
+            data, file_sr = f.read(dtype="float32", always_2d=True), f.samplerate
+        except (sf.LibsndfileError, RuntimeError) as err:
+            raise AudioError(f"{path}: unreadable or corrupt audio ({str(err).splitlines()[0]})") from None
     wave = as_wave(torch.from_numpy(np.ascontiguousarray(data.T)), str(path))
     if mono:
         wave = wave.mean(0)
@@ -139,33 +152,31 @@ def chunk_spans(n_samples: int, chunk: int, overlap: int) -> list[tuple[int, int
         start += chunk - overlap
 
 
-def overlap_add(fn: Callable[[torch.Tensor], torch.Tensor], wave: torch.Tensor, chunk: int,
-                overlap: int) -> Iterator[torch.Tensor]:
-    """Apply ``fn`` to overlapping chunks of ``wave (..., S)`` and yield the output in order.
+def overlap_add(outputs: Iterable[torch.Tensor], overlap: int) -> Iterator[torch.Tensor]:
+    """Cross-fade the outputs of consecutive :func:`chunk_spans` chunks and yield the result in order.
 
-    ``fn`` maps ``(..., L)`` to ``(*lead, ..., L)``. Neighbouring outputs are cross-faded with
-    complementary linear ramps over ``overlap`` samples (they sum to one, so a identity ``fn``
-    gives back ``wave`` exactly). Yielded pieces concatenate along the last axis to length S;
-    only one chunk and one overlap are held at a time, so memory is bounded for any length.
+    ``outputs`` are ``(..., L_i)`` tensors, one per span. Neighbours are cross-faded with
+    complementary linear ramps over ``overlap`` samples (they sum to one, so an identity function
+    gives back its input exactly). Yielded pieces concatenate along the last axis to the full
+    length; only one chunk and one overlap are held at a time, so memory is bounded for any length.
     """
-    spans = chunk_spans(wave.shape[-1], chunk, overlap)
     ramp = torch.arange(1, overlap + 1, dtype=torch.float32) / (overlap + 1)
-    tail = None
-    for i, (start, end) in enumerate(spans):
-        out = fn(wave[..., start:end]).clone()
-        last = i == len(spans) - 1
+    pending, tail = None, None
+    for out in outputs:
+        if pending is not None:  # pending is not the last chunk: fade its end out
+            keep = pending.shape[-1] - overlap
+            pending[..., keep:] = pending[..., keep:] * (1 - ramp).to(pending)
+            yield pending[..., :keep]
+            tail = pending[..., keep:]
+        pending = out.clone()
         if tail is not None:
-            out[..., :overlap] = out[..., :overlap] * ramp.to(out) + tail
-        if last:
-            yield out
-        else:
-            keep = out.shape[-1] - overlap
-            out[..., keep:] = out[..., keep:] * (1 - ramp).to(out)
-            yield out[..., :keep]
-            tail = out[..., keep:]
+            pending[..., :overlap] = pending[..., :overlap] * ramp.to(pending) + tail
+    if pending is not None:
+        yield pending
 
 
 def process_in_chunks(fn: Callable[[torch.Tensor], torch.Tensor], wave: torch.Tensor, chunk: int,
                       overlap: int) -> torch.Tensor:
-    """:func:`overlap_add` collected into one tensor ``(*lead, ..., S)``."""
-    return torch.cat(list(overlap_add(fn, wave, chunk, overlap)), dim=-1)
+    """Apply ``fn: (..., L) -> (*lead, ..., L)`` to overlapping chunks of ``wave (..., S)``; cross-faded output."""
+    outputs = (fn(wave[..., a:b]) for a, b in chunk_spans(wave.shape[-1], chunk, overlap))
+    return torch.cat(list(overlap_add(outputs, overlap)), dim=-1)

@@ -15,6 +15,7 @@ less than 1e-8 mean energy would make SDR meaningless and is dropped with its pa
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Callable
@@ -70,8 +71,26 @@ def best_permutation(outputs: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
     return torch.stack([outputs[b, list(perms[int(i)])] for b, i in enumerate(best)])
 
 
+@contextlib.contextmanager
+def _one_thread():
+    """torch's batched float64 ``linalg.solve`` fails in oneMKL (DLASWP, "Pivots given to lu_solve")
+    once ``set_num_threads(n > 1)`` has been called; fast_bss_eval solves one small system per
+    item, so one thread costs little."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def bss_eval(estimates: torch.Tensor, references: torch.Tensor, backend: str = "fast") -> dict[str, np.ndarray]:
     """BSS Eval v3 per source: ``(P, N, S)`` x2 -> ``{"sdr", "sir", "sar"}`` each ``(P, N)`` in dB."""
+    with _one_thread():
+        return _bss_eval(estimates, references, backend)
+
+
+def _bss_eval(estimates: torch.Tensor, references: torch.Tensor, backend: str) -> dict[str, np.ndarray]:
     results = {"sdr": [], "sir": [], "sar": []}
     for est, ref in zip(estimates.double(), references.double()):
         if backend == "fast":
@@ -122,7 +141,7 @@ def bounds(pairs: MixtureBatch, n_fft: int, hop: int, backend: str = "fast") -> 
 
 
 def load_separator(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"):
-    """``(model, embed, config)`` from a separator checkpoint (self-contained for the tiny CLAP)."""
+    """``(model, clap, config)`` from a separator checkpoint (self-contained for the tiny CLAP)."""
     from wsas.checkpoint import load_checkpoint
     from wsas.clap.base import load_clap
     from wsas.clap.tiny import TinyClap
@@ -142,27 +161,20 @@ def load_separator(checkpoint: str | os.PathLike, device: str | torch.device = "
         clap = clap.to(device).freeze()
     else:
         clap = load_clap("laion", clap_info["checkpoint"], device)
-    cache: dict[str, torch.Tensor] = {}
-
-    @torch.no_grad()
-    def embed(texts: list[str]) -> torch.Tensor:
-        new = [t for t in dict.fromkeys(texts) if t not in cache]
-        if new:
-            cache.update(zip(new, clap.embed_text(new)))
-        return torch.stack([cache[t] for t in texts])
-
-    return model, embed, config
+    return model, clap, config
 
 
 def evaluate_run(run: str | os.PathLike, corpus: str | os.PathLike, n_pairs: int, backend: str = "fast",
                  seed: int = 1234) -> dict:
     """Score a training run's checkpoint on the fixed test pairs of ``corpus``."""
+    from wsas.clap.base import cached_text_embedder
     from wsas.data.datasets import load_embedded
     from wsas.data.mixing import fixed_pairs
 
     run = Path(run)
     checkpoint = run / "checkpoint.safetensors" if run.is_dir() else run
-    model, embed, config = load_separator(checkpoint)
+    model, clap, config = load_separator(checkpoint)
+    embed = cached_text_embedder(clap)
     pairs = fixed_pairs(load_embedded(corpus, "test"), n_pairs, seed)
     unconditional = config["train"]["mode"] in ("pit", "mixit")
     estimates = separate_pairs(model, embed, pairs, config["n_slots"] if unconditional else 0)

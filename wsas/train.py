@@ -31,7 +31,7 @@ from tqdm import tqdm
 from wsas import losses
 from wsas.captions import parse, slots
 from wsas.checkpoint import load_checkpoint, save_checkpoint
-from wsas.clap.base import Clap
+from wsas.clap.base import Clap, cached_text_embedder
 from wsas.clap.tiny import TinyClap
 from wsas.data.classes import PROMPTS
 from wsas.data.datasets import ClipSet, load_embedded
@@ -106,19 +106,11 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.step, self.history = 0, []
         self.n_slots = config.sources * (2 if config.mode == "mixit" else 1)
-        self._text_cache: dict[str, torch.Tensor] = {}
+        self.embed = cached_text_embedder(self.clap)  # frozen text embeddings (len(texts), D), cached
         self._clause_cache: dict[str, list[str]] = {}
         self._stop = False
 
     # ---- queries -------------------------------------------------------------------------
-    @torch.no_grad()
-    def embed(self, texts: list[str]) -> torch.Tensor:
-        """Frozen CLAP text embeddings ``(len(texts), D)``, cached per string."""
-        new = [t for t in dict.fromkeys(texts) if t not in self._text_cache]
-        if new:
-            self._text_cache.update(zip(new, self.clap.embed_text(new)))
-        return torch.stack([self._text_cache[t] for t in texts])
-
     def label_queries(self, labels: torch.Tensor) -> torch.Tensor:
         """Label-prompt embeddings ``(B, N, D)`` for class indices ``(B, N)``."""
         return self.embed([PROMPTS[int(c)] for c in labels.flatten()]).reshape(*labels.shape, -1)

@@ -46,6 +46,20 @@ class Clap(nn.Module):
         return self
 
 
+def cached_text_embedder(clap: Clap):
+    """``embed(texts) -> (len(texts), D)``: frozen text embeddings, computed once per distinct string."""
+    cache: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def embed(texts: list[str]) -> torch.Tensor:
+        new = [t for t in dict.fromkeys(texts) if t not in cache]
+        if new:
+            cache.update(zip(new, clap.embed_text(new)))
+        return torch.stack([cache[t] for t in texts])
+
+    return embed
+
+
 def load_clap(backend: str = "tiny", checkpoint: str | None = None, device: str | torch.device = "cpu") -> Clap:
     """Load a frozen CLAP: ``tiny`` from a ``wsas clap pretrain`` checkpoint, or ``laion``."""
     if backend == "tiny":

@@ -1,0 +1,125 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from wsas.audio import load
+from wsas.checkpoint import save_checkpoint
+from wsas.cli import main
+from wsas.errors import AudioError, CaptionError, CheckpointError
+from wsas.separate import Separator
+
+
+@pytest.fixture(scope="module")
+def sep(smoke_separator):
+    return Separator.from_checkpoint(smoke_separator)
+
+
+def noise(shape, seed=0):
+    return np.random.default_rng(seed).normal(0, 0.1, shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("sr", [8000, 16000, 44100, 96000])
+def test_returns_input_rate_and_length(sep, sr):
+    wave = noise(int(0.7 * sr))
+    out = sep(wave, sr, ["a violin plays", "a dog barks"])
+    assert list(out) == ["a violin plays", "a dog barks"]
+    assert all(isinstance(v, np.ndarray) and v.shape == wave.shape for v in out.values())
+    assert np.allclose(sum(out.values()) + sep.residual, wave, atol=1e-5)
+
+
+def test_stereo_gives_stereo_and_torch_gives_torch(sep):
+    wave = torch.from_numpy(noise((2, 12000)))
+    out = sep(wave, 16000, "a flute plays")
+    assert isinstance(out["a flute plays"], torch.Tensor) and out["a flute plays"].shape == (2, 12000)
+
+
+def test_silent_input_gives_silence(sep):
+    out = sep(np.zeros(8000, dtype=np.float32), 8000, "a bird tweets")
+    assert np.isfinite(out["a bird tweets"]).all() and np.abs(out["a bird tweets"]).max() < 1e-6
+
+
+@pytest.mark.parametrize("bad,match", [(np.zeros(0), "zero-length"), (np.full(100, np.nan), "NaN")])
+def test_bad_waves(sep, bad, match):
+    with pytest.raises(AudioError, match=match):
+        sep(bad, 8000, "x y")
+
+
+@pytest.mark.parametrize("queries", [[], [""], ["  ..."]])
+def test_empty_queries(sep, queries):
+    with pytest.raises(CaptionError):
+        sep(noise(800), 8000, queries)
+
+
+def test_chunked_matches_unchunked_away_from_edges(sep, monkeypatch):
+    wave = noise(8000 * 20)
+    monkeypatch.setattr("wsas.separate.CHUNK_SECONDS", 60.0)
+    whole = sep(wave, 8000, "a cello plays")["a cello plays"]
+    monkeypatch.setattr("wsas.separate.CHUNK_SECONDS", 6.0)
+    chunked = sep(wave, 8000, "a cello plays")["a cello plays"]
+    error = np.abs(whole - chunked)[8000:-8000]
+    assert error.mean() < 0.02 * np.abs(whole).mean() + 1e-6
+
+
+def test_caption_driven_stems_add_up(sep):
+    wave = noise(16000)
+    stems = sep.separate_caption(wave, 8000, "A violin plays while a dog barks")
+    assert list(stems) == ["a violin plays", "a dog barks"]
+    assert np.allclose(sum(stems.values()) + sep.residual, wave, atol=1e-5)
+
+
+def test_separate_file_streams_and_writes_atomically(sep, tmp_path):
+    path = tmp_path / "mix.flac"
+    sf.write(path, noise((30000, 2)), 44100)
+    written = sep.separate_file(path, ["a dog barks"], tmp_path / "out", "flac", residual=True, progress=False)
+    stem, sr = load(written["a dog barks"], mono=False)
+    assert sr == 44100 and stem.shape == (2, 30000)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mix__a_dog_barks.flac", "mix__residual.flac"]
+
+
+def test_unknown_checkpoint_format(tmp_path):
+    bad = tmp_path / "model.safetensors"
+    bad.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a safetensors checkpoint"):
+        Separator.from_checkpoint(bad)
+
+
+def test_checkpoint_from_another_config(tmp_path, smoke_separator):
+    from wsas.checkpoint import load_checkpoint
+
+    tensors, config = load_checkpoint(smoke_separator)
+    config["unet"]["channels"] = 64
+    save_checkpoint(tmp_path / "other.safetensors", tensors, config)
+    with pytest.raises(Exception, match="does not match"):
+        Separator.from_checkpoint(tmp_path / "other.safetensors")
+
+
+def test_cli_separate_with_queries_and_caption(smoke_separator, tmp_path, capsys):
+    path = tmp_path / "mix.wav"
+    sf.write(path, noise(12000), 16000)
+    assert main(["separate", str(path), "-q", "a dog barks", "-q", "a violin plays", "--checkpoint",
+                 str(smoke_separator), "-o", str(tmp_path / "q"), "--quiet"]) == 0
+    assert len(list((tmp_path / "q").glob("*.wav"))) == 2
+    assert main(["separate", str(path), "--caption", "A man speaks while a dog barks", "--checkpoint",
+                 str(smoke_separator), "-o", str(tmp_path / "c"), "--quiet"]) == 0
+    manifest = json.loads((tmp_path / "c" / "mix__manifest.json").read_text())
+    assert [s["clause"] for s in manifest["stems"]] == ["a man speaks", "a dog barks", "residual"]
+    total = sum(load(s["file"])[0] for s in manifest["stems"])
+    assert torch.allclose(total, load(path)[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("args,match", [
+    (["missing.wav", "-q", "x"], "no such file"),
+    (["MIX", "-q", ""], "empty query"),
+    (["MIX"], "either -q"),
+])
+def test_cli_separate_errors_exit_2(smoke_separator, tmp_path, capsys, args, match):
+    path = tmp_path / "mix.wav"
+    sf.write(path, noise(1000), 16000)
+    args = [str(path) if a == "MIX" else str(tmp_path / a) if a == "missing.wav" else a for a in args]
+    assert main(["separate", *args, "--checkpoint", str(smoke_separator), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0]
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
