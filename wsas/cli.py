@@ -117,7 +117,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     preset = get_preset(args.preset)
     config = TrainConfig(mode=args.mode, sources=args.sources, steps=args.steps or preset.train_steps,
                          batch_size=args.batch_size or preset.batch_size, lr=args.lr or preset.lr, seed=args.seed,
-                         conditioning=args.conditioning, clean_fraction=args.clean_fraction,
+                         conditioning=args.conditioning or preset.conditioning, clean_fraction=args.clean_fraction,
                          val_every=max(1, (args.steps or preset.train_steps) // 4), val_mixtures=preset.val_mixtures,
                          unet={"n_fft": preset.n_fft, "hop": preset.hop, "channels": preset.unet_channels,
                                "levels": preset.unet_levels, "convs_per_block": preset.convs_per_block})
@@ -185,6 +185,17 @@ def write_caption_manifest(sep, mix_path: str, caption: str, written: dict, out_
     write_text(manifest, json.dumps({"mixture": mix_path, "caption": caption, "stems": rows}, indent=2) + "\n")
 
 
+def cmd_bench(args: argparse.Namespace) -> None:
+    """Speed and memory on this machine; JSON to results/bench.json and a table."""
+    from wsas.bench import run_bench, table
+    from wsas.results import write_json
+
+    report = run_bench(args.preset, args.long_seconds)
+    write_json(args.out, report)
+    print(json.dumps(report, indent=2))
+    print(table(report))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wsas", description=__doc__)
     parser.add_argument("--version", action="version", version=f"wsas {__version__}")
@@ -238,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float)
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--conditioning", default="deep", choices=["deep", "late"])
+    train.add_argument("--conditioning", choices=["deep", "late"], help="default: the preset's")
     train.add_argument("--clean-fraction", type=float, default=1.0, help="supervised/semi: clean share of clips")
     train.add_argument("--clap", default="tiny", choices=["tiny", "laion"])
     train.add_argument("--clap-checkpoint")
@@ -271,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--results", default="results", help="folder for result files (default: results/)")
     rep.add_argument("--only", action="append", help="run only cells of this mode (repeatable)")
     rep.set_defaults(func=cmd_reproduce)
+
+    bench = sub.add_parser("bench", help="inference RTF, memory, shared-encoder speed-up, BSS Eval speed")
+    bench.add_argument("--preset", default="tiny")
+    bench.add_argument("--long-seconds", type=float, default=600.0, help="length of the long-file test (s)")
+    bench.add_argument("--out", default="results/bench.json")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

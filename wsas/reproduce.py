@@ -42,16 +42,23 @@ class Cell:
 
 def grid(preset: Preset) -> list[Cell]:
     """The cells a preset runs: ``smoke``/``tiny`` the 2-source column + semi 5%; larger presets the full grids."""
-    seeds = preset.seeds
+    main, other = preset.conditioning, "late" if preset.conditioning == "deep" else "deep"
+
+    def cell(mode: str, sources: int = 2, clean: float = 1.0, conditioning: str = main) -> list[Cell]:
+        return [Cell(mode, sources, clean, conditioning, seed) for seed in preset.seeds]
+
+    cells = cell("supervised") + cell("pit") + cell("supervised", clean=0.05)
     if preset.name in ("smoke", "tiny"):
-        cells = [Cell("supervised"), Cell("pit"), Cell("mixit"), Cell("mix-and-separate"), Cell("weak"),
-                 Cell("supervised", clean_fraction=0.05), Cell("semi", clean_fraction=0.05)]
-        return [Cell(**{**asdict(c), "seed": s}) for s in seeds for c in cells]
-    cells = [Cell("supervised"), Cell("pit"), Cell("supervised", clean_fraction=0.05)]
-    cells += [Cell(m, n) for m in ("mixit", "mix-and-separate", "weak") for n in (2, 3, 4)]
-    cells += [Cell(m, n, conditioning="late") for m in ("mix-and-separate", "weak") for n in (2, 3, 4)]
-    cells += [Cell("semi", clean_fraction=f) for f in (0.05, 0.10, 0.25)]
-    return [Cell(**{**asdict(c), "seed": s}) for s in seeds for c in cells]
+        return cells + cell("mixit") + cell("mix-and-separate") + cell("weak") + cell("semi", clean=0.05)
+    for mode in ("mixit", "mix-and-separate", "weak"):
+        for n in (2, 3, 4):
+            cells += cell(mode, n)
+    for mode in ("mix-and-separate", "weak"):
+        for n in (2, 3, 4):
+            cells += cell(mode, n, conditioning=other)
+    for fraction in (0.05, 0.10, 0.25):
+        cells += cell("semi", clean=fraction)
+    return cells
 
 
 def run_cell(cell: Cell, preset: Preset, corpus: Path, clap_ckpt: Path, runs: Path, progress: bool) -> dict:
@@ -83,8 +90,11 @@ def _mean_spread(values: list[float]) -> str:
     return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
 
 
-def tables(cells: list[dict], bounds: dict) -> tuple[str, dict]:
-    """Markdown tables (Table 1, Table 2, deep vs late, bounds) and their numbers as a dict."""
+def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple[str, dict]:
+    """Markdown tables (Table 1, Table 2, deep vs late, bounds) and their numbers as a dict.
+
+    Tables 1 and 2 use the cells of the preset's main ``conditioning``.
+    """
     def sdrs(**match) -> list[float]:
         return [c["sdr"] for c in cells if all(c["cell"][k] == v for k, v in match.items())]
 
@@ -94,10 +104,10 @@ def tables(cells: list[dict], bounds: dict) -> tuple[str, dict]:
              "|---|---|---|---|---|---|"]
     for mode, label in (("pit", "PIT (oracle permutation)"), ("mixit", "MixIT (oracle permutation)"),
                         ("mix-and-separate", "mix-and-separate (CLIPSep-style)"), ("weak", "bi-modal weak (ours)")):
-        row = {"supervised": sdrs(mode="supervised", clean_fraction=1.0, conditioning="deep")
+        row = {"supervised": sdrs(mode="supervised", clean_fraction=1.0, conditioning=conditioning)
                if mode == "mix-and-separate" else sdrs(mode=mode, sources=2) if mode == "pit" else []}
         if mode != "pit":
-            row.update({str(n): sdrs(mode=mode, sources=n, conditioning="deep") for n in (2, 3, 4)})
+            row.update({str(n): sdrs(mode=mode, sources=n, conditioning=conditioning) for n in (2, 3, 4)})
         t1[mode] = {k: float(np.mean(v)) for k, v in row.items() if v}
         paper = PAPER_TABLE1[mode]
         lines.append(f"| {label} | " + " | ".join(_mean_spread(row.get(k, [])) for k in ("supervised", "2", "3", "4"))
@@ -109,12 +119,11 @@ def tables(cells: list[dict], bounds: dict) -> tuple[str, dict]:
                          ("semi 5%", {"mode": "semi", "clean_fraction": 0.05}),
                          ("semi 10%", {"mode": "semi", "clean_fraction": 0.10}),
                          ("semi 25%", {"mode": "semi", "clean_fraction": 0.25})):
-        values = sdrs(**match, sources=2, conditioning="deep")
+        values = sdrs(**match, sources=2, conditioning=conditioning)
         if values:
             t2[label] = float(np.mean(values))
             lines.append(f"| {label} | {_mean_spread(values)} | {PAPER_TABLE2[label]} |")
-    late = [c for c in cells if c["cell"]["conditioning"] == "late"]
-    if late:
+    if len({c["cell"]["conditioning"] for c in cells}) > 1:
         lines += ["", "### Deep vs late conditioning (unsupervised, SDR dB)", "",
                   "| method | conditioning | 2-src | 3-src | 4-src |", "|---|---|---|---|---|"]
         for mode in ("mix-and-separate", "weak"):
@@ -216,7 +225,7 @@ def reproduce(preset_name: str, work: str | os.PathLike = "work", results: str |
             print(f"{cell.name}: SDR {report['sdr']:.2f} dB ({report['train_seconds']:.0f} s)", flush=True)
     pairs = fixed_pairs(load_embedded(corpus, "test"), preset.test_mixtures)
     bounds = mixture_bounds(pairs, preset.n_fft, preset.hop)
-    markdown, numbers = tables(reports, bounds)
+    markdown, numbers = tables(reports, bounds, preset.conditioning)
     summary = {"preset": preset.to_dict(), "wall_seconds": round(time.time() - started, 1), **numbers,
                "bounds": {k: {m: v[m] for m in ("sdr", "sir", "sar", "si_sdr")} for k, v in bounds.items()},
                "claims": claims(numbers, bounds),
@@ -224,7 +233,8 @@ def reproduce(preset_name: str, work: str | os.PathLike = "work", results: str |
                          for r in reports]}
     write_json(out / "summary.json", summary)
     header = (f"# Results: preset `{preset.name}`\n\nMade by `wsas reproduce --preset {preset.name}`; "
-              f"{preset.test_mixtures} fixed 2-source test mixtures, seeds {list(preset.seeds)}. "
+              f"{preset.test_mixtures} fixed 2-source test mixtures, seeds {list(preset.seeds)}, "
+              f"{preset.conditioning} conditioning for Tables 1 and 2. "
               "Provenance (commit, machine, time) is in summary.json.\n\n")
     write_text(out / "tables.md", header + markdown)
     figure(reports, out / "sdr_vs_sources.png")
