@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PRESET ?= tiny
 
-.PHONY: reproduce test book lint clean-venv
+.PHONY: reproduce test book lint notebooks clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,3 +29,6 @@ lint: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+notebooks: $(STAMP)
+	$(BIN)/jupytext --to ipynb --update notebooks/[0-9][0-9]_*.py

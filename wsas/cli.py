@@ -128,16 +128,25 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     """SDR/SIR/SAR/SI-SDR of a run on the fixed 2-source test mixtures."""
-    from wsas.evaluate import evaluate_run
+    from wsas.evaluate import evaluate_run, reference_free
     from wsas.presets import get_preset
 
+    if args.reference_free:
+        run = Path(args.run)
+        report = reference_free(run / "checkpoint.safetensors" if run.is_dir() else run, args.reference_free)
+        print(json.dumps(report, indent=2) if args.json else
+              f"{report['files']} files: CLAPScore {report['clap_score']:.3f} (mixture "
+              f"{report['clap_score_mixture']:.3f}, improvement {report['clapscore_improvement']:+.3f})")
+        return
+    if not args.data:
+        raise WsasError("give --data CORPUS (reference-based scores) or --reference-free FOLDER")
     report = evaluate_run(args.run, args.data, args.pairs or get_preset(args.preset).test_mixtures, args.backend)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(f"{report['mode']} x{report['sources']} ({report['conditioning']}): SDR {report['sdr']:.2f} dB, "
               f"SIR {report['sir']:.2f}, SAR {report['sar']:.2f}, SI-SDR {report['si_sdr']:.2f}, "
-              f"SDRi {report['sdri']:.2f} on {report['pairs']} pairs")
+              f"SDRi {report['sdri']:.2f}, CLAPScore +{report['clapscore_improvement']:.3f} on {report['pairs']} pairs")
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
@@ -258,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="SDR/SIR/SAR on the fixed 2-source test mixtures")
     ev.add_argument("run", help="a run folder or checkpoint")
-    ev.add_argument("--data", required=True, help="corpus folder")
+    ev.add_argument("--data", help="corpus folder (fixed 2-source test mixtures with references)")
+    ev.add_argument("--reference-free", metavar="FOLDER",
+                    help="CLAPScore on FOLDER/captions.csv (file,caption): no clean references needed")
     ev.add_argument("--preset", default="tiny")
     ev.add_argument("--pairs", type=int, help="test mixtures (default: the preset's)")
     ev.add_argument("--backend", default="fast", choices=["fast", "mir_eval"])

@@ -140,6 +140,54 @@ def bounds(pairs: MixtureBatch, n_fft: int, hop: int, backend: str = "fast") -> 
                                                                             backend)}
 
 
+@torch.no_grad()
+def clap_score(clap, estimates: torch.Tensor, mixtures: torch.Tensor, texts: list[list[str]], sr: int) -> dict:
+    """Reference-free scores of ``estimates (P, K, S)`` from ``mixtures (P, S)`` queried by ``texts [P][K]``.
+
+    ``clap_score``: cosine similarity of each estimate to its own text; ``clap_score_mixture``: of
+    the mixture to the same text; ``clapscore_improvement``: their difference (how much closer
+    separation brought the audio to its description); ``leakage``: mean similarity of an
+    estimate to the *other* texts of its mixture (lower is better).
+    """
+    p, k = estimates.shape[:2]
+    audio = torch.cat([clap.embed_audio(chunk, sr) for chunk in estimates.flatten(0, 1).split(64)]).reshape(p, k, -1)
+    mix = torch.cat([clap.embed_audio(chunk, sr) for chunk in mixtures.split(64)])  # (P, D)
+    text = clap.embed_text([t for row in texts for t in row]).reshape(p, k, -1)
+    sims = audio @ text.transpose(1, 2)  # (P, K, K)
+    own = sims.diagonal(dim1=1, dim2=2)
+    off = ~torch.eye(k, dtype=torch.bool)
+    mixture = (text @ mix[:, :, None])[..., 0]  # (P, K)
+    return {"clap_score": float(own.mean()), "clap_score_mixture": float(mixture.mean()),
+            "clapscore_improvement": float((own - mixture).mean()),
+            "leakage": float(sims[:, off].mean()) if k > 1 else float("nan")}
+
+
+def reference_free(checkpoint: str | os.PathLike, folder: str | os.PathLike) -> dict:
+    """CLAPScore of caption-driven separations of every file listed in ``FOLDER/captions.csv`` (file, caption)."""
+    import csv
+
+    from wsas.audio import load
+    from wsas.captions import parse
+    from wsas.clap.base import cached_text_embedder
+
+    folder = Path(folder)
+    listing = folder / "captions.csv"
+    if not listing.is_file():
+        raise WsasError(f"{listing}: missing (a CSV with columns file,caption)")
+    model, clap, config = load_separator(checkpoint)
+    embed = cached_text_embedder(clap)
+    rows = []
+    with open(listing, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            wave, sr = load(folder / row["file"], sr=config["sample_rate"])
+            clauses = parse(row["caption"])
+            est = model(wave[None], embed(clauses)[None]).cpu()
+            rows.append({"file": row["file"], "clauses": clauses,
+                         **clap_score(clap, est, wave[None], [clauses], sr)})
+    keys = ("clap_score", "clap_score_mixture", "clapscore_improvement")
+    return {"files": len(rows), **{k: float(np.mean([r[k] for r in rows])) for k in keys}, "per_file": rows}
+
+
 def load_separator(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"):
     """``(model, clap, config)`` from a separator checkpoint (self-contained for the tiny CLAP)."""
     from wsas.checkpoint import load_checkpoint
@@ -178,6 +226,8 @@ def evaluate_run(run: str | os.PathLike, corpus: str | os.PathLike, n_pairs: int
     pairs = fixed_pairs(load_embedded(corpus, "test"), n_pairs, seed)
     unconditional = config["train"]["mode"] in ("pit", "mixit")
     estimates = separate_pairs(model, embed, pairs, config["n_slots"] if unconditional else 0)
+    prompts = [[PROMPTS[int(c)] for c in row] for row in pairs.labels[:, 0]]
     return {"run": str(run), "mode": config["train"]["mode"], "sources": config["train"]["sources"],
             "conditioning": config["train"]["conditioning"], "oracle_permutation": unconditional,
-            "step": config["step"], **score(estimates, pairs, backend)}
+            "step": config["step"], **score(estimates, pairs, backend),
+            **clap_score(clap, estimates, pairs.mixtures[:, 0], prompts, config["sample_rate"])}

@@ -45,7 +45,7 @@ PRESETS: dict[str, Preset] = {
                     conditioning="late"),
     "tiny": Preset("tiny", 8000, 16384, {"clap": 40, "train": 60, "val": 4, "test": 8},
                    n_fft=510, hop=128, unet_channels=8, unet_levels=4, convs_per_block=2,
-                   batch_size=16, train_steps=1200, lr=2e-3, clap_steps=600, test_mixtures=120, val_mixtures=48,
+                   batch_size=16, train_steps=300, lr=2e-3, clap_steps=600, test_mixtures=120, val_mixtures=48,
                    conditioning="late"),
     "small": Preset("small", 8000, 16384, {"clap": 80, "train": 160, "val": 6, "test": 12},
                     n_fft=510, hop=128, unet_channels=16, unet_levels=4, convs_per_block=2,

@@ -61,15 +61,17 @@ def grid(preset: Preset) -> list[Cell]:
     return cells
 
 
-def run_cell(cell: Cell, preset: Preset, corpus: Path, clap_ckpt: Path, runs: Path, progress: bool) -> dict:
-    """Train (or resume) one cell and evaluate it on the fixed test pairs."""
+def run_cell(cell: Cell, preset: Preset, corpus: Path, clap_ckpt: Path, runs: Path, progress: bool = True,
+             steps: int | None = None) -> dict:
+    """Train (or resume) one cell and evaluate it on the fixed test pairs (``steps`` overrides the preset's)."""
     from wsas.clap.base import load_clap
     from wsas.evaluate import evaluate_run
     from wsas.train import TrainConfig, Trainer
 
-    config = TrainConfig(mode=cell.mode, sources=cell.sources, steps=preset.train_steps,
+    steps = steps or preset.train_steps
+    config = TrainConfig(mode=cell.mode, sources=cell.sources, steps=steps,
                          batch_size=preset.batch_size, lr=preset.lr, seed=cell.seed, conditioning=cell.conditioning,
-                         clean_fraction=cell.clean_fraction, val_every=max(1, preset.train_steps // 4),
+                         clean_fraction=cell.clean_fraction, val_every=max(1, steps // 4),
                          val_mixtures=preset.val_mixtures,
                          unet={"n_fft": preset.n_fft, "hop": preset.hop, "channels": preset.unet_channels,
                                "levels": preset.unet_levels, "convs_per_block": preset.convs_per_block})
@@ -162,6 +164,18 @@ def claims(numbers: dict, bounds: dict) -> dict:
     }
 
 
+def rank_agreement(reports: list[dict]) -> dict:
+    """Spearman rank correlation between SDR and the reference-free CLAPScore improvement across cells."""
+    from scipy.stats import spearmanr
+
+    if len(reports) < 3:
+        return {"cells": len(reports), "spearman": None}
+    sdr = [r["sdr"] for r in reports]
+    rho = spearmanr(sdr, [r["clapscore_improvement"] for r in reports]).statistic
+    leak = spearmanr(sdr, [-r["leakage"] for r in reports]).statistic
+    return {"cells": len(reports), "spearman": round(float(rho), 3), "spearman_negative_leakage": round(float(leak), 3)}
+
+
 def figure(cells: list[dict], path: Path) -> None:
     """SDR vs number of sources per training mixture, one line per unsupervised method."""
     import matplotlib
@@ -186,29 +200,42 @@ def figure(cells: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def prepare(preset: Preset, work: str | os.PathLike, clap_report: str | os.PathLike | None = None,
+            progress: bool = True) -> tuple[Path, Path]:
+    """Build the preset's corpus and pretrain TinyCLAP under ``work/<preset>/`` unless already there.
+
+    Returns ``(corpus folder, TinyCLAP checkpoint)``; writes the CLAP's scores to ``clap_report``.
+    """
+    from wsas.clap.base import load_clap
+    from wsas.clap.tiny import evaluate_clap, pretrain
+    from wsas.data.synth import build_corpus
+
+    work = Path(work) / preset.name
+    corpus, clap_ckpt = work / "data", work / "tinyclap.safetensors"
+    if not (corpus / "metadata.csv").is_file():
+        build_corpus(preset, corpus, progress=progress)
+    if not clap_ckpt.is_file():
+        t0 = time.time()
+        pretrain(corpus, clap_ckpt, steps=preset.clap_steps, progress=progress)
+        if clap_report:
+            write_json(clap_report, {"preset": preset.name, "pretrain_steps": preset.clap_steps,
+                                     "pretrain_seconds": round(time.time() - t0, 1),
+                                     **evaluate_clap(load_clap("tiny", str(clap_ckpt)), corpus)})
+    return corpus, clap_ckpt
+
+
 def reproduce(preset_name: str, work: str | os.PathLike = "work", results: str | os.PathLike = "results",
               progress: bool = True, only: list[str] | None = None) -> dict:
     """Run a preset end to end; returns the summary written to ``results/<preset>/summary.json``."""
-    from wsas.clap.base import load_clap
-    from wsas.clap.tiny import evaluate_clap, pretrain
     from wsas.data.datasets import load_embedded
     from wsas.data.mixing import fixed_pairs
-    from wsas.data.synth import build_corpus
     from wsas.evaluate import bounds as mixture_bounds
 
     preset = get_preset(preset_name)
     started = time.time()
-    work, out = Path(work) / preset.name, Path(results) / preset.name
-    corpus, clap_ckpt = work / "data", work / "tinyclap.safetensors"
-    if not (corpus / "metadata.csv").is_file():
-        build_corpus(preset, corpus, progress=progress)
-    clap_report = out / "clap.json"
-    if not clap_ckpt.is_file():
-        t0 = time.time()
-        pretrain(corpus, clap_ckpt, steps=preset.clap_steps, progress=progress)
-        write_json(clap_report, {"preset": preset.name, "pretrain_steps": preset.clap_steps,
-                                 "pretrain_seconds": round(time.time() - t0, 1),
-                                 **evaluate_clap(load_clap("tiny", str(clap_ckpt)), corpus)})
+    out = Path(results) / preset.name
+    corpus, clap_ckpt = prepare(preset, work, out / "clap.json", progress)
+    work = Path(work) / preset.name
     cells_dir = out / "cells"
     reports = []
     for cell in grid(preset):
@@ -228,9 +255,9 @@ def reproduce(preset_name: str, work: str | os.PathLike = "work", results: str |
     markdown, numbers = tables(reports, bounds, preset.conditioning)
     summary = {"preset": preset.to_dict(), "wall_seconds": round(time.time() - started, 1), **numbers,
                "bounds": {k: {m: v[m] for m in ("sdr", "sir", "sar", "si_sdr")} for k, v in bounds.items()},
-               "claims": claims(numbers, bounds),
-               "cells": [{k: r[k] for k in ("name", "sdr", "sir", "sar", "si_sdr", "sdri", "train_seconds")}
-                         for r in reports]}
+               "claims": claims(numbers, bounds), "clapscore_vs_sdr": rank_agreement(reports),
+               "cells": [{k: r[k] for k in ("name", "sdr", "sir", "sar", "si_sdr", "sdri", "clapscore_improvement",
+                                            "leakage", "train_seconds")} for r in reports]}
     write_json(out / "summary.json", summary)
     header = (f"# Results: preset `{preset.name}`\n\nMade by `wsas reproduce --preset {preset.name}`; "
               f"{preset.test_mixtures} fixed 2-source test mixtures, seeds {list(preset.seeds)}, "

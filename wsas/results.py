@@ -40,3 +40,17 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, data: dict) -> Path:
     """Write ``data`` plus a ``provenance`` stamp as indented JSON, atomically."""
     return write_text(path, json.dumps({**data, "provenance": provenance()}, indent=2) + "\n")
+
+
+def markdown_table(rows: list[dict], digits: int = 3) -> str:
+    """A markdown table with one column per key of the first row (floats rounded)."""
+    if not rows:
+        return ""
+    keys = list(rows[0])
+
+    def cell(v) -> str:
+        return f"{v:.{digits}f}" if isinstance(v, float) else str(v).replace("|", "/")
+
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(cell(r.get(k, "")) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
