@@ -95,3 +95,18 @@ def test_bad_options_are_user_errors():
         TrainConfig(mode="magic")
     with pytest.raises(WsasError, match="clean-fraction"):
         TrainConfig(mode="semi", clean_fraction=0)
+
+
+def test_torchrun_two_processes_on_cpu(smoke_corpus, smoke_clap, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "wsas.cli",
+           "train", "--mode", "supervised", "--preset", "smoke", "--steps", "3", "--batch-size", "4",
+           "--data", str(smoke_corpus), "--out", str(tmp_path / "run"), "--clap-checkpoint", str(smoke_clap)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    final = json.loads((tmp_path / "run" / "train.json").read_text())["final"]
+    assert final["world_size"] == 2 and final["step"] == 3
+    assert read_config(tmp_path / "run" / "checkpoint.safetensors")["step"] == 3

@@ -71,6 +71,27 @@ class TrainConfig:
             raise WsasError(f"--clean-fraction must be in (0, 1], got {self.clean_fraction}")
 
 
+def init_distributed() -> tuple[int, int]:
+    """``(rank, world size)``; under ``torchrun`` joins the process group (NCCL on GPUs, gloo on CPUs)."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+def average_gradients(params) -> None:
+    """Data parallelism: average each gradient over the processes (the update DistributedDataParallel makes)."""
+    import torch.distributed as dist
+
+    world = dist.get_world_size()
+    for p in params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world
+
+
 def slot_queries(n: int, dim: int) -> torch.Tensor:
     """Fixed orthonormal query vectors ``(n, dim)`` that name the output slots of unconditional models."""
     q, _ = torch.linalg.qr(torch.randn(dim, n, generator=torch.Generator().manual_seed(1234)))
@@ -94,7 +115,9 @@ class Trainer:
     def __init__(self, config: TrainConfig, corpus: str | os.PathLike, out: str | os.PathLike, clap: Clap,
                  clap_checkpoint: str | None = None, device: str | None = None):
         self.cfg, self.out = config, Path(out)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.rank, self.world = init_distributed()
+        local = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if self.world > 1 else "cuda"
+        self.device = torch.device(device or (local if torch.cuda.is_available() else "cpu"))
         self.clap, self.clap_checkpoint = clap.to(self.device).freeze(), clap_checkpoint
         self.train_clips = load_embedded(corpus, "train")
         self.val = fixed_pairs(load_embedded(corpus, "val"), config.val_mixtures, seed=99)
@@ -102,7 +125,7 @@ class Trainer:
         unet = UNetConfig(**{**config.unet, "cond_dim": clap.embed_dim, "conditioning": config.conditioning})
         self.model = MaskSeparator(unet, self.train_clips.sr).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
-        self.rng = np.random.default_rng(config.seed)
+        self.rng = np.random.default_rng(config.seed + 1000 * self.rank)  # each process draws its own batches
         torch.manual_seed(config.seed)
         self.step, self.history = 0, []
         self.n_slots = config.sources * (2 if config.mode == "mixit" else 1)
@@ -246,18 +269,23 @@ class Trainer:
         self._stop = True
 
     def run(self, resume: bool = False, progress: bool = True) -> dict:
-        """Train to ``cfg.steps``; returns the final record (step, loss, val SI-SDR, wall time)."""
+        """Train to ``cfg.steps``; returns the final record (step, loss, val SI-SDR, wall time).
+
+        Under ``torchrun`` every process trains on its own batches with averaged gradients; only
+        rank 0 validates, logs and writes checkpoints.
+        """
+        main = self.rank == 0
         self.out.mkdir(parents=True, exist_ok=True)
         if resume and self.checkpoint_path.is_file():
             self.resume()
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        log = open(self.out / "log.csv", "a", newline="")
+        log = open(self.out / "log.csv" if main else os.devnull, "a", newline="")
         writer = csv.writer(log)
-        if log.tell() == 0:
+        if main and log.tell() == 0:
             writer.writerow(["step", "loss", "val_si_sdr", "seconds", "examples_per_s"])
         started, last = time.time(), time.time()
         bar = tqdm(total=self.cfg.steps, initial=self.step, desc=f"{self.cfg.mode} x{self.cfg.sources}",
-                   disable=not progress)
+                   disable=not (progress and main))
         self.model.train()
         try:
             while self.step < self.cfg.steps and not self._stop:
@@ -269,11 +297,13 @@ class Trainer:
                                     f"checkpoint is {self.checkpoint_path} (try a lower --lr)")
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if self.world > 1:
+                    average_gradients(self.model.parameters())
                 self.opt.step()
                 self.step += 1
                 bar.update(1)
                 bar.set_postfix({k: f"{v.item():.3f}" for k, v in parts.items()})
-                if self.step % self.cfg.val_every == 0 or self.step == self.cfg.steps:
+                if main and (self.step % self.cfg.val_every == 0 or self.step == self.cfg.steps):
                     now = time.time()
                     val = self.validate()
                     rate = self.cfg.val_every * self.cfg.batch_size / max(now - last, 1e-9)
@@ -284,14 +314,17 @@ class Trainer:
                     self.save()
                     last = time.time()
             if self._stop:
-                self.save()
+                if main:
+                    self.save()
                 raise KeyboardInterrupt(f"stopped at step {self.step}; checkpoint saved to {self.checkpoint_path}")
         finally:
             bar.close()
             log.close()
             for s, h in handlers.items():
                 signal.signal(s, h)
-        record = {**(self.history[-1] if self.history else {}), "seconds": round(time.time() - started, 1)}
-        (self.out / "train.json").write_text(json.dumps({"config": asdict(self.cfg), "final": record,
-                                                         "history": self.history}, indent=2))
+        record = {**(self.history[-1] if self.history else {}), "seconds": round(time.time() - started, 1),
+                  "world_size": self.world}
+        if main:
+            (self.out / "train.json").write_text(json.dumps({"config": asdict(self.cfg), "final": record,
+                                                             "history": self.history}, indent=2))
         return record
