@@ -128,8 +128,12 @@ def score(estimates: torch.Tensor, pairs: MixtureBatch, backend: str = "fast") -
     for name_idx in labels.unique():
         sel = (labels == name_idx).numpy()
         per_class[CLASS_NAMES[int(name_idx)]] = round(float(metrics["sdr"][sel].mean()), 3)
-    return {"pairs": int(keep.sum()), "sdr": float(metrics["sdr"].mean()), "sir": float(metrics["sir"].mean()),
-            "sar": float(metrics["sar"].mean()), "si_sdr": float(si_sdr(est, refs).mean()),
+    def mean(x) -> float | None:  # SAR of the mixture itself is +inf: stored as null (JSON has no inf)
+        value = float(np.mean(x))
+        return value if np.isfinite(value) else None
+
+    return {"pairs": int(keep.sum()), "sdr": mean(metrics["sdr"]), "sir": mean(metrics["sir"]),
+            "sar": mean(metrics["sar"]), "si_sdr": float(si_sdr(est, refs).mean()),
             "sdri": float((metrics["sdr"] - baseline).mean()), "sdr_per_class": per_class}
 
 

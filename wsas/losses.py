@@ -73,6 +73,11 @@ def magnitude_l1(weight: torch.Tensor) -> Pairwise:
     return lambda est, tgt: weighted_l1(est, tgt, weight)
 
 
+def negative_si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """A pairwise loss on waveforms ``(..., S)`` for :func:`pit`: minus SI-SDR in dB."""
+    return -si_sdr(estimate, reference)
+
+
 def clap_similarity_loss(audio_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tensor,
                          same_text: torch.Tensor | None = None) -> torch.Tensor:
     """Bi-modal semantic similarity: cross-entropy over the clause/estimate similarity matrix.

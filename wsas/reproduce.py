@@ -135,7 +135,8 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
                 lines.append(f"| {mode} | {conditioning} | " + " | ".join(_mean_spread(row[k]) for k in "234") + " |")
     lines += ["", "### Bounds on the same test mixtures", "", "| estimate | SDR | SIR | SAR |", "|---|---|---|---|"]
     for name, b in bounds.items():
-        lines.append(f"| {name} | {b['sdr']:.2f} | {b['sir']:.2f} | {b['sar']:.2f} |")
+        lines.append(f"| {name} | " + " | ".join("∞" if b[k] is None else f"{b[k]:.2f}" for k in ("sdr", "sir", "sar"))
+                     + " |")
     return "\n".join(lines) + "\n", {"table1": t1, "table2": t2, "conditioning": cond}
 
 

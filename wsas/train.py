@@ -4,7 +4,7 @@ Regimes (what the learner sees -> loss):
 
 * ``supervised``: clean sources + labels -> reconstruction of each source queried by its label.
 * ``mix-and-separate``: two captioned mixtures -> each recovered from their sum by its whole caption.
-* ``pit``: clean sources, unconditional output slots -> permutation-invariant reconstruction.
+* ``pit``: clean sources, unconditional output slots -> permutation-invariant SI-SDR.
 * ``mixit``: two mixtures, 2N unconditional slots -> mixture-invariant reconstruction.
 * ``weak``: two captioned mixtures + frozen CLAP -> the bi-modal objective (mixture +
   consistency reconstruction + CLAP similarity of clause-level estimates to their clauses).
@@ -163,13 +163,13 @@ class Trainer:
         batch = sample_batch(self.train_clips, self.cfg.batch_size, self.cfg.sources, self.rng, groups=groups)
         mixtures = batch.mixtures.to(self.device)
         masks, spec = self.model.masks(mixtures.sum(1), self.slots(len(mixtures)))
-        mag_mix = spec.abs()
-        estimates = masks * mag_mix.unsqueeze(1)
-        pairwise = losses.magnitude_l1(losses.spectral_weight(mag_mix)[:, None, None])
-        if self.cfg.mode == "pit":
-            loss, _ = losses.pit(estimates, self.mag(batch.sources[:, 0].to(self.device)), pairwise)
+        if self.cfg.mode == "pit":  # on waveforms: magnitude-L1 PIT stays at the equal-split solution (measured)
+            estimates = self.model.to_waves(masks, spec, mixtures.shape[-1])
+            loss, _ = losses.pit(estimates, batch.sources[:, 0].to(self.device), losses.negative_si_sdr)
         else:
-            loss, _ = losses.mixit(estimates, self.mag(mixtures), pairwise)
+            mag_mix = spec.abs()
+            pairwise = losses.magnitude_l1(losses.spectral_weight(mag_mix)[:, None, None])
+            loss, _ = losses.mixit(masks * mag_mix.unsqueeze(1), self.mag(mixtures), pairwise)
         return {"total": loss}
 
     def clauses(self, caption: str) -> list[str]:
