@@ -40,7 +40,7 @@ if (out / "summary.json").is_file():
     summary = json.loads((out / "summary.json").read_text())
     display(Markdown((out / "tables.md").read_text()))
     print("made on", summary["provenance"]["machine"], "at commit", summary["provenance"]["git_commit"],
-          f"in {summary['wall_seconds'] / 60:.1f} min")
+          f"({summary['train_seconds_all_cells'] / 60:.1f} min of training in all)")
 else:
     summary = None
     display(Markdown(f"`{out}/summary.json` is missing: run `wsas reproduce --preset {PRESET}` first."))

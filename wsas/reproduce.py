@@ -254,7 +254,8 @@ def reproduce(preset_name: str, work: str | os.PathLike = "work", results: str |
     pairs = fixed_pairs(load_embedded(corpus, "test"), preset.test_mixtures)
     bounds = mixture_bounds(pairs, preset.n_fft, preset.hop)
     markdown, numbers = tables(reports, bounds, preset.conditioning)
-    summary = {"preset": preset.to_dict(), "wall_seconds": round(time.time() - started, 1), **numbers,
+    summary = {"preset": preset.to_dict(), "wall_seconds_this_invocation": round(time.time() - started, 1),
+               "train_seconds_all_cells": round(sum(r["train_seconds"] for r in reports), 1), **numbers,
                "bounds": {k: {m: v[m] for m in ("sdr", "sir", "sar", "si_sdr")} for k, v in bounds.items()},
                "claims": claims(numbers, bounds), "clapscore_vs_sdr": rank_agreement(reports),
                "cells": [{k: r[k] for k in ("name", "sdr", "sir", "sar", "si_sdr", "sdri", "clapscore_improvement",
