@@ -29,7 +29,7 @@
 
 # %% tags=["parameters"]
 PRESET = "smoke"  # "tiny" on a laptop (~5 min per model), "paper" on a GPU
-STEPS = 40  # training steps per model: tiny 1200, paper 100000
+STEPS = 40  # training steps per model: tiny 300, paper 100000
 SOURCES = [2, 3]  # sources per training mixture, one model each (the paper: 2, 3, 4)
 WORK = "../work/book"  # data, TinyCLAP and runs are written here
 RESULTS_JSON = ""  # if set, the SDR per training-mixture size is also written here (for sweeps)

@@ -34,7 +34,7 @@
 
 # %% tags=["parameters"]
 PRESET = "smoke"  # "tiny" on a laptop, "paper" on a GPU
-STEPS = 40  # training steps per model: tiny 1200, paper 100000
+STEPS = 40  # training steps per model: tiny 300, paper 100000
 WORK = "../work/book"
 REPO_URL = ""  # on Colab: where to pip-install wsas from
 
@@ -108,8 +108,7 @@ display(Markdown(markdown_table([{k: r[k] for k in ("mode", "sdr", "sir", "sar",
 # ## Listen: the weakly supervised separator on a test mixture
 
 # %%
-sep = Separator.from_checkpoint(runs / Cell("weak", 2, conditioning=preset.conditioning).name /
-                                "checkpoint.safetensors")
+sep = Separator.from_checkpoint(Path(reports[1]["run"]) / "checkpoint.safetensors")
 pair = fixed_pairs(test, 4)
 mix = pair.mixtures[0, 0]
 queries = [PROMPTS[int(c)] for c in pair.labels[0, 0]]

@@ -26,7 +26,7 @@
 
 # %% tags=["parameters"]
 PRESET = "smoke"  # "tiny" on a laptop, "paper" on a GPU
-STEPS = 30  # training steps per model: tiny 1200, paper 100000
+STEPS = 30  # training steps per model: tiny 300, paper 100000
 FRACTIONS = [0.05, 0.25]  # clean fractions for the semi-supervised sweep (the paper: 0.05, 0.1, 0.25, 0.75)
 WORK = "../work/book"
 REPO_URL = ""  # on Colab: where to pip-install wsas from

@@ -70,7 +70,7 @@ if summary:
 # ## A papermill sweep
 # Chapter 1 runs as a function of its parameters: here we sweep the number of sources per
 # training mixture for mix-and-separate (small settings, so the book builds quickly; set
-# `SWEEP_PRESET="tiny"` and `SWEEP_STEPS=1200` for meaningful numbers).
+# `SWEEP_PRESET="tiny"` and `SWEEP_STEPS=300` for meaningful numbers).
 
 # %%
 import jupytext

@@ -75,11 +75,12 @@ def run_cell(cell: Cell, preset: Preset, corpus: Path, clap_ckpt: Path, runs: Pa
                          val_mixtures=preset.val_mixtures,
                          unet={"n_fft": preset.n_fft, "hop": preset.hop, "channels": preset.unet_channels,
                                "levels": preset.unet_levels, "convs_per_block": preset.convs_per_block})
-    trainer = Trainer(config, corpus, runs / cell.name, load_clap("tiny", str(clap_ckpt)), str(clap_ckpt))
+    run = runs / (cell.name if steps == preset.train_steps else f"{cell.name}-{steps}steps")
+    trainer = Trainer(config, corpus, run, load_clap("tiny", str(clap_ckpt)), str(clap_ckpt))
     started = time.time()
     trainer.run(resume=True, progress=progress)
     train_seconds = time.time() - started
-    report = evaluate_run(runs / cell.name, corpus, preset.test_mixtures)
+    report = evaluate_run(run, corpus, preset.test_mixtures)
     return {"cell": asdict(cell), "name": cell.name, "train_seconds": round(train_seconds, 1),
             "history": trainer.history, **report}
 
@@ -177,25 +178,33 @@ def rank_agreement(reports: list[dict]) -> dict:
     return {"cells": len(reports), "spearman": round(float(rho), 3), "spearman_negative_leakage": round(float(leak), 3)}
 
 
-def figure(cells: list[dict], path: Path) -> None:
-    """SDR vs number of sources per training mixture, one line per unsupervised method."""
+def figure(cells: list[dict], bounds: dict, path: Path) -> None:
+    """SDR vs sources per training mixture (one line per method and conditioning) or, when all
+    cells use 2-source mixtures, one bar per cell between the mixture and oracle-mask bounds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for mode, conditioning in (("mixit", "deep"), ("mix-and-separate", "deep"), ("weak", "deep"),
-                               ("mix-and-separate", "late"), ("weak", "late")):
-        xs = sorted({c["cell"]["sources"] for c in cells if c["cell"]["mode"] == mode})
-        ys = [np.mean([c["sdr"] for c in cells if c["cell"]["mode"] == mode and c["cell"]["sources"] == n
-                       and c["cell"]["conditioning"] == conditioning] or [np.nan]) for n in xs]
-        if xs and not np.all(np.isnan(ys)):
-            ax.plot(xs, ys, "o-" if conditioning == "deep" else "s--", label=f"{mode} ({conditioning})")
-    ax.set_xlabel("sources per training mixture")
-    ax.set_ylabel("SDR on 2-source test mixtures (dB)")
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    if len({c["cell"]["sources"] for c in cells}) == 1:
+        ax.barh([c["name"] for c in cells], [c["sdr"] for c in cells], color="C0")
+        for name, style in (("mixture", ":"), ("oracle_irm", "--")):
+            ax.axvline(bounds[name]["sdr"], color="k", ls=style, lw=1, label=name)
+        ax.set_xlabel("SDR on 2-source test mixtures (dB)")
+        ax.legend(fontsize=8)
+    else:
+        for mode in ("mixit", "mix-and-separate", "weak"):
+            for conditioning in ("deep", "late"):
+                sel = [c for c in cells if c["cell"]["mode"] == mode and c["cell"]["conditioning"] == conditioning]
+                xs = sorted({c["cell"]["sources"] for c in sel})
+                if xs:
+                    ys = [np.mean([c["sdr"] for c in sel if c["cell"]["sources"] == n]) for n in xs]
+                    ax.plot(xs, ys, "o-" if conditioning == "deep" else "s--", label=f"{mode} ({conditioning})")
+        ax.set_xlabel("sources per training mixture")
+        ax.set_ylabel("SDR on 2-source test mixtures (dB)")
+        ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -266,5 +275,5 @@ def reproduce(preset_name: str, work: str | os.PathLike = "work", results: str |
               f"{preset.conditioning} conditioning for Tables 1 and 2. "
               "Provenance (commit, machine, time) is in summary.json.\n\n")
     write_text(out / "tables.md", header + markdown)
-    figure(reports, out / "sdr_vs_sources.png")
+    figure(reports, bounds, out / "sdr_vs_sources.png")
     return summary
