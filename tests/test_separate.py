@@ -123,3 +123,13 @@ def test_cli_separate_errors_exit_2(smoke_separator, tmp_path, capsys, args, mat
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and match in err[0]
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_cli_separates_44k_stereo_mp3_with_two_queries(smoke_separator, tmp_path, capsys):
+    path = tmp_path / "song.mp3"
+    sf.write(path, noise((44100 * 3, 2)), 44100)
+    assert main(["separate", str(path), "-q", "a violin plays", "-q", "a piano plays", "--checkpoint",
+                 str(smoke_separator), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    stem, sr = load(tmp_path / "out" / "song__a_violin_plays.wav", mono=False)
+    original, _ = load(path, mono=False)
+    assert sr == 44100 and stem.shape == original.shape
