@@ -153,7 +153,8 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     """Run a preset's grids end to end and write results/<preset>/."""
     from wsas.reproduce import reproduce
 
-    summary = reproduce(args.preset, work=args.work, results=args.results, only=args.only)
+    summary = reproduce(args.preset, work=args.work, results=args.results, only=args.only,
+                        sources=tuple(args.sources))
     print(json.dumps({k: summary[k] for k in ("table1", "table2", "claims", "train_seconds_all_cells")}, indent=2))
 
 
@@ -292,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--work", default="work", help="folder for data, CLAP and runs (default: work/)")
     rep.add_argument("--results", default="results", help="folder for result files (default: results/)")
     rep.add_argument("--only", action="append", help="run only cells of this mode (repeatable)")
+    rep.add_argument("--sources", type=int, nargs="+", default=[2],
+                     help="smoke/tiny: also train the unsupervised methods on these mixture sizes (e.g. 2 3 4)")
     rep.set_defaults(func=cmd_reproduce)
 
     bench = sub.add_parser("bench", help="inference RTF, memory, shared-encoder speed-up, BSS Eval speed")

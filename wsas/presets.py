@@ -43,7 +43,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "smoke": Preset("smoke", 8000, 8192, {"clap": 12, "train": 12, "val": 2, "test": 3},
                     n_fft=510, hop=128, unet_channels=8, unet_levels=3, convs_per_block=1,
-                    batch_size=8, train_steps=40, lr=3e-3, clap_steps=60, test_mixtures=24, val_mixtures=12,
+                    batch_size=8, train_steps=40, lr=3e-3, clap_steps=250, test_mixtures=24, val_mixtures=12,
                     conditioning="late"),
     "tiny": Preset("tiny", 8000, 16384, {"clap": 40, "train": 60, "val": 4, "test": 8},
                    n_fft=510, hop=128, unet_channels=8, unet_levels=4, convs_per_block=2,

@@ -40,8 +40,9 @@ class Cell:
         return f"{self.mode}-x{self.sources}{clean}-{self.conditioning}-s{self.seed}"
 
 
-def grid(preset: Preset) -> list[Cell]:
-    """The cells a preset runs: ``smoke``/``tiny`` the 2-source column + semi 5%; larger presets the full grids."""
+def grid(preset: Preset, sources: tuple[int, ...] = (2,)) -> list[Cell]:
+    """The cells a preset runs: ``smoke``/``tiny`` the 2-source column + semi 5% (plus the unsupervised
+    methods at each extra size in ``sources``); larger presets the full grids."""
     main, other = preset.conditioning, "late" if preset.conditioning == "deep" else "deep"
 
     def cell(mode: str, sources: int = 2, clean: float = 1.0, conditioning: str = main) -> list[Cell]:
@@ -49,7 +50,10 @@ def grid(preset: Preset) -> list[Cell]:
 
     cells = cell("supervised") + cell("pit") + cell("supervised", clean=0.05)
     if preset.name in ("smoke", "tiny"):
-        return cells + cell("mixit") + cell("mix-and-separate") + cell("weak") + cell("semi", clean=0.05)
+        cells += cell("mixit") + cell("mix-and-separate") + cell("weak") + cell("semi", clean=0.05)
+        for n in sorted(set(sources) - {2}):
+            cells += cell("mix-and-separate", n) + cell("weak", n) + cell("mixit", n)
+        return cells
     for mode in ("mixit", "mix-and-separate", "weak"):
         for n in (2, 3, 4):
             cells += cell(mode, n)
@@ -235,7 +239,7 @@ def prepare(preset: Preset, work: str | os.PathLike, clap_report: str | os.PathL
 
 
 def reproduce(preset_name: str, work: str | os.PathLike = "work", results: str | os.PathLike = "results",
-              progress: bool = True, only: list[str] | None = None) -> dict:
+              progress: bool = True, only: list[str] | None = None, sources: tuple[int, ...] = (2,)) -> dict:
     """Run a preset end to end; returns the summary written to ``results/<preset>/summary.json``."""
     from wsas.data.datasets import load_embedded
     from wsas.data.mixing import fixed_pairs
@@ -248,7 +252,7 @@ def reproduce(preset_name: str, work: str | os.PathLike = "work", results: str |
     work = Path(work) / preset.name
     cells_dir = out / "cells"
     reports = []
-    for cell in grid(preset):
+    for cell in grid(preset, sources):
         if only and cell.mode not in only:
             continue
         path = cells_dir / f"{cell.name}.json"
