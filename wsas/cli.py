@@ -292,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--preset", default="tiny", help="smoke, tiny, small or paper")
     rep.add_argument("--work", default="work", help="folder for data, CLAP and runs (default: work/)")
     rep.add_argument("--results", default="results", help="folder for result files (default: results/)")
-    rep.add_argument("--only", action="append", help="run only cells of this mode (repeatable)")
+    rep.add_argument("--only", action="append",
+                     help="train only cells of this mode now (repeatable); finished cells are still reported")
     rep.add_argument("--sources", type=int, nargs="+", default=[2],
                      help="smoke/tiny: also train the unsupervised methods on these mixture sizes (e.g. 2 3 4)")
     rep.set_defaults(func=cmd_reproduce)

@@ -253,11 +253,11 @@ def reproduce(preset_name: str, work: str | os.PathLike = "work", results: str |
     cells_dir = out / "cells"
     reports = []
     for cell in grid(preset, sources):
-        if only and cell.mode not in only:
-            continue
         path = cells_dir / f"{cell.name}.json"
-        if path.is_file():
+        if path.is_file():  # finished earlier: read back, never recomputed
             reports.append(json.loads(path.read_text()))
+            continue
+        if only and cell.mode not in only:  # --only limits what is trained now
             continue
         report = run_cell(cell, preset, corpus, clap_ckpt, work / "runs", progress)
         write_json(path, {"preset": preset.name, **report})
