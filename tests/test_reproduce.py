@@ -32,3 +32,10 @@ def test_smoke_reproduction_end_to_end_and_resume(tmp_path):
     again = reproduce("smoke", work=tmp_path / "work", results=tmp_path / "results", progress=False)
     assert time.time() - started < 60  # finished cells are read back, not retrained
     assert again["cells"] == summary["cells"]
+
+
+def test_tiny_grid_can_add_higher_order_training_mixtures():
+    c = PRESETS["tiny"].conditioning
+    names = {cell.name for cell in grid(PRESETS["tiny"], (2, 3, 4))}
+    assert {f"{m}-x{n}-{c}-s0" for m in ("weak", "mix-and-separate", "mixit") for n in (3, 4)} <= names
+    assert len(names) == len(grid(PRESETS["tiny"])) + 6
