@@ -34,6 +34,11 @@ from wsas.models.separator import MaskSeparator
 Embed = Callable[[list[str]], torch.Tensor]
 
 
+def label_queries(embed: Embed, labels: torch.Tensor) -> torch.Tensor:
+    """Label-prompt embeddings ``(B, N, D)`` for class indices ``(B, N)``."""
+    return embed([PROMPTS[int(c)] for c in labels.flatten()]).reshape(*labels.shape, -1)
+
+
 @torch.no_grad()
 def separate_pairs(model: MaskSeparator, embed: Embed, pairs: MixtureBatch, n_slots: int = 0,
                    batch: int = 16) -> torch.Tensor:
@@ -52,8 +57,7 @@ def separate_pairs(model: MaskSeparator, embed: Embed, pairs: MixtureBatch, n_sl
         if n_slots:
             queries = slot_queries(n_slots, model.config.cond_dim).to(device).expand(len(mix), -1, -1)
         else:
-            lab = labels[start:start + batch]
-            queries = embed([PROMPTS[int(c)] for c in lab.flatten()]).reshape(*lab.shape, -1).to(device)
+            queries = label_queries(embed, labels[start:start + batch]).to(device)
         est = model(mix, queries).float().cpu()
         if n_slots:
             est = best_permutation(est, refs[start:start + batch])

@@ -33,10 +33,10 @@ from wsas.captions import parse, slots
 from wsas.checkpoint import load_checkpoint, save_checkpoint
 from wsas.clap.base import Clap, cached_text_embedder
 from wsas.clap.tiny import TinyClap
-from wsas.data.classes import PROMPTS
 from wsas.data.datasets import ClipSet, load_embedded
 from wsas.data.mixing import MixtureBatch, fixed_pairs, sample_batch
 from wsas.errors import CheckpointError, WsasError
+from wsas.evaluate import label_queries, separate_pairs
 from wsas.models.separator import MaskSeparator
 from wsas.models.unet import UNetConfig
 
@@ -134,10 +134,6 @@ class Trainer:
         self._stop = False
 
     # ---- queries -------------------------------------------------------------------------
-    def label_queries(self, labels: torch.Tensor) -> torch.Tensor:
-        """Label-prompt embeddings ``(B, N, D)`` for class indices ``(B, N)``."""
-        return self.embed([PROMPTS[int(c)] for c in labels.flatten()]).reshape(*labels.shape, -1)
-
     def slots(self, batch: int) -> torch.Tensor:
         return slot_queries(self.n_slots, self.clap.embed_dim).to(self.device).expand(batch, -1, -1)
 
@@ -148,7 +144,7 @@ class Trainer:
     def loss_supervised(self, clips: ClipSet) -> dict[str, torch.Tensor]:
         batch = sample_batch(clips, self.cfg.batch_size, self.cfg.sources, self.rng)
         sources, mixture = batch.sources[:, 0].to(self.device), batch.mixtures[:, 0].to(self.device)
-        masks, spec = self.model.masks(mixture, self.label_queries(batch.labels[:, 0]))
+        masks, spec = self.model.masks(mixture, label_queries(self.embed, batch.labels[:, 0]))
         return {"total": losses.reconstruction_loss(masks, spec.abs(), self.mag(sources))}
 
     def loss_mix_and_separate(self) -> dict[str, torch.Tensor]:
@@ -186,12 +182,12 @@ class Trainer:
         clause_slots = [[slots(self.clauses(c), k, self.rng) for c in caps] for caps in batch.captions]
         texts = [c for row in clause_slots for clauses, _ in row for c in clauses]  # (B * 2 * K)
         alpha = torch.tensor([[a for _, a in row] for row in clause_slots], device=self.device)  # (B, 2, K)
-        queries = torch.cat([self.embed([c for caps in batch.captions for c in caps]).reshape(b, 2, -1),
-                             self.embed(texts).reshape(b, 2 * k, -1)], dim=1)
+        text_emb = self.embed(texts).reshape(b, 2 * k, -1)  # clause queries double as CLAP text targets
+        queries = torch.cat([self.embed([c for caps in batch.captions for c in caps]).reshape(b, 2, -1), text_emb],
+                            dim=1)
         masks, spec = self.model.masks(mixtures.sum(1), queries)  # (B, 2 + 2K, F, T)
         clause_waves = self.model.to_waves(masks[:, 2:], spec, mixtures.shape[-1])  # (B, 2K, S)
         audio_emb = self.clap.embed_audio(clause_waves.flatten(0, 1), self.train_clips.sr).reshape(b, 2 * k, -1)
-        text_emb = self.embed(texts).reshape(b, 2 * k, -1)
         names = np.array(texts, dtype=object).reshape(b, 2 * k)
         same = torch.from_numpy(names[:, :, None] == names[:, None, :]).to(self.device)
         return losses.weak_loss(masks[:, :2], masks[:, 2:].reshape(b, 2, k, *masks.shape[-2:]), alpha, spec.abs(),
@@ -217,8 +213,6 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> float:
         """Mean SI-SDR (dB) on the fixed 2-source validation pairs, each source queried by its label."""
-        from wsas.evaluate import separate_pairs
-
         self.model.eval()
         estimates = separate_pairs(self.model, self.embed, self.val, self.n_slots if self.cfg.mode in UNCONDITIONAL
                                    else 0)
