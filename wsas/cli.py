@@ -154,7 +154,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     from wsas.reproduce import reproduce
 
     summary = reproduce(args.preset, work=args.work, results=args.results, only=args.only,
-                        sources=tuple(args.sources))
+                        sources=tuple(args.sources), jobs=args.jobs)
     print(json.dumps({k: summary[k] for k in ("table1", "table2", "claims", "train_seconds_all_cells")}, indent=2))
 
 
@@ -296,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="train only cells of this mode now (repeatable); finished cells are still reported")
     rep.add_argument("--sources", type=int, nargs="+", default=[2],
                      help="smoke/tiny: also train the unsupervised methods on these mixture sizes (e.g. 2 3 4)")
+    rep.add_argument("--jobs", type=int, default=1,
+                     help="train this many cells at once, CPU threads split between them (default: 1)")
     rep.set_defaults(func=cmd_reproduce)
 
     bench = sub.add_parser("bench", help="inference RTF, memory, shared-encoder speed-up, BSS Eval speed")
