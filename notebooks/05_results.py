@@ -15,13 +15,15 @@
 # # 5. Results: the paper's tables, reproduced on the embedded corpus
 #
 # Everything on this page is read from `results/`, written by `wsas reproduce --preset tiny`
-# (`make reproduce`) on the machine named in each file's provenance stamp. Compare shapes,
-# not absolute numbers: the paper trains on MUSIC for 200 epochs on 8 GPUs; `tiny` trains each
-# model for minutes on 2 CPU cores on a synthetic corpus.
+# (`make reproduce`) and `wsas reproduce --preset small --jobs 2` on the machine named in each
+# file's provenance stamp. Compare shapes, not absolute numbers: the paper trains on MUSIC for
+# 200 epochs on 8 GPUs; `tiny` and `small` train each model for minutes on 2 CPU cores on a
+# synthetic corpus. `tiny` has the 2-source column (and 3-/4-source unsupervised cells), `small`
+# the full grid on a larger corpus, with 1 s clips, plus deep vs late conditioning.
 
 # %% tags=["parameters"]
 RESULTS = "../results"
-PRESET = "tiny"  # which results/<preset>/ to show: tiny, small, paper
+PRESETS = ["tiny", "small", "paper"]  # which results/<preset>/ to show, where present
 SWEEP_SOURCES = [2, 3]  # the papermill sweep below: sources per training mixture
 SWEEP_PRESET = "smoke"
 SWEEP_STEPS = 10
@@ -35,25 +37,27 @@ from IPython.display import Image, Markdown, display
 
 from wsas.results import markdown_table
 
-out = Path(RESULTS) / PRESET
-if (out / "summary.json").is_file():
-    summary = json.loads((out / "summary.json").read_text())
+summaries = {}
+for preset in PRESETS:
+    out = Path(RESULTS) / preset
+    if not (out / "summary.json").is_file():
+        display(Markdown(f"`{out}/summary.json` is missing: run `wsas reproduce --preset {preset}` to add it."))
+        continue
+    summaries[preset] = summary = json.loads((out / "summary.json").read_text())
     display(Markdown((out / "tables.md").read_text()))
     print("made on", summary["provenance"]["machine"], "at commit", summary["provenance"]["git_commit"],
           f"({summary['train_seconds_all_cells'] / 60:.1f} min of training in all)")
-else:
-    summary = None
-    display(Markdown(f"`{out}/summary.json` is missing: run `wsas reproduce --preset {PRESET}` first."))
 
 # %% [markdown]
 # ## The paper's claims, checked
 
 # %%
-if summary:
+for preset, summary in summaries.items():
+    display(Markdown(f"**{preset}**"))
     display(Markdown(markdown_table([{"claim": k, "holds": v["holds"], "numbers": json.dumps(v["detail"])}
                                      for k, v in summary["claims"].items()])))
-    if (out / "sdr_vs_sources.png").is_file():
-        display(Image(str(out / "sdr_vs_sources.png")))
+    if (Path(RESULTS) / preset / "sdr_vs_sources.png").is_file():
+        display(Image(str(Path(RESULTS) / preset / "sdr_vs_sources.png")))
 
 # %% [markdown]
 # ## Does the reference-free CLAPScore rank methods like SDR?
@@ -61,8 +65,8 @@ if summary:
 # (and minus the cross-query leakage). 1 means the same ranking.
 
 # %%
-if summary:
-    print(json.dumps(summary["clapscore_vs_sdr"], indent=1))
+for preset, summary in summaries.items():
+    print(preset, json.dumps(summary["clapscore_vs_sdr"]))
     display(Markdown(markdown_table([{k: c[k] for k in ("name", "sdr", "clapscore_improvement", "leakage")}
                                      for c in summary["cells"]])))
 

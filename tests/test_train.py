@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -110,3 +112,63 @@ def test_torchrun_two_processes_on_cpu(smoke_corpus, smoke_clap, tmp_path):
     final = json.loads((tmp_path / "run" / "train.json").read_text())["final"]
     assert final["world_size"] == 2 and final["step"] == 3
     assert read_config(tmp_path / "run" / "checkpoint.safetensors")["step"] == 3
+
+
+@pytest.fixture
+def audiocaps_like(smoke_corpus, tmp_path):
+    """An AudioCaps-layout folder of real recordings made from the smoke corpus: each file a
+    2-source mixture, described only by its caption."""
+    import numpy as np
+
+    from wsas.audio import save
+    from wsas.data.datasets import load_embedded
+    from wsas.data.mixing import sample_batch
+
+    batch = sample_batch(load_embedded(smoke_corpus, "train"), 6, 2, np.random.default_rng(0))
+    rows = ["audiocap_id,youtube_id,start_time,caption"]
+    for i, (mixture, caption) in enumerate(zip(batch.mixtures[:, 0], batch.captions)):
+        save(tmp_path / "audiocaps" / "audio" / "train" / f"clip{i}_0.wav", mixture, 8000)
+        rows.append(f'{i},clip{i},0,"{caption[0]}"')
+    (tmp_path / "audiocaps" / "train.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path / "audiocaps", [c[0] for c in batch.captions]
+
+
+@pytest.mark.parametrize("mode", ["weak", "mix-and-separate", "mixit"])
+def test_weak_regimes_train_on_captioned_recordings(mode, audiocaps_like, smoke_corpus, smoke_clap, tmp_path):
+    from wsas.data.datasets import load_recordings
+
+    root, captions = audiocaps_like
+    recordings = load_recordings(f"audiocaps:{root}", 8000, 8192)
+    config = TrainConfig(mode=mode, steps=2, batch_size=3, val_every=2, val_mixtures=4, unet=UNET)
+    trainer = Trainer(config, None, tmp_path / "run", load_clap("tiny", str(smoke_clap)), str(smoke_clap),
+                      recordings=recordings)
+    batch = trainer.mixture_batch(groups=2)
+    assert batch.mixtures.shape == (3, 2, 8192) and {c for row in batch.captions for c in row} <= set(captions)
+    record = trainer.run(progress=False)
+    assert record["step"] == 2 and record["val_si_sdr"] is None and torch.isfinite(torch.tensor(record["loss"]))
+    # with a corpus beside the recordings, validation runs on its clean pairs
+    validated = Trainer(config, smoke_corpus, tmp_path / "run2", load_clap("tiny", str(smoke_clap)), str(smoke_clap),
+                        recordings=recordings).run(progress=False)
+    assert isinstance(validated["val_si_sdr"], float)
+
+
+def test_regimes_that_need_clean_sources_refuse_recordings(audiocaps_like, smoke_clap, tmp_path):
+    from wsas.data.datasets import load_recordings
+
+    recordings = load_recordings(f"audiocaps:{audiocaps_like[0]}", 8000, 8192)
+    with pytest.raises(WsasError, match="--mode supervised needs clean sources"):
+        Trainer(TrainConfig(mode="supervised", unet=UNET), None, tmp_path, load_clap("tiny", str(smoke_clap)),
+                recordings=recordings)
+    with pytest.raises(WsasError, match="expected LAYOUT:FOLDER"):
+        load_recordings("audiocaps", 8000, 8192)
+
+
+def test_cli_trains_weak_on_recordings_and_names_missing_data(audiocaps_like, smoke_clap, tmp_path, capsys):
+    from wsas.cli import main
+
+    out = tmp_path / "run"
+    main(["train", "--mode", "weak", "--preset", "smoke", "--steps", "1", "--batch-size", "2", "--out", str(out),
+          "--recordings", f"audiocaps:{audiocaps_like[0]}", "--clap-checkpoint", str(smoke_clap)])
+    assert json.loads(capsys.readouterr().out)["step"] == 1 and (out / "checkpoint.safetensors").is_file()
+    assert main(["train", "--mode", "weak", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == "wsas: error: give --data CORPUS, --recordings LAYOUT:FOLDER, or both\n"

@@ -111,6 +111,7 @@ def cmd_clap_score(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     """Train a separator in one of the six regimes."""
     from wsas.clap.base import load_clap
+    from wsas.data.datasets import load_recordings
     from wsas.presets import get_preset
     from wsas.train import TrainConfig, Trainer
 
@@ -121,8 +122,14 @@ def cmd_train(args: argparse.Namespace) -> None:
                          val_every=max(1, (args.steps or preset.train_steps) // 4), val_mixtures=preset.val_mixtures,
                          unet={"n_fft": preset.n_fft, "hop": preset.hop, "channels": preset.unet_channels,
                                "levels": preset.unet_levels, "convs_per_block": preset.convs_per_block})
+    if not (args.data or args.recordings):
+        raise WsasError("give --data CORPUS, --recordings LAYOUT:FOLDER, or both")
+    if args.clap == "tiny" and not (args.clap_checkpoint or args.data):
+        raise WsasError("TinyCLAP needs --clap-checkpoint when there is no --data corpus")
     checkpoint = args.clap_checkpoint or (default_clap(args.data) if args.clap == "tiny" else None)
-    trainer = Trainer(config, args.data, args.out, load_clap(args.clap, checkpoint), checkpoint)
+    recordings = (load_recordings(args.recordings, preset.sr, preset.clip_samples, args.seed)
+                  if args.recordings else None)
+    trainer = Trainer(config, args.data, args.out, load_clap(args.clap, checkpoint), checkpoint, recordings=recordings)
     print(json.dumps(trainer.run(resume=args.resume)))
 
 
@@ -252,7 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a separator")
     train.add_argument("--mode", required=True, help="supervised, mix-and-separate, pit, mixit, weak or semi")
     train.add_argument("--sources", type=int, default=2, help="sources per training mixture")
-    train.add_argument("--data", required=True, help="corpus folder")
+    train.add_argument("--data", help="embedded corpus folder (training clips, validation pairs, TinyCLAP)")
+    train.add_argument("--recordings", metavar="LAYOUT:FOLDER",
+                       help="train mix-and-separate/mixit/weak on real captioned recordings instead, e.g. "
+                            "audiocaps:/data/audiocaps (layouts: audiocaps, clotho, vggsound, music)")
     train.add_argument("--out", required=True, help="run folder (checkpoint, log.csv, train.json)")
     train.add_argument("--preset", default="tiny", help="model size and budget")
     train.add_argument("--steps", type=int)

@@ -2,8 +2,9 @@
 
 ``smoke`` runs in CI in about a minute, ``tiny`` is the laptop default (the 2-source column and
 semi 5 %, about half an hour on 2 CPU cores), ``small`` the full grid of 21 cells with the
-deep-conditioning ablation on a larger corpus and 200 test mixtures; to fit the grid in about
-1.5 hours on 2 CPU cores (``--jobs 2``) its clips are 1 s and it runs one seed. ``paper`` is the
+deep-conditioning ablation on a larger corpus and 200 test mixtures, plus mix-and-separate and
+weak on 4-source mixtures trained 3x longer; to fit in about 1.5 hours on 2 CPU cores
+(``--jobs 2``) its clips are 1 s and it runs one seed. ``paper`` is the
 paper's sizes on a GPU (16 kHz, ~8.2 s clips, STFT 1022/256, 7 downsamplings, 32 channels, deep
 conditioning, three seeds).
 """
@@ -32,6 +33,7 @@ class Preset:
     val_mixtures: int
     conditioning: str = "deep"  # of the main cells; "late" is ~3x cheaper per weak step on CPU
     seeds: tuple[int, ...] = (0,)
+    ablation_steps: int = 0  # > 0: also train mix-and-separate and weak on 4-source mixtures this many steps
 
     @property
     def clip_seconds(self) -> float:
@@ -53,7 +55,7 @@ PRESETS: dict[str, Preset] = {
     "small": Preset("small", 8000, 8192, {"clap": 60, "train": 120, "val": 6, "test": 12},
                     n_fft=510, hop=128, unet_channels=8, unet_levels=4, convs_per_block=2,
                     batch_size=16, train_steps=300, lr=2e-3, clap_steps=1000, test_mixtures=200, val_mixtures=64,
-                    conditioning="late"),
+                    conditioning="late", ablation_steps=900),
     "paper": Preset("paper", 16000, 131070, {"clap": 200, "train": 500, "val": 10, "test": 20},
                     n_fft=1022, hop=256, unet_channels=32, unet_levels=7, convs_per_block=2,
                     batch_size=16, train_steps=100_000, lr=1e-4, clap_steps=20_000, test_mixtures=500,

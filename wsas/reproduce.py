@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,20 +33,24 @@ class Cell:
     clean_fraction: float = 1.0
     conditioning: str = "deep"
     seed: int = 0
+    steps: int | None = None  # None: the preset's train_steps (the longer-training ablation sets it)
 
     @property
     def name(self) -> str:
         clean = f"-clean{round(self.clean_fraction * 100)}" if self.clean_fraction < 1 else ""
-        return f"{self.mode}-x{self.sources}{clean}-{self.conditioning}-s{self.seed}"
+        longer = f"-{self.steps}steps" if self.steps else ""
+        return f"{self.mode}-x{self.sources}{clean}-{self.conditioning}-s{self.seed}{longer}"
 
 
 def grid(preset: Preset, sources: tuple[int, ...] = (2,)) -> list[Cell]:
     """The cells a preset runs: ``smoke``/``tiny`` the 2-source column + semi 5% (plus the unsupervised
-    methods at each extra size in ``sources``); larger presets the full grids."""
+    methods at each extra size in ``sources``); larger presets the full grids, and where the preset
+    sets ``ablation_steps``, mix-and-separate and weak on 4-source mixtures trained that long."""
     main, other = preset.conditioning, "late" if preset.conditioning == "deep" else "deep"
 
-    def cell(mode: str, sources: int = 2, clean: float = 1.0, conditioning: str = main) -> list[Cell]:
-        return [Cell(mode, sources, clean, conditioning, seed) for seed in preset.seeds]
+    def cell(mode: str, sources: int = 2, clean: float = 1.0, conditioning: str = main,
+             steps: int | None = None) -> list[Cell]:
+        return [Cell(mode, sources, clean, conditioning, seed, steps) for seed in preset.seeds]
 
     cells = cell("supervised") + cell("pit") + cell("supervised", clean=0.05)
     if preset.name in ("smoke", "tiny"):
@@ -62,24 +66,27 @@ def grid(preset: Preset, sources: tuple[int, ...] = (2,)) -> list[Cell]:
             cells += cell(mode, n, conditioning=other)
     for fraction in (0.05, 0.10, 0.25):
         cells += cell("semi", clean=fraction)
+    if preset.ablation_steps:
+        cells += cell("mix-and-separate", 4, steps=preset.ablation_steps) + cell("weak", 4, steps=preset.ablation_steps)
     return cells
 
 
 def run_cell(cell: Cell, preset: Preset, corpus: Path, clap_ckpt: Path, runs: Path, progress: bool = True,
              steps: int | None = None) -> dict:
-    """Train (or resume) one cell and evaluate it on the fixed test pairs (``steps`` overrides the preset's)."""
+    """Train (or resume) one cell and evaluate it on the fixed test pairs (``steps`` overrides the cell's
+    and the preset's)."""
     from wsas.clap.base import load_clap
     from wsas.evaluate import evaluate_run
     from wsas.train import TrainConfig, Trainer
 
-    steps = steps or preset.train_steps
+    steps = steps or cell.steps or preset.train_steps
     config = TrainConfig(mode=cell.mode, sources=cell.sources, steps=steps,
                          batch_size=preset.batch_size, lr=preset.lr, seed=cell.seed, conditioning=cell.conditioning,
                          clean_fraction=cell.clean_fraction, val_every=max(1, steps // 4),
                          val_mixtures=preset.val_mixtures,
                          unet={"n_fft": preset.n_fft, "hop": preset.hop, "channels": preset.unet_channels,
                                "levels": preset.unet_levels, "convs_per_block": preset.convs_per_block})
-    run = runs / (cell.name if steps == preset.train_steps else f"{cell.name}-{steps}steps")
+    run = runs / replace(cell, steps=None if steps == preset.train_steps else steps).name
     trainer = Trainer(config, corpus, run, load_clap("tiny", str(clap_ckpt)), str(clap_ckpt))
     started = time.time()
     trainer.run(resume=True, progress=progress)
@@ -122,10 +129,11 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
 
     Tables 1 and 2 use the cells of the preset's main ``conditioning``.
     """
-    def sdrs(**match) -> list[float]:
-        return [c["sdr"] for c in cells if all(c["cell"][k] == v for k, v in match.items())]
+    def sdrs(steps: int | None = None, **match) -> list[float]:
+        return [c["sdr"] for c in cells
+                if c["cell"].get("steps") == steps and all(c["cell"][k] == v for k, v in match.items())]
 
-    t1, t2, cond = {}, {}, {}
+    t1, t2, cond, numbers_longer = {}, {}, {}, {}
     lines = ["### Table 1 analogue: SDR (dB) on 2-source test mixtures", "",
              "| method | supervised (clean) | unsup. 2-src | unsup. 3-src | unsup. 4-src | paper (sup / 2 / 3 / 4) |",
              "|---|---|---|---|---|---|"]
@@ -158,11 +166,22 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
                 row = {str(n): sdrs(mode=mode, sources=n, conditioning=conditioning) for n in (2, 3, 4)}
                 cond[f"{mode}/{conditioning}"] = {k: float(np.mean(v)) for k, v in row.items() if v}
                 lines.append(f"| {mode} | {conditioning} | " + " | ".join(_mean_spread(row[k]) for k in "234") + " |")
+    longer = sorted({(c["cell"]["mode"], c["cell"]["sources"], c["cell"]["conditioning"], c["cell"]["steps"])
+                     for c in cells if c["cell"].get("steps")})
+    if longer:
+        lines += ["", "### Longer training (SDR dB)", "",
+                  "| method | sources | conditioning | preset's steps | longer | steps |", "|---|---|---|---|---|---|"]
+        for mode, n, conditioning, steps in longer:
+            base, more = (sdrs(steps=k, mode=mode, sources=n, conditioning=conditioning) for k in (None, steps))
+            numbers_longer[f"{mode}/{n}/{conditioning}"] = {"steps": steps, "sdr": float(np.mean(more)),
+                                                             "sdr_preset_steps": float(np.mean(base)) if base else None}
+            lines.append(f"| {mode} | {n} | {conditioning} | {_mean_spread(base)} | {_mean_spread(more)} | {steps} |")
     lines += ["", "### Bounds on the same test mixtures", "", "| estimate | SDR | SIR | SAR |", "|---|---|---|---|"]
     for name, b in bounds.items():
         lines.append(f"| {name} | " + " | ".join("∞" if b[k] is None else f"{b[k]:.2f}" for k in ("sdr", "sir", "sar"))
                      + " |")
-    return "\n".join(lines) + "\n", {"table1": t1, "table2": t2, "conditioning": cond}
+    numbers = {"table1": t1, "table2": t2, "conditioning": cond, "longer_training": numbers_longer}
+    return "\n".join(lines) + "\n", numbers
 
 
 def claims(numbers: dict, bounds: dict) -> dict:
@@ -188,6 +207,40 @@ def claims(numbers: dict, bounds: dict) -> dict:
             bounds["oracle_irm"]["sdr"] - sup_sdr <= 3 if sup_sdr else None,
             {"supervised": sup_sdr, "oracle_irm": bounds["oracle_irm"]["sdr"]}),
     }
+
+
+def findings(numbers: dict) -> list[str]:
+    """The numbers behind claim (a), in sentences next to the paper's: weak minus mix-and-separate
+    at each training-mixture size, each method's change from 2- to 4-source training mixtures,
+    deep minus late conditioning, and what longer training changed."""
+    t1, out = numbers["table1"], []
+    weak, ms = t1.get("weak", {}), t1.get("mix-and-separate", {})
+    paper_weak, paper_ms = PAPER_TABLE1["weak"], PAPER_TABLE1["mix-and-separate"]
+    gaps = [n for n in "234" if n in weak and n in ms]
+    if gaps:
+        out.append("Weak minus mix-and-separate: " + ", ".join(
+            f"{weak[n] - ms[n]:+.2f} dB with {n}-source training mixtures (paper {paper_weak[n] - paper_ms[n]:+.1f})"
+            for n in gaps) + ".")
+    methods = (("mix-and-separate", ms, paper_ms), ("weak", weak, paper_weak),
+               ("MixIT", t1.get("mixit", {}), PAPER_TABLE1["mixit"]))
+    drops = [(label, row, paper) for label, row, paper in methods if "2" in row and "4" in row]
+    if drops:
+        out.append("From 2- to 4-source training mixtures: " + ", ".join(
+            f"{label} {row['4'] - row['2']:+.2f} dB (paper {paper['4'] - paper['2']:+.1f})"
+            for label, row, paper in drops)
+            + ".")
+    for mode in ("mix-and-separate", "weak"):
+        deep, late = (numbers["conditioning"].get(f"{mode}/{c}", {}) for c in ("deep", "late"))
+        both = [n for n in "234" if n in deep and n in late]
+        if both:
+            out.append(f"Deep minus late conditioning, {mode}: " + ", ".join(
+                f"{deep[n] - late[n]:+.2f} dB ({n} sources)" for n in both) + ".")
+    for key, row in numbers.get("longer_training", {}).items():
+        mode, n, conditioning = key.split("/")
+        if row["sdr_preset_steps"] is not None:
+            out.append(f"{mode} ({n} sources, {conditioning}) trained {row['steps']} steps: {row['sdr']:.2f} dB, "
+                       f"{row['sdr'] - row['sdr_preset_steps']:+.2f} dB over the preset's steps.")
+    return out
 
 
 def rank_agreement(reports: list[dict]) -> dict:
@@ -220,7 +273,8 @@ def figure(cells: list[dict], bounds: dict, path: Path) -> None:
     else:
         for mode in ("mixit", "mix-and-separate", "weak"):
             for conditioning in ("deep", "late"):
-                sel = [c for c in cells if c["cell"]["mode"] == mode and c["cell"]["conditioning"] == conditioning]
+                sel = [c for c in cells if c["cell"]["mode"] == mode and c["cell"]["conditioning"] == conditioning
+                       and not c["cell"].get("steps")]
                 xs = sorted({c["cell"]["sources"] for c in sel})
                 if xs:
                     ys = [np.mean([c["sdr"] for c in sel if c["cell"]["sources"] == n]) for n in xs]
@@ -306,10 +360,13 @@ def reproduce(preset_name: str, work: str | os.PathLike = "work", results: str |
     pairs = fixed_pairs(load_embedded(corpus, "test"), preset.test_mixtures)
     bounds = mixture_bounds(pairs, preset.n_fft, preset.hop)
     markdown, numbers = tables(reports, bounds, preset.conditioning)
+    said = findings(numbers)
+    if said:
+        markdown += "\n### What the numbers say about claim (a)\n\n" + "\n".join(f"- {line}" for line in said) + "\n"
     summary = {"preset": preset.to_dict(), "wall_seconds_this_invocation": round(time.time() - started, 1),
                "train_seconds_all_cells": round(sum(r["train_seconds"] for r in reports), 1), **numbers,
                "bounds": {k: {m: v[m] for m in ("sdr", "sir", "sar", "si_sdr")} for k, v in bounds.items()},
-               "claims": claims(numbers, bounds), "clapscore_vs_sdr": rank_agreement(reports),
+               "claims": claims(numbers, bounds), "findings": said, "clapscore_vs_sdr": rank_agreement(reports),
                "cells": [{k: r[k] for k in ("name", "sdr", "sir", "sar", "si_sdr", "sdri", "clapscore_improvement",
                                             "leakage", "train_seconds")} for r in reports]}
     write_json(out / "summary.json", summary)

@@ -10,6 +10,11 @@ Regimes (what the learner sees -> loss):
   consistency reconstruction + CLAP similarity of clause-level estimates to their clauses).
 * ``semi``: a clean fraction (supervised) + mixtures (weak), ``lambda_s * L_sup + lambda_u * L_weak``.
 
+The weak regimes (``mix-and-separate``, ``mixit``, ``weak``) can also train on real captioned
+recordings (AudioCaps, Clotho, ...: each recording is a mixture of unknown sources described by
+its caption) instead of the embedded corpus's on-the-fly mixtures; validation then still uses
+the embedded corpus's clean pairs when one is given.
+
 Checkpoints (safetensors + JSON config) hold the model, the optimizer, the step and the RNG
 states, so ``resume`` continues exactly; SIGINT/SIGTERM save one before stopping.
 """
@@ -33,8 +38,8 @@ from wsas.captions import parse, slots
 from wsas.checkpoint import load_checkpoint, save_checkpoint
 from wsas.clap.base import Clap, cached_text_embedder
 from wsas.clap.tiny import TinyClap
-from wsas.data.datasets import ClipSet, load_embedded
-from wsas.data.mixing import MixtureBatch, fixed_pairs, sample_batch
+from wsas.data.datasets import AudioCaptionDataset, ClipSet, load_embedded
+from wsas.data.mixing import CaptionedBatch, MixtureBatch, fixed_pairs, sample_batch, sample_captioned
 from wsas.errors import CheckpointError, WsasError
 from wsas.evaluate import label_queries, separate_pairs
 from wsas.models.separator import MaskSeparator
@@ -42,6 +47,7 @@ from wsas.models.unet import UNetConfig
 
 REGIMES = ("supervised", "mix-and-separate", "pit", "mixit", "weak", "semi")
 UNCONDITIONAL = ("pit", "mixit")
+MIXTURE_ONLY = ("mix-and-separate", "mixit", "weak")  # the regimes that never need clean sources
 
 
 @dataclass
@@ -110,20 +116,34 @@ def clean_subset(clips: ClipSet, fraction: float) -> ClipSet:
 
 
 class Trainer:
-    """Builds data, model, CLAP and optimizer from a config; ``run()`` trains with checkpoints and logs."""
+    """Builds data, model, CLAP and optimizer from a config; ``run()`` trains with checkpoints and logs.
 
-    def __init__(self, config: TrainConfig, corpus: str | os.PathLike, out: str | os.PathLike, clap: Clap,
-                 clap_checkpoint: str | None = None, device: str | None = None):
+    ``corpus`` is an embedded corpus (training clips and the validation pairs); ``recordings``,
+    when given, replaces its training mixtures by real captioned recordings (weak regimes only)
+    and ``corpus`` may then be None (no validation).
+    """
+
+    def __init__(self, config: TrainConfig, corpus: str | os.PathLike | None, out: str | os.PathLike, clap: Clap,
+                 clap_checkpoint: str | None = None, device: str | None = None,
+                 recordings: AudioCaptionDataset | None = None):
         self.cfg, self.out = config, Path(out)
         self.rank, self.world = init_distributed()
         local = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if self.world > 1 else "cuda"
         self.device = torch.device(device or (local if torch.cuda.is_available() else "cpu"))
         self.clap, self.clap_checkpoint = clap.to(self.device).freeze(), clap_checkpoint
-        self.train_clips = load_embedded(corpus, "train")
-        self.val = fixed_pairs(load_embedded(corpus, "val"), config.val_mixtures, seed=99)
-        self.clean = clean_subset(self.train_clips, config.clean_fraction)
+        if recordings is not None and config.mode not in MIXTURE_ONLY:
+            raise WsasError(f"--mode {config.mode} needs clean sources; captioned recordings train "
+                            f"{', '.join(MIXTURE_ONLY)}")
+        if corpus is None and recordings is None:
+            raise WsasError("nothing to train on: give an embedded corpus or captioned recordings")
+        self.recordings = recordings
+        self.train_clips = load_embedded(corpus, "train") if corpus is not None and recordings is None else None
+        self.val = (fixed_pairs(load_embedded(corpus, "val"), config.val_mixtures, seed=99)
+                    if corpus is not None else None)
+        self.clean = clean_subset(self.train_clips, config.clean_fraction) if self.train_clips is not None else None
         unet = UNetConfig(**{**config.unet, "cond_dim": clap.embed_dim, "conditioning": config.conditioning})
-        self.model = MaskSeparator(unet, self.train_clips.sr).to(self.device)
+        sr = recordings.sr if recordings is not None else self.train_clips.sr
+        self.model = MaskSeparator(unet, sr).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.rng = np.random.default_rng(config.seed + 1000 * self.rank)  # each process draws its own batches
         torch.manual_seed(config.seed)
@@ -137,6 +157,12 @@ class Trainer:
     def slots(self, batch: int) -> torch.Tensor:
         return slot_queries(self.n_slots, self.clap.embed_dim).to(self.device).expand(batch, -1, -1)
 
+    def mixture_batch(self, groups: int) -> MixtureBatch | CaptionedBatch:
+        """Training mixtures ``(B, groups, S)`` with captions: recordings if given, else corpus clips mixed now."""
+        if self.recordings is not None:
+            return sample_captioned(self.recordings, self.cfg.batch_size, self.rng, groups)
+        return sample_batch(self.train_clips, self.cfg.batch_size, self.cfg.sources, self.rng, groups=groups)
+
     # ---- losses per regime ------------------------------------------------------------------
     def mag(self, wave: torch.Tensor) -> torch.Tensor:
         return self.model.spectrogram(wave).abs()
@@ -148,15 +174,14 @@ class Trainer:
         return {"total": losses.reconstruction_loss(masks, spec.abs(), self.mag(sources))}
 
     def loss_mix_and_separate(self) -> dict[str, torch.Tensor]:
-        batch = sample_batch(self.train_clips, self.cfg.batch_size, self.cfg.sources, self.rng, groups=2)
+        batch = self.mixture_batch(groups=2)
         mixtures = batch.mixtures.to(self.device)
         queries = self.embed([c for caps in batch.captions for c in caps]).reshape(len(mixtures), 2, -1)
         masks, spec = self.model.masks(mixtures.sum(1), queries)
         return {"total": losses.reconstruction_loss(masks, spec.abs(), self.mag(mixtures))}
 
     def loss_unconditional(self) -> dict[str, torch.Tensor]:
-        groups = 2 if self.cfg.mode == "mixit" else 1
-        batch = sample_batch(self.train_clips, self.cfg.batch_size, self.cfg.sources, self.rng, groups=groups)
+        batch = self.mixture_batch(groups=2 if self.cfg.mode == "mixit" else 1)
         mixtures = batch.mixtures.to(self.device)
         masks, spec = self.model.masks(mixtures.sum(1), self.slots(len(mixtures)))
         if self.cfg.mode == "pit":  # on waveforms: magnitude-L1 PIT stays at the equal-split solution (measured)
@@ -175,8 +200,7 @@ class Trainer:
         return self._clause_cache[caption]
 
     def loss_weak(self) -> dict[str, torch.Tensor]:
-        batch: MixtureBatch = sample_batch(self.train_clips, self.cfg.batch_size, self.cfg.sources, self.rng,
-                                           groups=2)
+        batch = self.mixture_batch(groups=2)
         mixtures = batch.mixtures.to(self.device)  # (B, 2, S)
         b, k = len(mixtures), self.cfg.sources
         clause_slots = [[slots(self.clauses(c), k, self.rng) for c in caps] for caps in batch.captions]
@@ -187,7 +211,7 @@ class Trainer:
                             dim=1)
         masks, spec = self.model.masks(mixtures.sum(1), queries)  # (B, 2 + 2K, F, T)
         clause_waves = self.model.to_waves(masks[:, 2:], spec, mixtures.shape[-1])  # (B, 2K, S)
-        audio_emb = self.clap.embed_audio(clause_waves.flatten(0, 1), self.train_clips.sr).reshape(b, 2 * k, -1)
+        audio_emb = self.clap.embed_audio(clause_waves.flatten(0, 1), self.model.sample_rate).reshape(b, 2 * k, -1)
         names = np.array(texts, dtype=object).reshape(b, 2 * k)
         same = torch.from_numpy(names[:, :, None] == names[:, None, :]).to(self.device)
         return losses.weak_loss(masks[:, :2], masks[:, 2:].reshape(b, 2, k, *masks.shape[-2:]), alpha, spec.abs(),
@@ -211,8 +235,11 @@ class Trainer:
 
     # ---- validation ---------------------------------------------------------------------------
     @torch.no_grad()
-    def validate(self) -> float:
-        """Mean SI-SDR (dB) on the fixed 2-source validation pairs, each source queried by its label."""
+    def validate(self) -> float | None:
+        """Mean SI-SDR (dB) on the fixed 2-source validation pairs, each source queried by its label
+        (None without a corpus to validate on)."""
+        if self.val is None:
+            return None
         self.model.eval()
         estimates = separate_pairs(self.model, self.embed, self.val, self.n_slots if self.cfg.mode in UNCONDITIONAL
                                    else 0)
@@ -302,8 +329,8 @@ class Trainer:
                     val = self.validate()
                     rate = self.cfg.val_every * self.cfg.batch_size / max(now - last, 1e-9)
                     self.history.append({"step": self.step, "loss": loss.item(), "val_si_sdr": val})
-                    writer.writerow([self.step, f"{loss.item():.5f}", f"{val:.3f}", f"{now - started:.1f}",
-                                     f"{rate:.1f}"])
+                    writer.writerow([self.step, f"{loss.item():.5f}", "" if val is None else f"{val:.3f}",
+                                     f"{now - started:.1f}", f"{rate:.1f}"])
                     log.flush()
                     self.save()
                     last = time.time()

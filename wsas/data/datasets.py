@@ -151,3 +151,19 @@ def clotho_items(root: str | os.PathLike, split: str = "development") -> list[It
     root = Path(root)
     return [Item(root / split / r["file_name"], tuple(r[f"caption_{k}"] for k in range(1, 6) if r.get(f"caption_{k}")))
             for r in _read_csv(root / f"clotho_captions_{split}.csv")]
+
+
+RECORDING_LAYOUTS = {"audiocaps": audiocaps_items, "clotho": clotho_items, "vggsound": vggsound_items,
+                     "music": music_items}
+
+
+def load_recordings(spec: str, sr: int, clip_samples: int, seed: int = 0) -> AudioCaptionDataset:
+    """Captioned recordings from ``"LAYOUT:FOLDER"`` (LAYOUT one of audiocaps, clotho, vggsound, music;
+    the training split), as fixed-length clips at ``sr`` Hz."""
+    layout, sep, root = spec.partition(":")
+    if not sep or layout not in RECORDING_LAYOUTS or not root:
+        raise WsasError(f"recordings '{spec}': expected LAYOUT:FOLDER with LAYOUT one of "
+                        f"{', '.join(RECORDING_LAYOUTS)}")
+    if not Path(root).is_dir():
+        raise WsasError(f"recordings folder {root} does not exist")
+    return AudioCaptionDataset(RECORDING_LAYOUTS[layout](root), sr, clip_samples, seed)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from wsas.data.datasets import ClipSet
+from wsas.data.datasets import AudioCaptionDataset, ClipSet
 
 GAIN_DB = (-5.0, 5.0)  # random gain of each source in a training mixture
 PAIR_TEMPLATES = ("{a} while {b}", "{a} as {b}", "{a} and {b}", "{a}, followed by {b}", "{a} followed by {b}",
@@ -35,6 +35,25 @@ class MixtureBatch:
     @property
     def mixtures(self) -> torch.Tensor:
         return self.sources.sum(dim=2)
+
+
+@dataclass
+class CaptionedBatch:
+    """Real recordings, each a mixture of unknown sources: ``mixtures (B, G, S)``, one caption each."""
+
+    mixtures: torch.Tensor
+    captions: list[list[str]]  # [B][G]
+
+
+def sample_captioned(recordings: AudioCaptionDataset, batch: int, rng: np.random.Generator,
+                     groups: int = 2) -> CaptionedBatch:
+    """Draw ``batch`` examples of ``groups`` distinct captioned recordings (the weak regimes' real data)."""
+    if len(recordings) < groups:
+        raise ValueError(f"{groups} recordings needed per example, the data set has {len(recordings)}")
+    rows = [[recordings[int(i)] for i in rng.choice(len(recordings), size=groups, replace=False)]
+            for _ in range(batch)]
+    return CaptionedBatch(torch.stack([torch.stack([wave for wave, _, _ in row]) for row in rows]),
+                          [[caption for _, caption, _ in row] for row in rows])
 
 
 def compose_caption(clauses: list[str], rng: np.random.Generator) -> str:
