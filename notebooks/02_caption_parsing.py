@@ -22,6 +22,7 @@
 
 # %% tags=["parameters"]
 GOLD = "../tests/data/gold_captions.tsv"  # 160 real AudioCaps captions labelled by hand
+HELDOUT = "../tests/data/heldout_captions.tsv"  # 79 AudioCaps validation captions, labelled before parsing
 SHOW_ERRORS = 10
 
 # %%
@@ -47,21 +48,35 @@ for caption in ["A man speaks while a dog barks and rain falls", "A man speaks a
 # The gold set holds 160 AudioCaps training captions (MIT licence), each labelled by hand with
 # its sources. We report how often the *number* of sources is right, and clause-level F1 where a
 # predicted clause matches a gold one when they share most content words (Jaccard >= 0.5).
-# The rules were written while looking at this set, so read it as a development score.
+# The rules were written while looking at this set, so read it as a development score. The
+# held-out set is 79 captions drawn at random from AudioCaps *validation*, labelled by hand
+# before the parser saw them and never used to change a rule: that is the score to quote.
 
 # %%
-with open(GOLD, newline="") as f:
-    gold = [(r["caption"], r["clauses"].split("|")) for r in csv.DictReader(f, delimiter="\t")]
-scores = evaluate_parser(gold)
-display(Markdown(markdown_table([scores])))
+def read_pairs(path):
+    with open(path, newline="") as f:
+        return [(r["caption"], r["clauses"].split("|")) for r in csv.DictReader(f, delimiter="\t")]
+
+
+gold, heldout = read_pairs(GOLD), read_pairs(HELDOUT)
+display(Markdown(markdown_table([{"set": "development (train captions)", **evaluate_parser(gold)},
+                                 {"set": "held-out (validation captions)", **evaluate_parser(heldout)}])))
 started = time.perf_counter()
 for _ in range(20):
     for caption, _ in gold:
         parse(caption)
 print(f"{20 * len(gold) / (time.perf_counter() - started):,.0f} captions per second")
 
+# %% [markdown]
+# Where the count goes wrong, held-out captions first. The held-out misses are mostly commas and
+# "and" *inside* one noun phrase ("a loud, long burp", "pots and pans"), a second verb with no
+# subject read as a new source ("water drains and sputters"), and connectives the rules do not
+# know ("thereafter"). The gap between the two sets is the price of rules tuned on what they
+# were tested on. A wrong count is not fatal in training: `slots` fits any number of clauses to
+# the K output slots, but a broken clause ("a loud") is a poor CLAP target.
+
 # %%
-errors = [(c, g, parse(c)) for c, g in gold if len(parse(c)) != len(g)]
+errors = [(c, g, parse(c)) for c, g in heldout + gold if len(parse(c)) != len(g)]
 display(Markdown(markdown_table([{"caption": c, "gold": " / ".join(g), "parsed": " / ".join(p)}
                                  for c, g, p in errors[:SHOW_ERRORS]])))
 
