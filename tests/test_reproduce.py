@@ -60,11 +60,12 @@ def test_longer_training_cells_stay_out_of_the_main_tables():
 
 def test_findings_put_our_gaps_next_to_the_papers():
     numbers = {"table1": {"weak": {"2": 6.0, "4": 5.0}, "mix-and-separate": {"2": 5.5, "4": 3.0}},
-               "conditioning": {"weak/deep": {"4": 5.5}, "weak/late": {"4": 5.0}},
+               "conditioning": {"weak/deep": {"4": 5.5}, "weak/late": {"4": 5.0}, "mix-and-separate/deep": {"4": 4.0}},
                "longer_training": {"weak/4/late": {"steps": 900, "sdr": 6.0, "sdr_preset_steps": 5.0}}}
     said = findings(numbers)
     assert said[0] == ("Weak minus mix-and-separate: +0.50 dB with 2-source training mixtures (paper +2.5), "
                        "+2.00 dB with 4-source training mixtures (paper +2.4).")
     assert "mix-and-separate -2.50 dB (paper -1.6), weak -1.00 dB (paper -1.7)" in said[1]
-    assert said[2] == "Deep minus late conditioning, weak: +0.50 dB (4 sources)."
-    assert said[3].endswith("6.00 dB, +1.00 dB over the preset's steps.")
+    assert said[2] == "With deep conditioning, weak minus mix-and-separate: +1.50 dB (4 sources)."
+    assert said[3] == "Deep minus late conditioning, weak: +0.50 dB (4 sources)."
+    assert said[4].endswith("6.00 dB, +1.00 dB over the preset's steps.")

@@ -211,8 +211,9 @@ def claims(numbers: dict, bounds: dict) -> dict:
 
 def findings(numbers: dict) -> list[str]:
     """The numbers behind claim (a), in sentences next to the paper's: weak minus mix-and-separate
-    at each training-mixture size, each method's change from 2- to 4-source training mixtures,
-    deep minus late conditioning, and what longer training changed."""
+    at each training-mixture size (main conditioning, then each conditioning of the ablation),
+    each method's change from 2- to 4-source training mixtures, deep minus late conditioning,
+    and what longer training changed."""
     t1, out = numbers["table1"], []
     weak, ms = t1.get("weak", {}), t1.get("mix-and-separate", {})
     paper_weak, paper_ms = PAPER_TABLE1["weak"], PAPER_TABLE1["mix-and-separate"]
@@ -229,6 +230,13 @@ def findings(numbers: dict) -> list[str]:
             f"{label} {row['4'] - row['2']:+.2f} dB (paper {paper['4'] - paper['2']:+.1f})"
             for label, row, paper in drops)
             + ".")
+    for conditioning in ("deep", "late"):
+        weak_c, ms_c = (numbers["conditioning"].get(f"{mode}/{conditioning}", {})
+                        for mode in ("weak", "mix-and-separate"))
+        both = [n for n in "234" if n in weak_c and n in ms_c]
+        if both:
+            out.append(f"With {conditioning} conditioning, weak minus mix-and-separate: " + ", ".join(
+                f"{weak_c[n] - ms_c[n]:+.2f} dB ({n} sources)" for n in both) + ".")
     for mode in ("mix-and-separate", "weak"):
         deep, late = (numbers["conditioning"].get(f"{mode}/{c}", {}) for c in ("deep", "late"))
         both = [n for n in "234" if n in deep and n in late]
