@@ -271,7 +271,7 @@ def figure(cells: list[dict], bounds: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
     if len({c["cell"]["sources"] for c in cells}) == 1:
         ax.barh([c["name"] for c in cells], [c["sdr"] for c in cells], color="C0")
         for name, style in (("mixture", ":"), ("oracle_irm", "--")):
@@ -279,14 +279,19 @@ def figure(cells: list[dict], bounds: dict, path: Path) -> None:
         ax.set_xlabel("SDR on 2-source test mixtures (dB)")
         ax.legend(fontsize=8)
     else:
-        for mode in ("mixit", "mix-and-separate", "weak"):
+        for color, mode in zip(("C0", "C1", "C3"), ("mixit", "mix-and-separate", "weak")):
             for conditioning in ("deep", "late"):
                 sel = [c for c in cells if c["cell"]["mode"] == mode and c["cell"]["conditioning"] == conditioning
                        and not c["cell"].get("steps")]
                 xs = sorted({c["cell"]["sources"] for c in sel})
                 if xs:
                     ys = [np.mean([c["sdr"] for c in sel if c["cell"]["sources"] == n]) for n in xs]
-                    ax.plot(xs, ys, "o-" if conditioning == "deep" else "s--", label=f"{mode} ({conditioning})")
+                    ax.plot(xs, ys, "o-" if conditioning == "deep" else "s--", color=color,
+                            label=f"{mode} ({conditioning})")
+        supervised = [c["sdr"] for c in cells if c["cell"]["mode"] == "supervised" and c["cell"]["clean_fraction"] == 1]
+        if supervised:
+            ax.axhline(np.mean(supervised), color="k", ls=":", lw=1, label="supervised (2-src, clean)")
+        ax.set_xticks(sorted({c["cell"]["sources"] for c in cells}))
         ax.set_xlabel("sources per training mixture")
         ax.set_ylabel("SDR on 2-source test mixtures (dB)")
         ax.legend(fontsize=8)
