@@ -74,6 +74,10 @@ for preset, summary in summaries.items():
 #   mix-and-separate. Our reading: the CLAP-similarity term asks for *different* outputs for the
 #   different clauses of one mixture, which a query acting on every level can deliver and a
 #   final reweighting barely can. The lead is still smaller than the paper's ~2.4 dB.
+# - **Longer training lifts both, not the gap.** Trained three times longer on 4-source mixtures
+#   (late conditioning), mix-and-separate and the weak objective each gain well over a decibel and
+#   stay level with each other: at these budgets every model is still under-trained, but the
+#   weak objective's missing lead is not a matter of steps.
 # - **Mix-and-separate degrades less than in the paper.** Its train/test mismatch (trained with
 #   whole-caption queries, tested with one source's label) is milder here: TinyCLAP's text side
 #   is a sentence encoder fitted to our phrasings, and a multi-source caption's embedding still
