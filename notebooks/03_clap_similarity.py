@@ -151,8 +151,10 @@ def on_submit(change=None):
 
 
 box.on_submit(on_submit)
-on_submit()
 display(box, out)
+# the first query's result, shown directly: filling the Output widget while papermill runs the
+# chapter can leave its kernel waiting forever (seen once in CI), so only typed queries use it
+display(Audio(sep(mix, test.sr, box.value)[box.value].numpy(), rate=test.sr))
 
 # %% [markdown]
 # ## Reference-free evaluation: CLAPScore
