@@ -37,7 +37,15 @@ def smoke_separator(smoke_corpus, smoke_clap, tmp_path_factory):
     from wsas.train import TrainConfig, Trainer
 
     out = tmp_path_factory.mktemp("separator")
-    config = TrainConfig(mode="weak", steps=2, batch_size=4, val_every=2, val_mixtures=4,
-                         unet={"channels": 4, "levels": 3, "convs_per_block": 1})
-    Trainer(config, smoke_corpus, out, load_clap("tiny", str(smoke_clap)), str(smoke_clap)).run(progress=False)
+    config = TrainConfig(
+        mode="weak",
+        steps=2,
+        batch_size=4,
+        val_every=2,
+        val_mixtures=4,
+        unet={"channels": 4, "levels": 3, "convs_per_block": 1},
+    )
+    Trainer(config, smoke_corpus, out, load_clap("tiny", str(smoke_clap)), str(smoke_clap)).run(
+        progress=False
+    )
     return out / "checkpoint.safetensors"

@@ -9,8 +9,12 @@ from wsas.data.classes import CLASSES
 from wsas.data.mixing import compose_caption
 from wsas.errors import CaptionError
 
-GOLD = Path(__file__).parent / "data" / "gold_captions.tsv"  # development set: the rules were written against it
-HELDOUT = Path(__file__).parent / "data" / "heldout_captions.tsv"  # AudioCaps val, labelled before any parsing
+GOLD = (
+    Path(__file__).parent / "data" / "gold_captions.tsv"
+)  # development set: the rules were written against it
+HELDOUT = (
+    Path(__file__).parent / "data" / "heldout_captions.tsv"
+)  # AudioCaps val, labelled before any parsing
 
 
 def gold_pairs(path=GOLD):
@@ -20,7 +24,7 @@ def gold_pairs(path=GOLD):
 
 def test_gold_set_is_large_enough_and_real():
     pairs = gold_pairs()
-    train = (Path(__file__).resolve().parents[2] / "shared" / "data" / "audiocaps" / "train.csv")
+    train = Path(__file__).resolve().parents[2] / "shared" / "data" / "audiocaps" / "train.csv"
     assert len(pairs) >= 150
     if train.is_file():  # every gold caption is a real AudioCaps caption
         captions = {r["caption"] for r in csv.DictReader(open(train, newline=""))}
@@ -44,21 +48,42 @@ def test_gold_set_accuracy_floor():
     assert scores["f1"] >= 0.93
 
 
-@pytest.mark.parametrize("caption,expected", [
-    ("A man speaks while a dog barks and rain falls", ["a man speaks", "a dog barks", "rain falls"]),
-    ("A man speaks and laughs", ["a man speaks and laughs"]),
-    ("A man speaks and a dog barks", ["a man speaks", "a dog barks"]),
-    ("Birds chirp, a dog barks and a car passes", ["birds chirp", "a dog barks", "a car passes"]),
-    ("A horn is honked repeatedly", ["a horn is honked repeatedly"]),
-    ("There is a man speaking followed by a door closing", ["a man speaking", "a door closing"]),
-    ("You can hear a bell ringing as well as a cat meowing.", ["a bell ringing", "a cat meowing"]),
-    ("A dog barks in the background while a woman talks nearby", ["a dog barks", "a woman talks nearby"]),
-    ("Adults and children speak nearby while a crowd rumbles", ["adults and children speak nearby", "a crowd rumbles"]),
-    ("A TRAIN HORN SOUNDS AS IT PASSES!!", ["a train horn sounds as it passes"]),
-    ("An engine idles, then the engine revs", ["an engine idles"]),
-    ("A man speaks then a man speaks", ["a man speaks"]),
-    ("Brief silence followed by a loud explosion", ["a loud explosion"]),
-])
+@pytest.mark.parametrize(
+    "caption,expected",
+    [
+        (
+            "A man speaks while a dog barks and rain falls",
+            ["a man speaks", "a dog barks", "rain falls"],
+        ),
+        ("A man speaks and laughs", ["a man speaks and laughs"]),
+        ("A man speaks and a dog barks", ["a man speaks", "a dog barks"]),
+        (
+            "Birds chirp, a dog barks and a car passes",
+            ["birds chirp", "a dog barks", "a car passes"],
+        ),
+        ("A horn is honked repeatedly", ["a horn is honked repeatedly"]),
+        (
+            "There is a man speaking followed by a door closing",
+            ["a man speaking", "a door closing"],
+        ),
+        (
+            "You can hear a bell ringing as well as a cat meowing.",
+            ["a bell ringing", "a cat meowing"],
+        ),
+        (
+            "A dog barks in the background while a woman talks nearby",
+            ["a dog barks", "a woman talks nearby"],
+        ),
+        (
+            "Adults and children speak nearby while a crowd rumbles",
+            ["adults and children speak nearby", "a crowd rumbles"],
+        ),
+        ("A TRAIN HORN SOUNDS AS IT PASSES!!", ["a train horn sounds as it passes"]),
+        ("An engine idles, then the engine revs", ["an engine idles"]),
+        ("A man speaks then a man speaks", ["a man speaks"]),
+        ("Brief silence followed by a loud explosion", ["a loud explosion"]),
+    ],
+)
 def test_parse_examples(caption, expected):
     assert parse(caption) == expected
 
@@ -75,7 +100,9 @@ def test_corpus_captions_parse_to_their_source_count():
     for _ in range(500):
         n = int(rng.integers(1, 5))
         chosen = rng.choice(len(CLASSES), n, replace=False)
-        caption = compose_caption([CLASSES[c].phrasings[rng.integers(len(CLASSES[c].phrasings))] for c in chosen], rng)
+        caption = compose_caption(
+            [CLASSES[c].phrasings[rng.integers(len(CLASSES[c].phrasings))] for c in chosen], rng
+        )
         errors += len(parse(caption)) != n
     assert errors / 500 < 0.02
 

@@ -29,16 +29,22 @@ def test_unknown_command_exits_2(capsys):
 
 
 def test_user_error_is_one_line_without_traceback():
-    proc = subprocess.run([sys.executable, "-m", "wsas.cli", "data", "build", "--preset", "huge"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wsas.cli", "data", "build", "--preset", "huge"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     expected = "wsas: error: unknown preset 'huge'; choose one of smoke, tiny, small, paper"
     assert proc.stderr.strip().splitlines() == [expected]
 
 
 def test_debug_flag_shows_traceback():
-    proc = subprocess.run([sys.executable, "-m", "wsas.cli", "--debug", "data", "build", "--preset", "huge"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wsas.cli", "--debug", "data", "build", "--preset", "huge"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1 and "Traceback" in proc.stderr
 
 

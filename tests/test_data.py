@@ -33,7 +33,9 @@ def test_corpus_has_20_plus_classes_with_4_plus_phrasings():
 
 def test_build_is_deterministic(smoke_corpus, tmp_path):
     preset = PRESETS["smoke"]
-    small = type(preset)(**{**preset.to_dict(), "clips_per_class": {"clap": 0, "train": 1, "val": 0, "test": 1}})
+    small = type(preset)(
+        **{**preset.to_dict(), "clips_per_class": {"clap": 0, "train": 1, "val": 0, "test": 1}}
+    )
     build_corpus(small, tmp_path, progress=False)
     for row in rows_of(tmp_path):
         a = hashlib.sha256((tmp_path / row["path"]).read_bytes()).hexdigest()
@@ -49,7 +51,7 @@ def test_splits_are_disjoint_and_classes_balanced(smoke_corpus):
     splits = list(seeds)
     assert set(splits) == {"clap", "train", "val", "test"}
     for i, a in enumerate(splits):
-        for b in splits[i + 1:]:
+        for b in splits[i + 1 :]:
             assert not seeds[a] & seeds[b]
     for split, per_class in PRESETS["smoke"].clips_per_class.items():
         counts = {c.name: 0 for c in CLASSES}
@@ -71,6 +73,7 @@ def test_clips_are_active_and_distinct(smoke_corpus):
 
 def test_other_soundfont_is_used(tmp_path):
     from wsas.errors import WsasError
+
     with pytest.raises(WsasError, match="soundfont not found"):
         Renderer(tmp_path / "missing.sf2", 8000)
 
@@ -89,8 +92,22 @@ def test_caption_variety(smoke_corpus):
     clips = load_embedded(smoke_corpus, "train")
     batch = sample_batch(clips, 200, 2, np.random.default_rng(1))
     captions = [c[0].lower() for c in batch.captions]
-    connectives = {k for c in captions for k in ("while", "followed by", " and ", " as ", ",", "in the background",
-                                                  "then", "before", "after") if k in c}
+    connectives = {
+        k
+        for c in captions
+        for k in (
+            "while",
+            "followed by",
+            " and ",
+            " as ",
+            ",",
+            "in the background",
+            "then",
+            "before",
+            "after",
+        )
+        if k in c
+    }
     assert len(connectives) >= 7
     assert len(set(captions)) > 190
 
@@ -104,7 +121,9 @@ def test_fixed_pairs_are_reproducible(smoke_corpus):
 
 def _write(path, seconds=0.5, sr=16000):
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, np.random.default_rng(0).normal(0, 0.1, int(seconds * sr)).astype(np.float32), sr)
+    sf.write(
+        path, np.random.default_rng(0).normal(0, 0.1, int(seconds * sr)).astype(np.float32), sr
+    )
 
 
 def test_music_layout(tmp_path):
@@ -125,8 +144,10 @@ def test_vggsound_layout(tmp_path):
 
 
 def test_audiocaps_layout_skips_missing_and_corrupt_files(tmp_path, caplog):
-    (tmp_path / "train.csv").write_text("audiocap_id,youtube_id,start_time,caption\n"
-                                        "1,aaa,10,A dog barks\n2,bbb,20,Rain falls\n3,ccc,0,A cat meows\n")
+    (tmp_path / "train.csv").write_text(
+        "audiocap_id,youtube_id,start_time,caption\n"
+        "1,aaa,10,A dog barks\n2,bbb,20,Rain falls\n3,ccc,0,A cat meows\n"
+    )
     _write(tmp_path / "audio" / "train" / "aaa_10.wav")
     (tmp_path / "audio" / "train" / "bbb_20.wav").write_bytes(b"not audio")
     data = AudioCaptionDataset(audiocaps_items(tmp_path), 8000, 4000)
@@ -138,7 +159,8 @@ def test_audiocaps_layout_skips_missing_and_corrupt_files(tmp_path, caplog):
 
 def test_clotho_layout(tmp_path):
     (tmp_path / "clotho_captions_development.csv").write_text(
-        "file_name,caption_1,caption_2,caption_3,caption_4,caption_5\nx.wav,a,b,c,d,e\n")
+        "file_name,caption_1,caption_2,caption_3,caption_4,caption_5\nx.wav,a,b,c,d,e\n"
+    )
     _write(tmp_path / "development" / "x.wav")
     items = clotho_items(tmp_path)
     assert items[0].captions == ("a", "b", "c", "d", "e")

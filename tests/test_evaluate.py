@@ -47,7 +47,9 @@ def test_clap_score_is_relative_to_the_mixture(pairs, smoke_clap):
     clap = load_clap("tiny", str(smoke_clap))
     texts = [["a violin plays", "a dog barks"]] * len(pairs.labels)
     result = clap_score(clap, pairs.sources[:, 0], pairs.mixtures[:, 0], texts, 8000)
-    assert result["clapscore_improvement"] == pytest.approx(result["clap_score"] - result["clap_score_mixture"])
+    assert result["clapscore_improvement"] == pytest.approx(
+        result["clap_score"] - result["clap_score_mixture"]
+    )
     assert -1 <= result["leakage"] <= 1
 
 
@@ -60,7 +62,14 @@ def test_reference_free_cli_on_a_folder(smoke_separator, smoke_corpus, tmp_path,
 
     clips = load_embedded(smoke_corpus, "test")
     sf.write(tmp_path / "a.wav", (clips.waves[0] + clips.waves[-1]).numpy(), clips.sr)
-    (tmp_path / "captions.csv").write_text("file,caption\na.wav,An accordion plays while a person breathes\n")
-    assert main(["evaluate", str(smoke_separator), "--reference-free", str(tmp_path), "--json"]) == 0
+    (tmp_path / "captions.csv").write_text(
+        "file,caption\na.wav,An accordion plays while a person breathes\n"
+    )
+    assert (
+        main(["evaluate", str(smoke_separator), "--reference-free", str(tmp_path), "--json"]) == 0
+    )
     report = json.loads(capsys.readouterr().out)
-    assert report["files"] == 1 and report["per_file"][0]["clauses"] == ["an accordion plays", "a person breathes"]
+    assert report["files"] == 1 and report["per_file"][0]["clauses"] == [
+        "an accordion plays",
+        "a person breathes",
+    ]

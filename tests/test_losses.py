@@ -65,9 +65,13 @@ def test_alpha_weighted_clause_sums_equal_the_mixture():
 def test_consistency_loss_zero_when_clauses_add_up(mags):
     sources, mix = mags  # one mixture of two sources, padded to 3 slots
     masks = sources / mix.unsqueeze(1)
-    clause_masks = torch.stack([masks[:, 0], masks[:, 1], masks[:, 0]], dim=1).unsqueeze(1)  # (B, 1, 3, F, T)
+    clause_masks = torch.stack([masks[:, 0], masks[:, 1], masks[:, 0]], dim=1).unsqueeze(
+        1
+    )  # (B, 1, 3, F, T)
     alpha = torch.tensor([0.5, 1.0, 0.5]).expand(3, 1, 3)
-    assert losses.consistency_loss(clause_masks, alpha, mix, mix.unsqueeze(1)) == pytest.approx(0, abs=1e-6)
+    assert losses.consistency_loss(clause_masks, alpha, mix, mix.unsqueeze(1)) == pytest.approx(
+        0, abs=1e-6
+    )
 
 
 def test_similarity_loss_falls_when_estimates_match_their_clauses():
@@ -90,9 +94,12 @@ def test_weak_loss_combines_its_parts(mags):
     sources, mix = mags
     masks = sources / mix.unsqueeze(1)
     emb = torch.nn.functional.normalize(torch.randn(3, 2, 8), dim=-1)
-    parts = losses.weak_loss(masks, masks.unsqueeze(2), torch.ones(3, 2, 1), mix, sources, emb, emb,
-                             torch.tensor(10.0))
-    assert parts["mixture"] == pytest.approx(0, abs=1e-6) and parts["consistency"] == pytest.approx(0, abs=1e-6)
+    parts = losses.weak_loss(
+        masks, masks.unsqueeze(2), torch.ones(3, 2, 1), mix, sources, emb, emb, torch.tensor(10.0)
+    )
+    assert parts["mixture"] == pytest.approx(0, abs=1e-6) and parts["consistency"] == pytest.approx(
+        0, abs=1e-6
+    )
     assert parts["total"] == pytest.approx(0.5 * parts["similarity"].item(), rel=1e-5)
 
 

@@ -7,7 +7,9 @@ from wsas.models.unet import ConditionalUNet, UNetConfig
 
 @pytest.mark.parametrize("conditioning", ["deep", "late"])
 def test_masks_shape_and_range(conditioning):
-    net = ConditionalUNet(UNetConfig(channels=4, levels=3, cond_dim=16, conditioning=conditioning)).eval()
+    net = ConditionalUNet(
+        UNetConfig(channels=4, levels=3, cond_dim=16, conditioning=conditioning)
+    ).eval()
     masks = net(torch.randn(2, 37, 29), torch.randn(2, 3, 16))
     assert masks.shape == (2, 3, 37, 29)
     assert masks.min() >= 0 and masks.max() <= 1
@@ -16,12 +18,14 @@ def test_masks_shape_and_range(conditioning):
 @pytest.mark.parametrize("conditioning", ["deep", "late"])
 def test_batched_queries_equal_one_pass_per_query(conditioning):
     torch.manual_seed(0)
-    net = ConditionalUNet(UNetConfig(channels=4, levels=2, cond_dim=8, conditioning=conditioning)).eval()
+    net = ConditionalUNet(
+        UNetConfig(channels=4, levels=2, cond_dim=8, conditioning=conditioning)
+    ).eval()
     for p in net.parameters():  # FiLM starts at identity: perturb it so queries matter
         p.data += 0.1 * torch.randn_like(p)
     log_mag, queries = torch.randn(2, 16, 12), torch.randn(2, 3, 8)
     together = net(log_mag, queries)
-    apart = torch.cat([net(log_mag, queries[:, k:k + 1]) for k in range(3)], dim=1)
+    apart = torch.cat([net(log_mag, queries[:, k : k + 1]) for k in range(3)], dim=1)
     assert torch.allclose(together, apart, atol=1e-5)
     assert not torch.allclose(together[:, 0], together[:, 1])
 

@@ -20,8 +20,12 @@ def test_pair_is_in_sync(path):
     assert ipynb.is_file(), f"{ipynb.name} missing: run `make notebooks`"
     py_cells = [(c.cell_type, c.source) for c in jupytext.read(path).cells]
     nb = jupytext.read(ipynb)
-    assert [(c.cell_type, c.source) for c in nb.cells] == py_cells, f"{path.name} and {ipynb.name} drifted"
-    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit .ipynb without outputs"
+    assert [(c.cell_type, c.source) for c in nb.cells] == py_cells, (
+        f"{path.name} and {ipynb.name} drifted"
+    )
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), (
+        "commit .ipynb without outputs"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,5 +38,11 @@ def book_work(tmp_path_factory):
 def test_chapter_runs(path, tmp_path, book_work):
     notebook = jupytext.read(path)
     params = {"WORK": str(book_work)} if "WORK =" in path.read_text() else {}
-    pm.execute_notebook(notebook, str(tmp_path / f"{path.stem}.ipynb"), parameters=params, kernel_name="python3",
-                        cwd=str(NOTEBOOKS), progress_bar=False)
+    pm.execute_notebook(
+        notebook,
+        str(tmp_path / f"{path.stem}.ipynb"),
+        parameters=params,
+        kernel_name="python3",
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )

@@ -17,6 +17,18 @@ def test_environment_yml_matches_pyproject():
 
 
 def test_top_level_layout():
-    for name in ("README.md", "book", "wsas", "notebooks", "environment.yml", "tests", "_config.yml", "_toc.yml",
-                 "pyproject.toml", "Makefile", ".ci/run", "results"):
+    for name in (
+        "README.md",
+        "book",
+        "wsas",
+        "notebooks",
+        "environment.yml",
+        "tests",
+        "_config.yml",
+        "_toc.yml",
+        "pyproject.toml",
+        "Makefile",
+        ".ci/run",
+        "results",
+    ):
         assert (ROOT / name).exists(), name

@@ -33,7 +33,10 @@ def test_returns_input_rate_and_length(sep, sr):
 def test_stereo_gives_stereo_and_torch_gives_torch(sep):
     wave = torch.from_numpy(noise((2, 12000)))
     out = sep(wave, 16000, "a flute plays")
-    assert isinstance(out["a flute plays"], torch.Tensor) and out["a flute plays"].shape == (2, 12000)
+    assert isinstance(out["a flute plays"], torch.Tensor) and out["a flute plays"].shape == (
+        2,
+        12000,
+    )
 
 
 def test_silent_input_gives_silence(sep):
@@ -73,10 +76,15 @@ def test_caption_driven_stems_add_up(sep):
 def test_separate_file_streams_and_writes_atomically(sep, tmp_path):
     path = tmp_path / "mix.flac"
     sf.write(path, noise((30000, 2)), 44100)
-    written = sep.separate_file(path, ["a dog barks"], tmp_path / "out", "flac", residual=True, progress=False)
+    written = sep.separate_file(
+        path, ["a dog barks"], tmp_path / "out", "flac", residual=True, progress=False
+    )
     stem, sr = load(written["a dog barks"], mono=False)
     assert sr == 44100 and stem.shape == (2, 30000)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["mix__a_dog_barks.flac", "mix__residual.flac"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "mix__a_dog_barks.flac",
+        "mix__residual.flac",
+    ]
 
 
 def test_unknown_checkpoint_format(tmp_path):
@@ -99,27 +107,65 @@ def test_checkpoint_from_another_config(tmp_path, smoke_separator):
 def test_cli_separate_with_queries_and_caption(smoke_separator, tmp_path, capsys):
     path = tmp_path / "mix.wav"
     sf.write(path, noise(12000), 16000)
-    assert main(["separate", str(path), "-q", "a dog barks", "-q", "a violin plays", "--checkpoint",
-                 str(smoke_separator), "-o", str(tmp_path / "q"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "separate",
+                str(path),
+                "-q",
+                "a dog barks",
+                "-q",
+                "a violin plays",
+                "--checkpoint",
+                str(smoke_separator),
+                "-o",
+                str(tmp_path / "q"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert len(list((tmp_path / "q").glob("*.wav"))) == 2
-    assert main(["separate", str(path), "--caption", "A man speaks while a dog barks", "--checkpoint",
-                 str(smoke_separator), "-o", str(tmp_path / "c"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "separate",
+                str(path),
+                "--caption",
+                "A man speaks while a dog barks",
+                "--checkpoint",
+                str(smoke_separator),
+                "-o",
+                str(tmp_path / "c"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     manifest = json.loads((tmp_path / "c" / "mix__manifest.json").read_text())
     assert [s["clause"] for s in manifest["stems"]] == ["a man speaks", "a dog barks", "residual"]
     total = sum(load(s["file"])[0] for s in manifest["stems"])
     assert torch.allclose(total, load(path)[0], atol=1e-4)
 
 
-@pytest.mark.parametrize("args,match", [
-    (["missing.wav", "-q", "x"], "no such file"),
-    (["MIX", "-q", ""], "empty query"),
-    (["MIX"], "either -q"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["missing.wav", "-q", "x"], "no such file"),
+        (["MIX", "-q", ""], "empty query"),
+        (["MIX"], "either -q"),
+    ],
+)
 def test_cli_separate_errors_exit_2(smoke_separator, tmp_path, capsys, args, match):
     path = tmp_path / "mix.wav"
     sf.write(path, noise(1000), 16000)
-    args = [str(path) if a == "MIX" else str(tmp_path / a) if a == "missing.wav" else a for a in args]
-    assert main(["separate", *args, "--checkpoint", str(smoke_separator), "-o", str(tmp_path / "o")]) == 2
+    args = [
+        str(path) if a == "MIX" else str(tmp_path / a) if a == "missing.wav" else a for a in args
+    ]
+    assert (
+        main(["separate", *args, "--checkpoint", str(smoke_separator), "-o", str(tmp_path / "o")])
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and match in err[0]
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
@@ -128,8 +174,24 @@ def test_cli_separate_errors_exit_2(smoke_separator, tmp_path, capsys, args, mat
 def test_cli_separates_44k_stereo_mp3_with_two_queries(smoke_separator, tmp_path, capsys):
     path = tmp_path / "song.mp3"
     sf.write(path, noise((44100 * 3, 2)), 44100)
-    assert main(["separate", str(path), "-q", "a violin plays", "-q", "a piano plays", "--checkpoint",
-                 str(smoke_separator), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "separate",
+                str(path),
+                "-q",
+                "a violin plays",
+                "-q",
+                "a piano plays",
+                "--checkpoint",
+                str(smoke_separator),
+                "-o",
+                str(tmp_path / "out"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     stem, sr = load(tmp_path / "out" / "song__a_violin_plays.wav", mono=False)
     original, _ = load(path, mono=False)
     assert sr == 44100 and stem.shape == original.shape

@@ -12,15 +12,31 @@ UNET = {"channels": 4, "levels": 3, "convs_per_block": 1}
 
 
 def make(smoke_corpus, smoke_clap, out, **overrides):
-    config = TrainConfig(**{"mode": "weak", "sources": 2, "steps": 4, "batch_size": 4, "val_every": 2,
-                            "val_mixtures": 4, "unet": UNET, **overrides})
+    config = TrainConfig(
+        **{
+            "mode": "weak",
+            "sources": 2,
+            "steps": 4,
+            "batch_size": 4,
+            "val_every": 2,
+            "val_mixtures": 4,
+            "unet": UNET,
+            **overrides,
+        }
+    )
     return Trainer(config, smoke_corpus, out, load_clap("tiny", str(smoke_clap)), str(smoke_clap))
 
 
 @pytest.mark.parametrize("mode", REGIMES)
 def test_every_regime_trains_and_checkpoints(mode, smoke_corpus, smoke_clap, tmp_path):
-    trainer = make(smoke_corpus, smoke_clap, tmp_path, mode=mode, steps=2,
-                   clean_fraction=0.5 if mode == "semi" else 1.0)
+    trainer = make(
+        smoke_corpus,
+        smoke_clap,
+        tmp_path,
+        mode=mode,
+        steps=2,
+        clean_fraction=0.5 if mode == "semi" else 1.0,
+    )
     record = trainer.run(progress=False)
     assert record["step"] == 2 and torch.isfinite(torch.tensor(record["loss"]))
     assert read_config(tmp_path / "checkpoint.safetensors")["train"]["mode"] == mode
@@ -29,11 +45,15 @@ def test_every_regime_trains_and_checkpoints(mode, smoke_corpus, smoke_clap, tmp
 
 @pytest.mark.parametrize("sources", [3, 4])
 def test_weak_trains_on_higher_order_mixtures(sources, smoke_corpus, smoke_clap, tmp_path):
-    record = make(smoke_corpus, smoke_clap, tmp_path, sources=sources, steps=1, val_every=1).run(progress=False)
+    record = make(smoke_corpus, smoke_clap, tmp_path, sources=sources, steps=1, val_every=1).run(
+        progress=False
+    )
     assert record["step"] == 1
 
 
-def test_kill_and_resume_reproduces_the_uninterrupted_run(smoke_corpus, smoke_clap, tmp_path, monkeypatch):
+def test_kill_and_resume_reproduces_the_uninterrupted_run(
+    smoke_corpus, smoke_clap, tmp_path, monkeypatch
+):
     straight = make(smoke_corpus, smoke_clap, tmp_path / "a", mode="mix-and-separate")
     straight.run(progress=False)
     killed = make(smoke_corpus, smoke_clap, tmp_path / "b", mode="mix-and-separate")
@@ -57,12 +77,18 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(smoke_corpus, smoke_cl
 
 
 def test_resume_with_another_config_is_refused(smoke_corpus, smoke_clap, tmp_path):
-    make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", steps=1, val_every=1).run(progress=False)
+    make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", steps=1, val_every=1).run(
+        progress=False
+    )
     with pytest.raises(CheckpointError, match="different configuration"):
-        make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", steps=1, lr=0.5).run(resume=True, progress=False)
+        make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", steps=1, lr=0.5).run(
+            resume=True, progress=False
+        )
 
 
-def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(smoke_corpus, smoke_clap, tmp_path, monkeypatch):
+def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(
+    smoke_corpus, smoke_clap, tmp_path, monkeypatch
+):
     trainer = make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", val_every=1)
     original = trainer.losses
     calls = {"n": 0}
@@ -104,9 +130,30 @@ def test_torchrun_two_processes_on_cpu(smoke_corpus, smoke_clap, tmp_path):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "wsas.cli",
-           "train", "--mode", "supervised", "--preset", "smoke", "--steps", "3", "--batch-size", "4",
-           "--data", str(smoke_corpus), "--out", str(tmp_path / "run"), "--clap-checkpoint", str(smoke_clap)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "wsas.cli",
+        "train",
+        "--mode",
+        "supervised",
+        "--preset",
+        "smoke",
+        "--steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--data",
+        str(smoke_corpus),
+        "--out",
+        str(tmp_path / "run"),
+        "--clap-checkpoint",
+        str(smoke_clap),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     final = json.loads((tmp_path / "run" / "train.json").read_text())["final"]
@@ -134,21 +181,41 @@ def audiocaps_like(smoke_corpus, tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["weak", "mix-and-separate", "mixit"])
-def test_weak_regimes_train_on_captioned_recordings(mode, audiocaps_like, smoke_corpus, smoke_clap, tmp_path):
+def test_weak_regimes_train_on_captioned_recordings(
+    mode, audiocaps_like, smoke_corpus, smoke_clap, tmp_path
+):
     from wsas.data.datasets import load_recordings
 
     root, captions = audiocaps_like
     recordings = load_recordings(f"audiocaps:{root}", 8000, 8192)
     config = TrainConfig(mode=mode, steps=2, batch_size=3, val_every=2, val_mixtures=4, unet=UNET)
-    trainer = Trainer(config, None, tmp_path / "run", load_clap("tiny", str(smoke_clap)), str(smoke_clap),
-                      recordings=recordings)
+    trainer = Trainer(
+        config,
+        None,
+        tmp_path / "run",
+        load_clap("tiny", str(smoke_clap)),
+        str(smoke_clap),
+        recordings=recordings,
+    )
     batch = trainer.mixture_batch(groups=2)
-    assert batch.mixtures.shape == (3, 2, 8192) and {c for row in batch.captions for c in row} <= set(captions)
+    assert batch.mixtures.shape == (3, 2, 8192) and {
+        c for row in batch.captions for c in row
+    } <= set(captions)
     record = trainer.run(progress=False)
-    assert record["step"] == 2 and record["val_si_sdr"] is None and torch.isfinite(torch.tensor(record["loss"]))
+    assert (
+        record["step"] == 2
+        and record["val_si_sdr"] is None
+        and torch.isfinite(torch.tensor(record["loss"]))
+    )
     # with a corpus beside the recordings, validation runs on its clean pairs
-    validated = Trainer(config, smoke_corpus, tmp_path / "run2", load_clap("tiny", str(smoke_clap)), str(smoke_clap),
-                        recordings=recordings).run(progress=False)
+    validated = Trainer(
+        config,
+        smoke_corpus,
+        tmp_path / "run2",
+        load_clap("tiny", str(smoke_clap)),
+        str(smoke_clap),
+        recordings=recordings,
+    ).run(progress=False)
     assert isinstance(validated["val_si_sdr"], float)
 
 
@@ -157,18 +224,48 @@ def test_regimes_that_need_clean_sources_refuse_recordings(audiocaps_like, smoke
 
     recordings = load_recordings(f"audiocaps:{audiocaps_like[0]}", 8000, 8192)
     with pytest.raises(WsasError, match="--mode supervised needs clean sources"):
-        Trainer(TrainConfig(mode="supervised", unet=UNET), None, tmp_path, load_clap("tiny", str(smoke_clap)),
-                recordings=recordings)
+        Trainer(
+            TrainConfig(mode="supervised", unet=UNET),
+            None,
+            tmp_path,
+            load_clap("tiny", str(smoke_clap)),
+            recordings=recordings,
+        )
     with pytest.raises(WsasError, match="expected LAYOUT:FOLDER"):
         load_recordings("audiocaps", 8000, 8192)
 
 
-def test_cli_trains_weak_on_recordings_and_names_missing_data(audiocaps_like, smoke_clap, tmp_path, capsys):
+def test_cli_trains_weak_on_recordings_and_names_missing_data(
+    audiocaps_like, smoke_clap, tmp_path, capsys
+):
     from wsas.cli import main
 
     out = tmp_path / "run"
-    main(["train", "--mode", "weak", "--preset", "smoke", "--steps", "1", "--batch-size", "2", "--out", str(out),
-          "--recordings", f"audiocaps:{audiocaps_like[0]}", "--clap-checkpoint", str(smoke_clap)])
-    assert json.loads(capsys.readouterr().out)["step"] == 1 and (out / "checkpoint.safetensors").is_file()
+    main(
+        [
+            "train",
+            "--mode",
+            "weak",
+            "--preset",
+            "smoke",
+            "--steps",
+            "1",
+            "--batch-size",
+            "2",
+            "--out",
+            str(out),
+            "--recordings",
+            f"audiocaps:{audiocaps_like[0]}",
+            "--clap-checkpoint",
+            str(smoke_clap),
+        ]
+    )
+    assert (
+        json.loads(capsys.readouterr().out)["step"] == 1
+        and (out / "checkpoint.safetensors").is_file()
+    )
     assert main(["train", "--mode", "weak", "--out", str(out)]) == 2
-    assert capsys.readouterr().err == "wsas: error: give --data CORPUS, --recordings LAYOUT:FOLDER, or both\n"
+    assert (
+        capsys.readouterr().err
+        == "wsas: error: give --data CORPUS, --recordings LAYOUT:FOLDER, or both\n"
+    )

@@ -26,7 +26,9 @@ SUBTYPE_BY_FORMAT = {"WAV": "FLOAT", "FLAC": "PCM_24", "OGG": "VORBIS"}
 def check_rate(sr: int, where: str = "audio") -> int:
     """Return ``sr`` as an int, or raise AudioError if it lies outside 8-192 kHz."""
     if not MIN_SR <= int(sr) <= MAX_SR:
-        raise AudioError(f"{where}: sample rate {sr} Hz is outside the supported {MIN_SR}-{MAX_SR} Hz")
+        raise AudioError(
+            f"{where}: sample rate {sr} Hz is outside the supported {MIN_SR}-{MAX_SR} Hz"
+        )
     return int(sr)
 
 
@@ -34,7 +36,9 @@ def as_wave(x, where: str = "audio") -> torch.Tensor:
     """Turn a numpy array or tensor into a float32 tensor; reject empty, NaN or Inf input."""
     wave = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).float()
     if wave.ndim not in (1, 2):
-        raise AudioError(f"{where}: expected a waveform of shape (S,) or (C, S), got {tuple(wave.shape)}")
+        raise AudioError(
+            f"{where}: expected a waveform of shape (S,) or (C, S), got {tuple(wave.shape)}"
+        )
     if wave.shape[-1] == 0:
         raise AudioError(f"{where}: zero-length audio")
     if not torch.isfinite(wave).all():
@@ -61,7 +65,9 @@ def open_audio(path: str | os.PathLike) -> sf.SoundFile:
     return f
 
 
-def load(path: str | os.PathLike, sr: int | None = None, mono: bool = True) -> tuple[torch.Tensor, int]:
+def load(
+    path: str | os.PathLike, sr: int | None = None, mono: bool = True
+) -> tuple[torch.Tensor, int]:
     """Read an audio file.
 
     Returns ``(wave, rate)``: ``wave`` is ``(S,)`` when ``mono`` (channels averaged) or ``(C, S)``,
@@ -72,7 +78,9 @@ def load(path: str | os.PathLike, sr: int | None = None, mono: bool = True) -> t
         try:
             data, file_sr = f.read(dtype="float32", always_2d=True), f.samplerate
         except (sf.LibsndfileError, RuntimeError) as err:
-            raise AudioError(f"{path}: unreadable or corrupt audio ({str(err).splitlines()[0]})") from None
+            raise AudioError(
+                f"{path}: unreadable or corrupt audio ({str(err).splitlines()[0]})"
+            ) from None
     wave = as_wave(torch.from_numpy(np.ascontiguousarray(data.T)), str(path))
     if mono:
         wave = wave.mean(0)
@@ -104,8 +112,13 @@ def save(path: str | os.PathLike, wave, sr: int) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
     os.close(fd)
     try:
-        sf.write(tmp, np.clip(data, -1, 1) if fmt != "WAV" else data, int(sr),
-                 subtype=SUBTYPE_BY_FORMAT.get(fmt), format=fmt)
+        sf.write(
+            tmp,
+            np.clip(data, -1, 1) if fmt != "WAV" else data,
+            int(sr),
+            subtype=SUBTYPE_BY_FORMAT.get(fmt),
+            format=fmt,
+        )
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -116,16 +129,28 @@ def save(path: str | os.PathLike, wave, sr: int) -> Path:
 def stft(wave: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
     """Complex STFT ``(..., S) -> (..., n_fft // 2 + 1, frames)`` with a Hann window, centred."""
     shape = wave.shape
-    spec = torch.stft(wave.reshape(-1, shape[-1]), n_fft, hop, window=torch.hann_window(n_fft, device=wave.device),
-                      center=True, return_complex=True)
+    spec = torch.stft(
+        wave.reshape(-1, shape[-1]),
+        n_fft,
+        hop,
+        window=torch.hann_window(n_fft, device=wave.device),
+        center=True,
+        return_complex=True,
+    )
     return spec.reshape(*shape[:-1], *spec.shape[-2:])
 
 
 def istft(spec: torch.Tensor, n_fft: int, hop: int, length: int) -> torch.Tensor:
     """Inverse of :func:`stft`: ``(..., F, T) -> (..., length)``."""
     shape = spec.shape
-    wave = torch.istft(spec.reshape(-1, *shape[-2:]), n_fft, hop, window=torch.hann_window(n_fft, device=spec.device),
-                       center=True, length=length)
+    wave = torch.istft(
+        spec.reshape(-1, *shape[-2:]),
+        n_fft,
+        hop,
+        window=torch.hann_window(n_fft, device=spec.device),
+        center=True,
+        length=length,
+    )
     return wave.reshape(*shape[:-2], length)
 
 
@@ -175,8 +200,9 @@ def overlap_add(outputs: Iterable[torch.Tensor], overlap: int) -> Iterator[torch
         yield pending
 
 
-def process_in_chunks(fn: Callable[[torch.Tensor], torch.Tensor], wave: torch.Tensor, chunk: int,
-                      overlap: int) -> torch.Tensor:
+def process_in_chunks(
+    fn: Callable[[torch.Tensor], torch.Tensor], wave: torch.Tensor, chunk: int, overlap: int
+) -> torch.Tensor:
     """Apply ``fn: (..., L) -> (*lead, ..., L)`` to overlapping chunks of ``wave (..., S)``; cross-faded output."""
     outputs = (fn(wave[..., a:b]) for a, b in chunk_spans(wave.shape[-1], chunk, overlap))
     return torch.cat(list(overlap_add(outputs, overlap)), dim=-1)

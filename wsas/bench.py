@@ -30,8 +30,15 @@ def _model(preset_name: str, conditioning: str = "deep"):
 
     p = get_preset(preset_name)
     clap = TinyClap({"sample_rate": p.sr}).freeze()
-    unet = UNetConfig(n_fft=p.n_fft, hop=p.hop, channels=p.unet_channels, levels=p.unet_levels,
-                      convs_per_block=p.convs_per_block, cond_dim=clap.embed_dim, conditioning=conditioning)
+    unet = UNetConfig(
+        n_fft=p.n_fft,
+        hop=p.hop,
+        channels=p.unet_channels,
+        levels=p.unet_levels,
+        convs_per_block=p.convs_per_block,
+        cond_dim=clap.embed_dim,
+        conditioning=conditioning,
+    )
     return MaskSeparator(unet, p.sr).eval(), clap, p
 
 
@@ -51,7 +58,9 @@ def _inference_worker(preset_name: str, seconds: float, queue) -> None:
     from wsas.separate import Separator
 
     model, clap, p = _model(preset_name)
-    sep = Separator(model, clap, {"sample_rate": p.sr, "train": {"mode": "weak"}}, torch.device("cpu"))
+    sep = Separator(
+        model, clap, {"sample_rate": p.sr, "train": {"mode": "weak"}}, torch.device("cpu")
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "input.wav"
         with sf.SoundFile(path, "w", 44100, 2, subtype="PCM_16") as f:
@@ -60,10 +69,18 @@ def _inference_worker(preset_name: str, seconds: float, queue) -> None:
                 f.write(block)
         cached_text_embedder(clap)(["a dog barks"])
         started = time.perf_counter()
-        sep.separate_file(path, ["a dog barks", "a violin plays"], Path(tmp) / "out", progress=False)
+        sep.separate_file(
+            path, ["a dog barks", "a violin plays"], Path(tmp) / "out", progress=False
+        )
         elapsed = time.perf_counter() - started
-    queue.put({"audio_seconds": seconds, "compute_seconds": round(elapsed, 2), "rtf": round(elapsed / seconds, 4),
-               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+    queue.put(
+        {
+            "audio_seconds": seconds,
+            "compute_seconds": round(elapsed, 2),
+            "rtf": round(elapsed / seconds, 4),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        }
+    )
 
 
 def inference(preset_name: str, seconds: float) -> dict:
@@ -90,20 +107,28 @@ def shared_encoder_speedup(preset_name: str, conditioning: str, batch: int = 8) 
     def loss_from(masks, spec):
         waves = model.to_waves(masks, spec, mixture.shape[-1])
         emb = clap.embed_audio(waves.flatten(0, 1), p.sr)
-        return reconstruction_loss(masks, spec.abs(), masks.detach() * spec.abs().unsqueeze(1)) + emb.sum()
+        return (
+            reconstruction_loss(masks, spec.abs(), masks.detach() * spec.abs().unsqueeze(1))
+            + emb.sum()
+        )
 
     def batched():
         masks, spec = model.masks(mixture, queries)
         loss_from(masks, spec).backward()
 
     def per_query():
-        parts = [model.masks(mixture, queries[:, i:i + 1]) for i in range(k)]
+        parts = [model.masks(mixture, queries[:, i : i + 1]) for i in range(k)]
         loss_from(torch.cat([m for m, _ in parts], dim=1), parts[0][1]).backward()
 
     t_batched, t_loop = _timed(batched, 2), _timed(per_query, 2)
-    return {"conditioning": conditioning, "queries_per_example": k, "batch": batch,
-            "batched_step_s": round(t_batched, 3), "one_pass_per_query_step_s": round(t_loop, 3),
-            "speedup": round(t_loop / t_batched, 2)}
+    return {
+        "conditioning": conditioning,
+        "queries_per_example": k,
+        "batch": batch,
+        "batched_step_s": round(t_batched, 3),
+        "one_pass_per_query_step_s": round(t_loop, 3),
+        "speedup": round(t_loop / t_batched, 2),
+    }
 
 
 def bss_eval_speed(n_items: int = 4, samples: int = 16384) -> dict:
@@ -114,19 +139,25 @@ def bss_eval_speed(n_items: int = 4, samples: int = 16384) -> dict:
     est = refs + 0.3 * torch.from_numpy(rng.normal(size=refs.shape))
     fast = _timed(lambda: bss_eval(est, refs, "fast"), 1)
     slow = _timed(lambda: bss_eval(est, refs, "mir_eval"), 1)
-    return {"items": n_items, "fast_bss_eval_s": round(fast, 3), "mir_eval_s": round(slow, 3),
-            "speed_ratio": round(slow / fast, 1)}
+    return {
+        "items": n_items,
+        "fast_bss_eval_s": round(fast, 3),
+        "mir_eval_s": round(slow, 3),
+        "speed_ratio": round(slow / fast, 1),
+    }
 
 
 def run_bench(preset_name: str = "tiny", long_seconds: float = 600.0) -> dict:
     """All measurements; the caller writes them to results/bench.json."""
     torch.manual_seed(0)
-    return {"preset": preset_name,
-            "inference_10s": inference(preset_name, 10.0),
-            f"inference_{int(long_seconds)}s": inference(preset_name, long_seconds),
-            "shared_encoder_deep": shared_encoder_speedup(preset_name, "deep"),
-            "shared_encoder_late": shared_encoder_speedup(preset_name, "late"),
-            "bss_eval": bss_eval_speed()}
+    return {
+        "preset": preset_name,
+        "inference_10s": inference(preset_name, 10.0),
+        f"inference_{int(long_seconds)}s": inference(preset_name, long_seconds),
+        "shared_encoder_deep": shared_encoder_speedup(preset_name, "deep"),
+        "shared_encoder_late": shared_encoder_speedup(preset_name, "late"),
+        "bss_eval": bss_eval_speed(),
+    }
 
 
 def table(report: dict) -> str:

@@ -19,30 +19,201 @@ from collections.abc import Iterable
 
 from wsas.errors import CaptionError
 
-STRONG = ("is accompanied by", "accompanied by", "after which", "followed briefly by", "followed by", "as well as",
-          "along with", "together with", "in addition to", "and then", "while", "whilst", "then", "before", "after",
-          "as", "with", "over", "amid", "against a background of", ";")
-FILLERS = re.compile(r"^(?:(?:in a quiet environment|simultaneously|meanwhile|at first|at the same time|first|"
-                     r"there (?:is|are)|you can hear|we hear|one can hear|sounds? of|the sound of)\b[ ,]*)+")
-TRAILING = re.compile(r"\b(?:in the background|in the distance|in the foreground|at the same time|all at once|"
-                      r"at the end|in the end)\b")
+STRONG = (
+    "is accompanied by",
+    "accompanied by",
+    "after which",
+    "followed briefly by",
+    "followed by",
+    "as well as",
+    "along with",
+    "together with",
+    "in addition to",
+    "and then",
+    "while",
+    "whilst",
+    "then",
+    "before",
+    "after",
+    "as",
+    "with",
+    "over",
+    "amid",
+    "against a background of",
+    ";",
+)
+FILLERS = re.compile(
+    r"^(?:(?:in a quiet environment|simultaneously|meanwhile|at first|at the same time|first|"
+    r"there (?:is|are)|you can hear|we hear|one can hear|sounds? of|the sound of)\b[ ,]*)+"
+)
+TRAILING = re.compile(
+    r"\b(?:in the background|in the distance|in the foreground|at the same time|all at once|"
+    r"at the end|in the end)\b"
+)
 PRONOUNS = {"it", "he", "she", "they", "him", "her", "them", "its", "this", "that", "which", "who"}
-DETERMINERS = {"a", "an", "the", "some", "several", "multiple", "many", "few", "another", "other", "two", "three",
-               "one", "more", "various", "numerous", "first", "second"}
-HUMANS = {"man", "woman", "person", "male", "female", "boy", "girl", "child", "kid", "speaker", "narrator", "people",
-          "men", "women", "lady", "guy", "someone"}
-PREPOSITIONS = {"to", "at", "in", "on", "by", "into", "with", "for", "up", "down", "away", "along", "around", "over",
-                "off", "out", "through", "from", "and", "then", "again", "once", "repeatedly", "continuously"}
-SAME_SOURCE_CONNECTIVES = {"while", "whilst", "then", "and then", "before", "after", "as", "after which"}
-MODIFIERS = {"loud", "soft", "softly", "faint", "light", "heavy", "rapid", "rhythmic", "intermittent", "mechanical",
-             "electronic", "digital", "high", "low", "distant", "brief", "continuous", "continuos", "constant",
-             "repetitive", "steady", "quiet", "muffled", "creaky", "small", "large", "big", "deep", "sharp", "gentle",
-             "short", "long", "consistent", "periodic", "random", "metal", "metallic", "wooden", "static", "shrill",
-             "increasingly", "loudly", "quietly", "very", "running", "flowing", "humming", "buzzing", "whistling",
-             "plopping", "rattling", "hissing", "chirping", "compressed", "pitched", "higher", "lower", "electric"}
-AUX = {"is", "are", "was", "were", "be", "being", "been", "has", "have", "had", "gets", "get", "can", "continues",
-       "continue", "occurs", "occur"}
-NOT_SOURCES = {"silence", "brief silence", "a brief silence", "a moment of silence", "quiet", "pause", "a pause"}
+DETERMINERS = {
+    "a",
+    "an",
+    "the",
+    "some",
+    "several",
+    "multiple",
+    "many",
+    "few",
+    "another",
+    "other",
+    "two",
+    "three",
+    "one",
+    "more",
+    "various",
+    "numerous",
+    "first",
+    "second",
+}
+HUMANS = {
+    "man",
+    "woman",
+    "person",
+    "male",
+    "female",
+    "boy",
+    "girl",
+    "child",
+    "kid",
+    "speaker",
+    "narrator",
+    "people",
+    "men",
+    "women",
+    "lady",
+    "guy",
+    "someone",
+}
+PREPOSITIONS = {
+    "to",
+    "at",
+    "in",
+    "on",
+    "by",
+    "into",
+    "with",
+    "for",
+    "up",
+    "down",
+    "away",
+    "along",
+    "around",
+    "over",
+    "off",
+    "out",
+    "through",
+    "from",
+    "and",
+    "then",
+    "again",
+    "once",
+    "repeatedly",
+    "continuously",
+}
+SAME_SOURCE_CONNECTIVES = {
+    "while",
+    "whilst",
+    "then",
+    "and then",
+    "before",
+    "after",
+    "as",
+    "after which",
+}
+MODIFIERS = {
+    "loud",
+    "soft",
+    "softly",
+    "faint",
+    "light",
+    "heavy",
+    "rapid",
+    "rhythmic",
+    "intermittent",
+    "mechanical",
+    "electronic",
+    "digital",
+    "high",
+    "low",
+    "distant",
+    "brief",
+    "continuous",
+    "continuos",
+    "constant",
+    "repetitive",
+    "steady",
+    "quiet",
+    "muffled",
+    "creaky",
+    "small",
+    "large",
+    "big",
+    "deep",
+    "sharp",
+    "gentle",
+    "short",
+    "long",
+    "consistent",
+    "periodic",
+    "random",
+    "metal",
+    "metallic",
+    "wooden",
+    "static",
+    "shrill",
+    "increasingly",
+    "loudly",
+    "quietly",
+    "very",
+    "running",
+    "flowing",
+    "humming",
+    "buzzing",
+    "whistling",
+    "plopping",
+    "rattling",
+    "hissing",
+    "chirping",
+    "compressed",
+    "pitched",
+    "higher",
+    "lower",
+    "electric",
+}
+AUX = {
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "being",
+    "been",
+    "has",
+    "have",
+    "had",
+    "gets",
+    "get",
+    "can",
+    "continues",
+    "continue",
+    "occurs",
+    "occur",
+}
+NOT_SOURCES = {
+    "silence",
+    "brief silence",
+    "a brief silence",
+    "a moment of silence",
+    "quiet",
+    "pause",
+    "a pause",
+}
 VERB_STEMS = """speak talk bark chirp blow run idle pass laugh cry ring honk crash flow pour splash fall buzz hum whir
 whirr roar rev accelerate decelerate meow quack croak tick ticktock beep click knock tap bang explode fire play sing
 sound occur whistle yell shout cheer clap applaud hiss rustle rattle squeak squeal creak drip trickle gurgle vibrate
@@ -57,10 +228,53 @@ wheeze sigh hum sing chant pray preach lecture announce communicate converse cal
 march jog blow gust rustle sway creak bleat baa low whinny snort trot gallop clop hoot honk beep inhale exhale
 squeeze bow pluck strum pick strike fill hold roll break surge hover wheeze oom-pah ring come resonate
 smash tinkle chime jingle""".split()
-IRREGULAR = {"ran", "flew", "blew", "rang", "fell", "sang", "spoke", "spoken", "gave", "given", "said", "made",
-             "makes", "making", "make", "takes", "taking", "took", "goes", "going", "went", "comes", "coming", "came",
-             "hit", "heard", "followed", "picks", "picking", "stops", "starts", "fades", "fading", "plays", "playing",
-             "are", "is", "was", "were", "occurs", "occurring", "ongoing", "present", "taken", "being"}
+IRREGULAR = {
+    "ran",
+    "flew",
+    "blew",
+    "rang",
+    "fell",
+    "sang",
+    "spoke",
+    "spoken",
+    "gave",
+    "given",
+    "said",
+    "made",
+    "makes",
+    "making",
+    "make",
+    "takes",
+    "taking",
+    "took",
+    "goes",
+    "going",
+    "went",
+    "comes",
+    "coming",
+    "came",
+    "hit",
+    "heard",
+    "followed",
+    "picks",
+    "picking",
+    "stops",
+    "starts",
+    "fades",
+    "fading",
+    "plays",
+    "playing",
+    "are",
+    "is",
+    "was",
+    "were",
+    "occurs",
+    "occurring",
+    "ongoing",
+    "present",
+    "taken",
+    "being",
+}
 
 
 def _forms(stem: str) -> set[str]:
@@ -90,7 +304,12 @@ def _has_predicate(words: list[str]) -> bool:
     for i, word in enumerate(words):
         if word in AUX and i > 0:
             return True
-        if _is_verb(word) and i > 0 and words[i - 1] not in DETERMINERS | MODIFIERS and not word.endswith("ed"):
+        if (
+            _is_verb(word)
+            and i > 0
+            and words[i - 1] not in DETERMINERS | MODIFIERS
+            and not word.endswith("ed")
+        ):
             return True
     return False
 
@@ -100,8 +319,23 @@ def _starts_new_subject(words: list[str]) -> bool:
     if not words:
         return False
     first = words[0]
-    if first in PRONOUNS or first in {"then", "also", "again", "continuously", "repeatedly", "is", "are", "to", "up",
-                                      "down", "off", "out", "away", "back", "by"}:
+    if first in PRONOUNS or first in {
+        "then",
+        "also",
+        "again",
+        "continuously",
+        "repeatedly",
+        "is",
+        "are",
+        "to",
+        "up",
+        "down",
+        "off",
+        "out",
+        "away",
+        "back",
+        "by",
+    }:
         return False
     if first.endswith("ing") and _is_verb(first):
         # "rustling occurs" (a gerund subject with its own verb) vs "meowing and groaning" (continuation)
@@ -109,8 +343,14 @@ def _starts_new_subject(words: list[str]) -> bool:
         if len(words) < 2:
             return False
         second = words[1]
-        return (second in AUX | {"of"} or second in VERBS and not second.endswith("ing")
-                or not _is_verb(second) and not second.endswith("ly") and second not in PREPOSITIONS)
+        return (
+            second in AUX | {"of"}
+            or second in VERBS
+            and not second.endswith("ing")
+            or not _is_verb(second)
+            and not second.endswith("ly")
+            and second not in PREPOSITIONS
+        )
     return first in DETERMINERS or not _is_verb(first)
 
 
@@ -124,7 +364,9 @@ def _normalise(caption: str) -> str:
 
 def _split_strong(text: str) -> list[tuple[str, str]]:
     """Split at strong connectives; returns ``[(connective, piece), ...]`` (first connective '')."""
-    pattern = r"\s*,?\s*\b(" + "|".join(re.escape(c) for c in STRONG if c != ";") + r")\b\s*|\s*;\s*"
+    pattern = (
+        r"\s*,?\s*\b(" + "|".join(re.escape(c) for c in STRONG if c != ";") + r")\b\s*|\s*;\s*"
+    )
     parts = re.split(pattern, text)
     out, connective = [], ""
     for i, part in enumerate(parts):
@@ -145,8 +387,16 @@ def _split_weak(piece: str) -> list[tuple[str, str]]:
         if out and not _starts_new_subject(words):
             out[-1] = (out[-1][0], f"{out[-1][1]} and {chunk}")
             continue
-        if out and not _has_predicate(_words(out[-1][1])) and _has_predicate(words) and "," not in joins[i - 1]:
-            out[-1] = (out[-1][0], f"{out[-1][1]} and {chunk}")  # shared predicate: "adults and children speak"
+        if (
+            out
+            and not _has_predicate(_words(out[-1][1]))
+            and _has_predicate(words)
+            and "," not in joins[i - 1]
+        ):
+            out[-1] = (
+                out[-1][0],
+                f"{out[-1][1]} and {chunk}",
+            )  # shared predicate: "adults and children speak"
             continue
         out.append(("and" if out else "", chunk))
     return out
@@ -154,7 +404,11 @@ def _split_weak(piece: str) -> list[tuple[str, str]]:
 
 def _refers_back(words: list[str], earlier: list[list[str]]) -> bool:
     """'the engine fades' after 'an engine idles': a definite mention of an earlier source."""
-    if len(words) < 2 or words[0] not in {"the", "this", "that"} or words[1] in {"sound", "sounds", "noise"}:
+    if (
+        len(words) < 2
+        or words[0] not in {"the", "this", "that"}
+        or words[1] in {"sound", "sounds", "noise"}
+    ):
         return False
     heads = [w for w in words[1:4] if not _is_verb(w) and w not in MODIFIERS | DETERMINERS][:1]
     if heads and heads[0] in HUMANS:
@@ -177,8 +431,15 @@ def parse(caption: str) -> list[str]:
             words = _words(chunk)
             if not words or chunk in NOT_SOURCES:
                 continue
-            if clauses and i == 0 and (words[0] in PRONOUNS or connective in SAME_SOURCE_CONNECTIVES
-                                       and not _starts_new_subject(words)):
+            if (
+                clauses
+                and i == 0
+                and (
+                    words[0] in PRONOUNS
+                    or connective in SAME_SOURCE_CONNECTIVES
+                    and not _starts_new_subject(words)
+                )
+            ):
                 clauses[-1] = f"{clauses[-1]} {connective} {chunk}".replace(" ; ", " ")
                 continue
             if clauses and (_refers_back(words, [_words(c) for c in clauses]) or chunk in clauses):
@@ -199,7 +460,9 @@ def slots(clauses: list[str], k: int, rng=None) -> tuple[list[str], list[float]]
     if not clauses:
         raise CaptionError("no clauses to fit into slots")
     if len(clauses) >= k:
-        chosen = sorted(rng.choice(len(clauses), size=k, replace=False)) if rng is not None else range(k)
+        chosen = (
+            sorted(rng.choice(len(clauses), size=k, replace=False)) if rng is not None else range(k)
+        )
         return [clauses[i] for i in chosen], [1.0] * k
     padded = [clauses[i % len(clauses)] for i in range(k)]
     counts = {c: padded.count(c) for c in padded}
@@ -208,8 +471,32 @@ def slots(clauses: list[str], k: int, rng=None) -> tuple[list[str], list[float]]
 
 def content_words(text: str) -> set[str]:
     """Words that carry meaning (for clause matching): no determiners, auxiliaries or fillers."""
-    stop = DETERMINERS | AUX | {"of", "in", "on", "at", "to", "by", "and", "from", "into", "its", "it", "up", "down",
-                                "nearby", "distance", "background", "times", "loudly", "briefly", "sound"}
+    stop = (
+        DETERMINERS
+        | AUX
+        | {
+            "of",
+            "in",
+            "on",
+            "at",
+            "to",
+            "by",
+            "and",
+            "from",
+            "into",
+            "its",
+            "it",
+            "up",
+            "down",
+            "nearby",
+            "distance",
+            "background",
+            "times",
+            "loudly",
+            "briefly",
+            "sound",
+        }
+    )
     return {w.rstrip("s") for w in _words(text.lower()) if w not in stop}
 
 
@@ -234,5 +521,10 @@ def evaluate_parser(pairs: Iterable[tuple[str, list[str]]]) -> dict:
                 unmatched.remove(hit)
                 tp += 1
     precision, recall = tp / max(n_pred, 1), tp / max(n_gold, 1)
-    return {"captions": n, "count_accuracy": correct / max(n, 1), "precision": precision, "recall": recall,
-            "f1": 2 * precision * recall / max(precision + recall, 1e-9)}
+    return {
+        "captions": n,
+        "count_accuracy": correct / max(n, 1),
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / max(precision + recall, 1e-9),
+    }

@@ -14,15 +14,20 @@ from safetensors.torch import load_file, save_file
 from wsas.errors import CheckpointError
 
 
-def save_checkpoint(path: str | os.PathLike, tensors: dict[str, torch.Tensor], config: dict) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike, tensors: dict[str, torch.Tensor], config: dict
+) -> Path:
     """Write ``tensors`` and ``config`` (JSON-serialisable) atomically to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp,
-                  metadata={"wsas_config": json.dumps(config)})
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+            tmp,
+            metadata={"wsas_config": json.dumps(config)},
+        )
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -39,15 +44,21 @@ def read_config(path: str | os.PathLike) -> dict:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: not a safetensors checkpoint ({str(err).splitlines()[0]})") from None
+        raise CheckpointError(
+            f"{path}: not a safetensors checkpoint ({str(err).splitlines()[0]})"
+        ) from None
     if "wsas_config" not in meta:
         raise CheckpointError(f"{path}: a safetensors file, but not a wsas checkpoint (no config)")
     return json.loads(meta["wsas_config"])
 
 
-def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> tuple[dict[str, torch.Tensor], dict]:
+def load_checkpoint(
+    path: str | os.PathLike, kind: str | None = None
+) -> tuple[dict[str, torch.Tensor], dict]:
     """``(tensors, config)`` of a checkpoint; ``kind`` checks ``config['kind']`` (e.g. 'separator')."""
     config = read_config(path)
     if kind is not None and config.get("kind") != kind:
-        raise CheckpointError(f"{path}: a '{config.get('kind')}' checkpoint, expected a '{kind}' one")
+        raise CheckpointError(
+            f"{path}: a '{config.get('kind')}' checkpoint, expected a '{kind}' one"
+        )
     return load_file(str(path)), config

@@ -40,8 +40,9 @@ def label_queries(embed: Embed, labels: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def separate_pairs(model: MaskSeparator, embed: Embed, pairs: MixtureBatch, n_slots: int = 0,
-                   batch: int = 16) -> torch.Tensor:
+def separate_pairs(
+    model: MaskSeparator, embed: Embed, pairs: MixtureBatch, n_slots: int = 0, batch: int = 16
+) -> torch.Tensor:
     """Estimates ``(P, 2, S)`` aligned with ``pairs.sources[:, 0]``.
 
     Conditioned models get the two label prompts; unconditional ones (``n_slots > 0``) get their
@@ -53,14 +54,16 @@ def separate_pairs(model: MaskSeparator, embed: Embed, pairs: MixtureBatch, n_sl
     mixtures, refs, labels = pairs.mixtures[:, 0], pairs.sources[:, 0], pairs.labels[:, 0]
     out = []
     for start in range(0, len(mixtures), batch):
-        mix = mixtures[start:start + batch].to(device)
+        mix = mixtures[start : start + batch].to(device)
         if n_slots:
-            queries = slot_queries(n_slots, model.config.cond_dim).to(device).expand(len(mix), -1, -1)
+            queries = (
+                slot_queries(n_slots, model.config.cond_dim).to(device).expand(len(mix), -1, -1)
+            )
         else:
-            queries = label_queries(embed, labels[start:start + batch]).to(device)
+            queries = label_queries(embed, labels[start : start + batch]).to(device)
         est = model(mix, queries).float().cpu()
         if n_slots:
-            est = best_permutation(est, refs[start:start + batch])
+            est = best_permutation(est, refs[start : start + batch])
         out.append(est)
     return torch.cat(out)
 
@@ -70,7 +73,9 @@ def best_permutation(outputs: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
     n, m = refs.shape[1], outputs.shape[1]
     scores = si_sdr(outputs[:, :, None], refs[:, None])  # (B, M, N)
     perms = list(itertools.permutations(range(m), n))
-    totals = torch.stack([scores[:, list(p), list(range(n))].sum(-1) for p in perms], dim=-1)  # (B, P)
+    totals = torch.stack(
+        [scores[:, list(p), list(range(n))].sum(-1) for p in perms], dim=-1
+    )  # (B, P)
     best = totals.argmax(-1)
     return torch.stack([outputs[b, list(perms[int(i)])] for b, i in enumerate(best)])
 
@@ -88,24 +93,31 @@ def _one_thread():
         torch.set_num_threads(threads)
 
 
-def bss_eval(estimates: torch.Tensor, references: torch.Tensor, backend: str = "fast") -> dict[str, np.ndarray]:
+def bss_eval(
+    estimates: torch.Tensor, references: torch.Tensor, backend: str = "fast"
+) -> dict[str, np.ndarray]:
     """BSS Eval v3 per source: ``(P, N, S)`` x2 -> ``{"sdr", "sir", "sar"}`` each ``(P, N)`` in dB."""
     with _one_thread():
         return _bss_eval(estimates, references, backend)
 
 
-def _bss_eval(estimates: torch.Tensor, references: torch.Tensor, backend: str) -> dict[str, np.ndarray]:
+def _bss_eval(
+    estimates: torch.Tensor, references: torch.Tensor, backend: str
+) -> dict[str, np.ndarray]:
     results = {"sdr": [], "sir": [], "sar": []}
     for est, ref in zip(estimates.double(), references.double()):
         if backend == "fast":
             import fast_bss_eval
 
-            sdr, sir, sar = fast_bss_eval.bss_eval_sources(ref, est, compute_permutation=False, filter_length=512)
+            sdr, sir, sar = fast_bss_eval.bss_eval_sources(
+                ref, est, compute_permutation=False, filter_length=512
+            )
         elif backend == "mir_eval":
             import mir_eval.separation
 
-            sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(ref.numpy(), est.numpy(),
-                                                                    compute_permutation=False)
+            sdr, sir, sar, _ = mir_eval.separation.bss_eval_sources(
+                ref.numpy(), est.numpy(), compute_permutation=False
+            )
         else:
             raise WsasError(f"unknown BSS Eval back-end '{backend}' (fast or mir_eval)")
         for key, value in zip(("sdr", "sir", "sar"), (sdr, sir, sar)):
@@ -132,24 +144,37 @@ def score(estimates: torch.Tensor, pairs: MixtureBatch, backend: str = "fast") -
     for name_idx in labels.unique():
         sel = (labels == name_idx).numpy()
         per_class[CLASS_NAMES[int(name_idx)]] = round(float(metrics["sdr"][sel].mean()), 3)
-    def mean(x) -> float | None:  # SAR of the mixture itself is +inf: stored as null (JSON has no inf)
+
+    def mean(
+        x,
+    ) -> float | None:  # SAR of the mixture itself is +inf: stored as null (JSON has no inf)
         value = float(np.mean(x))
         return value if np.isfinite(value) else None
 
-    return {"pairs": int(keep.sum()), "sdr": mean(metrics["sdr"]), "sir": mean(metrics["sir"]),
-            "sar": mean(metrics["sar"]), "si_sdr": float(si_sdr(est, refs).mean()),
-            "sdri": float((metrics["sdr"] - baseline).mean()), "sdr_per_class": per_class}
+    return {
+        "pairs": int(keep.sum()),
+        "sdr": mean(metrics["sdr"]),
+        "sir": mean(metrics["sir"]),
+        "sar": mean(metrics["sar"]),
+        "si_sdr": float(si_sdr(est, refs).mean()),
+        "sdri": float((metrics["sdr"] - baseline).mean()),
+        "sdr_per_class": per_class,
+    }
 
 
 def bounds(pairs: MixtureBatch, n_fft: int, hop: int, backend: str = "fast") -> dict:
     """Scores of the mixture itself (lower bound) and of the oracle ideal ratio mask (upper bound)."""
     mixture = pairs.mixtures[:, 0][:, None].expand_as(pairs.sources[:, 0])
-    return {"mixture": score(mixture, pairs, backend), "oracle_irm": score(oracle_irm(pairs, n_fft, hop), pairs,
-                                                                            backend)}
+    return {
+        "mixture": score(mixture, pairs, backend),
+        "oracle_irm": score(oracle_irm(pairs, n_fft, hop), pairs, backend),
+    }
 
 
 @torch.no_grad()
-def clap_score(clap, estimates: torch.Tensor, mixtures: torch.Tensor, texts: list[list[str]], sr: int) -> dict:
+def clap_score(
+    clap, estimates: torch.Tensor, mixtures: torch.Tensor, texts: list[list[str]], sr: int
+) -> dict:
     """Reference-free scores of ``estimates (P, K, S)`` from ``mixtures (P, S)`` queried by ``texts [P][K]``.
 
     ``clap_score``: cosine similarity of each estimate to its own text; ``clap_score_mixture``: of
@@ -158,16 +183,21 @@ def clap_score(clap, estimates: torch.Tensor, mixtures: torch.Tensor, texts: lis
     estimate to the *other* texts of its mixture (lower is better).
     """
     p, k = estimates.shape[:2]
-    audio = torch.cat([clap.embed_audio(chunk, sr) for chunk in estimates.flatten(0, 1).split(64)]).reshape(p, k, -1)
+    audio = torch.cat(
+        [clap.embed_audio(chunk, sr) for chunk in estimates.flatten(0, 1).split(64)]
+    ).reshape(p, k, -1)
     mix = torch.cat([clap.embed_audio(chunk, sr) for chunk in mixtures.split(64)])  # (P, D)
     text = clap.embed_text([t for row in texts for t in row]).reshape(p, k, -1)
     sims = audio @ text.transpose(1, 2)  # (P, K, K)
     own = sims.diagonal(dim1=1, dim2=2)
     off = ~torch.eye(k, dtype=torch.bool)
     mixture = (text @ mix[:, :, None])[..., 0]  # (P, K)
-    return {"clap_score": float(own.mean()), "clap_score_mixture": float(mixture.mean()),
-            "clapscore_improvement": float((own - mixture).mean()),
-            "leakage": float(sims[:, off].mean()) if k > 1 else float("nan")}
+    return {
+        "clap_score": float(own.mean()),
+        "clap_score_mixture": float(mixture.mean()),
+        "clapscore_improvement": float((own - mixture).mean()),
+        "leakage": float(sims[:, off].mean()) if k > 1 else float("nan"),
+    }
 
 
 def reference_free(checkpoint: str | os.PathLike, folder: str | os.PathLike) -> dict:
@@ -190,10 +220,19 @@ def reference_free(checkpoint: str | os.PathLike, folder: str | os.PathLike) -> 
             wave, sr = load(folder / row["file"], sr=config["sample_rate"])
             clauses = parse(row["caption"])
             est = model(wave[None], embed(clauses)[None]).cpu()
-            rows.append({"file": row["file"], "clauses": clauses,
-                         **clap_score(clap, est, wave[None], [clauses], sr)})
+            rows.append(
+                {
+                    "file": row["file"],
+                    "clauses": clauses,
+                    **clap_score(clap, est, wave[None], [clauses], sr),
+                }
+            )
     keys = ("clap_score", "clap_score_mixture", "clapscore_improvement")
-    return {"files": len(rows), **{k: float(np.mean([r[k] for r in rows])) for k in keys}, "per_file": rows}
+    return {
+        "files": len(rows),
+        **{k: float(np.mean([r[k] for r in rows])) for k in keys},
+        "per_file": rows,
+    }
 
 
 def load_separator(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"):
@@ -208,7 +247,9 @@ def load_separator(checkpoint: str | os.PathLike, device: str | torch.device = "
         model = MaskSeparator(UNetConfig(**config["unet"]), config["sample_rate"])
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     except (TypeError, RuntimeError) as err:
-        raise WsasError(f"{checkpoint}: does not match this version's separator ({str(err).splitlines()[0]})") from None
+        raise WsasError(
+            f"{checkpoint}: does not match this version's separator ({str(err).splitlines()[0]})"
+        ) from None
     model.to(device).eval()
     clap_info = config["clap"]
     if clap_info["backend"] == "tiny":
@@ -220,8 +261,13 @@ def load_separator(checkpoint: str | os.PathLike, device: str | torch.device = "
     return model, clap, config
 
 
-def evaluate_run(run: str | os.PathLike, corpus: str | os.PathLike, n_pairs: int, backend: str = "fast",
-                 seed: int = 1234) -> dict:
+def evaluate_run(
+    run: str | os.PathLike,
+    corpus: str | os.PathLike,
+    n_pairs: int,
+    backend: str = "fast",
+    seed: int = 1234,
+) -> dict:
     """Score a training run's checkpoint on the fixed test pairs of ``corpus``."""
     from wsas.clap.base import cached_text_embedder
     from wsas.data.datasets import load_embedded
@@ -235,7 +281,13 @@ def evaluate_run(run: str | os.PathLike, corpus: str | os.PathLike, n_pairs: int
     unconditional = config["train"]["mode"] in ("pit", "mixit")
     estimates = separate_pairs(model, embed, pairs, config["n_slots"] if unconditional else 0)
     prompts = [[PROMPTS[int(c)] for c in row] for row in pairs.labels[:, 0]]
-    return {"run": str(run), "mode": config["train"]["mode"], "sources": config["train"]["sources"],
-            "conditioning": config["train"]["conditioning"], "oracle_permutation": unconditional,
-            "step": config["step"], **score(estimates, pairs, backend),
-            **clap_score(clap, estimates, pairs.mixtures[:, 0], prompts, config["sample_rate"])}
+    return {
+        "run": str(run),
+        "mode": config["train"]["mode"],
+        "sources": config["train"]["sources"],
+        "conditioning": config["train"]["conditioning"],
+        "oracle_permutation": unconditional,
+        "step": config["step"],
+        **score(estimates, pairs, backend),
+        **clap_score(clap, estimates, pairs.mixtures[:, 0], prompts, config["sample_rate"]),
+    }

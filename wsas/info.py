@@ -31,7 +31,9 @@ def machine_info() -> dict:
 
     devices = ["cpu"]
     if torch.cuda.is_available():
-        devices += [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+        devices += [
+            f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())
+        ]
     if torch.backends.mps.is_available():
         devices.append("mps")
     sf2 = soundfont_path()

@@ -26,7 +26,9 @@ def weighted_l1(estimate: torch.Tensor, target: torch.Tensor, weight: torch.Tens
     return (weight * (estimate - target).abs()).mean(dim=(-2, -1))
 
 
-def reconstruction_loss(masks: torch.Tensor, mag_mix: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def reconstruction_loss(
+    masks: torch.Tensor, mag_mix: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
     """Masked-mixture L1 to target magnitudes: ``masks (B, K, F, T)``, ``mag_mix (B, F, T)``, ``targets (B, K, F, T)``.
 
     The *supervised* loss when targets are the clean sources queried by their labels, and the
@@ -38,7 +40,9 @@ def reconstruction_loss(masks: torch.Tensor, mag_mix: torch.Tensor, targets: tor
     return weighted_l1(masks * mag_mix.unsqueeze(1), targets, weight).mean()
 
 
-def pit(estimates: torch.Tensor, targets: torch.Tensor, pairwise: Pairwise) -> tuple[torch.Tensor, torch.Tensor]:
+def pit(
+    estimates: torch.Tensor, targets: torch.Tensor, pairwise: Pairwise
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Permutation-invariant loss: ``estimates, targets (B, N, ...)`` -> (mean loss, best permutation ``(B, N)``).
 
     ``pairwise(est (B, N, 1, ...), tgt (B, 1, N, ...)) -> (B, N, N)``; every permutation of the
@@ -52,7 +56,9 @@ def pit(estimates: torch.Tensor, targets: torch.Tensor, pairwise: Pairwise) -> t
     return per_perm.gather(1, best[:, None]).mean(), perms[best]
 
 
-def mixit(estimates: torch.Tensor, mixtures: torch.Tensor, pairwise: Pairwise) -> tuple[torch.Tensor, torch.Tensor]:
+def mixit(
+    estimates: torch.Tensor, mixtures: torch.Tensor, pairwise: Pairwise
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mixture-invariant loss (Wisdom et al., 2020): ``estimates (B, M, ...)``, ``mixtures (B, G, ...)``.
 
     Every assignment of the M outputs to the G mixtures is tried; the outputs assigned to a
@@ -60,7 +66,9 @@ def mixit(estimates: torch.Tensor, mixtures: torch.Tensor, pairwise: Pairwise) -
     ``pairwise(sum_est (B, A, G, ...), mixtures (B, 1, G, ...)) -> (B, A, G)``.
     """
     m, g = estimates.shape[1], mixtures.shape[1]
-    assign = torch.tensor(list(itertools.product(range(g), repeat=m)), device=estimates.device)  # (A, M)
+    assign = torch.tensor(
+        list(itertools.product(range(g), repeat=m)), device=estimates.device
+    )  # (A, M)
     onehot = F.one_hot(assign, g).to(estimates.dtype)  # (A, M, G)
     sums = torch.einsum("amg,bm...->bag...", onehot, estimates)  # (B, A, G, ...)
     per_assign = pairwise(sums, mixtures.unsqueeze(1)).mean(-1)  # (B, A)
@@ -78,8 +86,12 @@ def negative_si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> torch.Te
     return -si_sdr(estimate, reference)
 
 
-def clap_similarity_loss(audio_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tensor,
-                         same_text: torch.Tensor | None = None) -> torch.Tensor:
+def clap_similarity_loss(
+    audio_emb: torch.Tensor,
+    text_emb: torch.Tensor,
+    scale: torch.Tensor,
+    same_text: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Bi-modal semantic similarity: cross-entropy over the clause/estimate similarity matrix.
 
     ``audio_emb (B, K, D)`` are CLAP embeddings of the K clause-level estimates, ``text_emb
@@ -95,8 +107,12 @@ def clap_similarity_loss(audio_emb: torch.Tensor, text_emb: torch.Tensor, scale:
     return F.cross_entropy(logits.flatten(0, 1), target.flatten())
 
 
-def consistency_loss(clause_masks: torch.Tensor, alpha: torch.Tensor, mag_mix: torch.Tensor,
-                     mag_targets: torch.Tensor) -> torch.Tensor:
+def consistency_loss(
+    clause_masks: torch.Tensor,
+    alpha: torch.Tensor,
+    mag_mix: torch.Tensor,
+    mag_targets: torch.Tensor,
+) -> torch.Tensor:
     """Clause estimates must add back up to their mixture.
 
     ``clause_masks (B, G, K, F, T)`` for the K clause slots of each of the G mixtures, ``alpha
@@ -107,10 +123,19 @@ def consistency_loss(clause_masks: torch.Tensor, alpha: torch.Tensor, mag_mix: t
     return reconstruction_loss(combined, mag_mix, mag_targets)
 
 
-def weak_loss(mixture_masks: torch.Tensor, clause_masks: torch.Tensor, alpha: torch.Tensor, mag_mix: torch.Tensor,
-              mag_mixtures: torch.Tensor, audio_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tensor,
-              same_text: torch.Tensor | None = None, sim_weight: float = 0.5,
-              recon_weight: float = 5.0) -> dict[str, torch.Tensor]:
+def weak_loss(
+    mixture_masks: torch.Tensor,
+    clause_masks: torch.Tensor,
+    alpha: torch.Tensor,
+    mag_mix: torch.Tensor,
+    mag_mixtures: torch.Tensor,
+    audio_emb: torch.Tensor,
+    text_emb: torch.Tensor,
+    scale: torch.Tensor,
+    same_text: torch.Tensor | None = None,
+    sim_weight: float = 0.5,
+    recon_weight: float = 5.0,
+) -> dict[str, torch.Tensor]:
     """The bi-modal weakly supervised objective of Mahmud et al. (ICLR 2024).
 
     ``L = sim_weight * L_sim + recon_weight * (L_consistency + L_mixture)`` with
@@ -119,10 +144,14 @@ def weak_loss(mixture_masks: torch.Tensor, clause_masks: torch.Tensor, alpha: to
     and CLAP embeddings ``audio_emb, text_emb (B, G*K, D)`` of all clause estimates / clauses in
     the mixture of mixtures. Returns the total and its parts.
     """
-    parts = {"mixture": reconstruction_loss(mixture_masks, mag_mix, mag_mixtures),
-             "consistency": consistency_loss(clause_masks, alpha, mag_mix, mag_mixtures),
-             "similarity": clap_similarity_loss(audio_emb, text_emb, scale, same_text)}
-    parts["total"] = sim_weight * parts["similarity"] + recon_weight * (parts["consistency"] + parts["mixture"])
+    parts = {
+        "mixture": reconstruction_loss(mixture_masks, mag_mix, mag_mixtures),
+        "consistency": consistency_loss(clause_masks, alpha, mag_mix, mag_mixtures),
+        "similarity": clap_similarity_loss(audio_emb, text_emb, scale, same_text),
+    }
+    parts["total"] = sim_weight * parts["similarity"] + recon_weight * (
+        parts["consistency"] + parts["mixture"]
+    )
     return parts
 
 
@@ -130,6 +159,10 @@ def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8) -
     """Scale-invariant SDR in dB: ``(..., S)`` x2 -> ``(...)`` (Le Roux et al., 2019)."""
     reference = reference - reference.mean(-1, keepdim=True)
     estimate = estimate - estimate.mean(-1, keepdim=True)
-    scale = (estimate * reference).sum(-1, keepdim=True) / (reference.pow(2).sum(-1, keepdim=True) + eps)
+    scale = (estimate * reference).sum(-1, keepdim=True) / (
+        reference.pow(2).sum(-1, keepdim=True) + eps
+    )
     target = scale * reference
-    return 10 * torch.log10(target.pow(2).sum(-1) / ((estimate - target).pow(2).sum(-1) + eps) + eps)
+    return 10 * torch.log10(
+        target.pow(2).sum(-1) / ((estimate - target).pow(2).sum(-1) + eps) + eps
+    )

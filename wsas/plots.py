@@ -9,12 +9,20 @@ import torch
 from wsas.audio import stft
 
 
-def spectrogram(ax, wave: torch.Tensor, sr: int, title: str = "", n_fft: int = 510, hop: int = 128) -> None:
+def spectrogram(
+    ax, wave: torch.Tensor, sr: int, title: str = "", n_fft: int = 510, hop: int = 128
+) -> None:
     """Log-magnitude spectrogram (dB) of a mono ``wave (S,)`` on ``ax``, time in s and frequency in kHz."""
     mag = stft(torch.as_tensor(wave).float(), n_fft, hop).abs()
     db = 20 * torch.log10(mag.clamp_min(1e-5))
-    ax.imshow(db.numpy(), origin="lower", aspect="auto", cmap="magma", vmin=float(db.max()) - 80,
-              extent=(0, wave.shape[-1] / sr, 0, sr / 2000))
+    ax.imshow(
+        db.numpy(),
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        vmin=float(db.max()) - 80,
+        extent=(0, wave.shape[-1] / sr, 0, sr / 2000),
+    )
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("kHz")
@@ -29,7 +37,9 @@ def spectrogram_row(waves: dict, sr: int, height: float = 2.4):
     return fig
 
 
-def similarity_matrix(ax, sims: np.ndarray, rows: list[str], cols: list[str], title: str = "") -> None:
+def similarity_matrix(
+    ax, sims: np.ndarray, rows: list[str], cols: list[str], title: str = ""
+) -> None:
     """A labelled heat map of a similarity matrix ``(len(rows), len(cols))``."""
     ax.imshow(sims, cmap="viridis")
     ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right", fontsize=7)

@@ -33,7 +33,9 @@ class Preset:
     val_mixtures: int
     conditioning: str = "deep"  # of the main cells; "late" is ~3x cheaper per weak step on CPU
     seeds: tuple[int, ...] = (0,)
-    ablation_steps: int = 0  # > 0: also train mix-and-separate and weak on 4-source mixtures this many steps
+    ablation_steps: int = (
+        0  # > 0: also train mix-and-separate and weak on 4-source mixtures this many steps
+    )
 
     @property
     def clip_seconds(self) -> float:
@@ -44,22 +46,79 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "smoke": Preset("smoke", 8000, 8192, {"clap": 12, "train": 12, "val": 2, "test": 3},
-                    n_fft=510, hop=128, unet_channels=8, unet_levels=3, convs_per_block=1,
-                    batch_size=8, train_steps=40, lr=3e-3, clap_steps=250, test_mixtures=24, val_mixtures=12,
-                    conditioning="late"),
-    "tiny": Preset("tiny", 8000, 16384, {"clap": 40, "train": 60, "val": 4, "test": 8},
-                   n_fft=510, hop=128, unet_channels=8, unet_levels=4, convs_per_block=2,
-                   batch_size=16, train_steps=300, lr=2e-3, clap_steps=600, test_mixtures=120, val_mixtures=48,
-                   conditioning="late"),
-    "small": Preset("small", 8000, 8192, {"clap": 60, "train": 120, "val": 6, "test": 12},
-                    n_fft=510, hop=128, unet_channels=8, unet_levels=4, convs_per_block=2,
-                    batch_size=16, train_steps=300, lr=2e-3, clap_steps=1000, test_mixtures=200, val_mixtures=64,
-                    conditioning="late", ablation_steps=900),
-    "paper": Preset("paper", 16000, 131070, {"clap": 200, "train": 500, "val": 10, "test": 20},
-                    n_fft=1022, hop=256, unet_channels=32, unet_levels=7, convs_per_block=2,
-                    batch_size=16, train_steps=100_000, lr=1e-4, clap_steps=20_000, test_mixtures=500,
-                    val_mixtures=100, seeds=(0, 1, 2)),
+    "smoke": Preset(
+        "smoke",
+        8000,
+        8192,
+        {"clap": 12, "train": 12, "val": 2, "test": 3},
+        n_fft=510,
+        hop=128,
+        unet_channels=8,
+        unet_levels=3,
+        convs_per_block=1,
+        batch_size=8,
+        train_steps=40,
+        lr=3e-3,
+        clap_steps=250,
+        test_mixtures=24,
+        val_mixtures=12,
+        conditioning="late",
+    ),
+    "tiny": Preset(
+        "tiny",
+        8000,
+        16384,
+        {"clap": 40, "train": 60, "val": 4, "test": 8},
+        n_fft=510,
+        hop=128,
+        unet_channels=8,
+        unet_levels=4,
+        convs_per_block=2,
+        batch_size=16,
+        train_steps=300,
+        lr=2e-3,
+        clap_steps=600,
+        test_mixtures=120,
+        val_mixtures=48,
+        conditioning="late",
+    ),
+    "small": Preset(
+        "small",
+        8000,
+        8192,
+        {"clap": 60, "train": 120, "val": 6, "test": 12},
+        n_fft=510,
+        hop=128,
+        unet_channels=8,
+        unet_levels=4,
+        convs_per_block=2,
+        batch_size=16,
+        train_steps=300,
+        lr=2e-3,
+        clap_steps=1000,
+        test_mixtures=200,
+        val_mixtures=64,
+        conditioning="late",
+        ablation_steps=900,
+    ),
+    "paper": Preset(
+        "paper",
+        16000,
+        131070,
+        {"clap": 200, "train": 500, "val": 10, "test": 20},
+        n_fft=1022,
+        hop=256,
+        unet_channels=32,
+        unet_levels=7,
+        convs_per_block=2,
+        batch_size=16,
+        train_steps=100_000,
+        lr=1e-4,
+        clap_steps=20_000,
+        test_mixtures=500,
+        val_mixtures=100,
+        seeds=(0, 1, 2),
+    ),
 }
 
 

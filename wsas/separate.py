@@ -19,7 +19,15 @@ import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from wsas.audio import as_wave, check_rate, chunk_spans, open_audio, overlap_add, process_in_chunks, resample
+from wsas.audio import (
+    as_wave,
+    check_rate,
+    chunk_spans,
+    open_audio,
+    overlap_add,
+    process_in_chunks,
+    resample,
+)
 from wsas.captions import parse
 from wsas.clap.base import cached_text_embedder
 from wsas.errors import AudioError, CaptionError, CheckpointError
@@ -51,15 +59,19 @@ class Separator:
         self.model, self.clap, self.config, self.device = model, clap, config, device
         self.embed = cached_text_embedder(clap)
         self.sample_rate = config["sample_rate"]
-        self.residual = None  # mixture minus all estimates of the last call, same type and shape as its input
+        self.residual = (
+            None  # mixture minus all estimates of the last call, same type and shape as its input
+        )
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | None = None) -> Separator:
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model, clap, config = load_separator(path, device)
         if config["train"]["mode"] in ("pit", "mixit"):
-            raise CheckpointError(f"{path}: a {config['train']['mode']} model has no text queries; use a "
-                                  "text-conditioned one (supervised, mix-and-separate, weak or semi)")
+            raise CheckpointError(
+                f"{path}: a {config['train']['mode']} model has no text queries; use a "
+                "text-conditioned one (supervised, mix-and-separate, weak or semi)"
+            )
         return cls(model, clap, config, device)
 
     @torch.no_grad()
@@ -68,7 +80,9 @@ class Separator:
         x = resample(block, sr, self.sample_rate).to(self.device)
         est = self.model(x, queries.expand(len(x), -1, -1)).float().cpu()  # (C, K, L')
         est = resample(est, self.sample_rate, sr)
-        est = torch.nn.functional.pad(est, (0, max(0, block.shape[-1] - est.shape[-1])))[..., :block.shape[-1]]
+        est = torch.nn.functional.pad(est, (0, max(0, block.shape[-1] - est.shape[-1])))[
+            ..., : block.shape[-1]
+        ]
         return est.transpose(0, 1)
 
     def chunking(self, sr: int) -> tuple[int, int]:
@@ -87,7 +101,9 @@ class Separator:
         channels = mix if mix.ndim == 2 else mix[None]
         q = self.embed(queries).to(self.device)[None]  # (1, K, D)
         chunk, overlap = self.chunking(sr)
-        est = process_in_chunks(lambda b: self._separate_block(b, sr, q), channels, chunk, overlap)  # (K, C, S)
+        est = process_in_chunks(
+            lambda b: self._separate_block(b, sr, q), channels, chunk, overlap
+        )  # (K, C, S)
         if mix.ndim == 1:
             est = est[:, 0]
         self.residual = mix - est.sum(0)
@@ -107,13 +123,24 @@ class Separator:
     def clap_scores(self, stems: dict, sr: int) -> dict[str, float]:
         """CLAP similarity of each stem (mono mix of its channels) to its own query."""
         texts = list(stems)
-        waves = torch.stack([torch.as_tensor(np.asarray(s)).float().reshape(-1, np.shape(s)[-1]).mean(0)
-                             for s in stems.values()])
+        waves = torch.stack(
+            [
+                torch.as_tensor(np.asarray(s)).float().reshape(-1, np.shape(s)[-1]).mean(0)
+                for s in stems.values()
+            ]
+        )
         sims = self.clap.embed_audio(waves.to(self.device), sr) @ self.embed(texts).T
         return {t: float(sims[i, i]) for i, t in enumerate(texts)}
 
-    def separate_file(self, path: str | os.PathLike, queries, out_dir: str | os.PathLike, fmt: str = "wav",
-                      residual: bool = False, progress: bool = True) -> dict[str, Path]:
+    def separate_file(
+        self,
+        path: str | os.PathLike,
+        queries,
+        out_dir: str | os.PathLike,
+        fmt: str = "wav",
+        residual: bool = False,
+        progress: bool = True,
+    ) -> dict[str, Path]:
         """Stream ``path`` through the separator; write ``<stem>__<query>.<fmt>`` per query (atomically).
 
         Memory is bounded by one chunk whatever the file's length. Returns ``{query: path}``.
@@ -133,16 +160,30 @@ class Separator:
                 spans = chunk_spans(f.frames, chunk, overlap)
                 writers = []
                 for target in names.values():
-                    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{target.stem}.", suffix=f".{fmt}")
+                    fd, tmp = tempfile.mkstemp(
+                        dir=out_dir, prefix=f".{target.stem}.", suffix=f".{fmt}"
+                    )
                     os.close(fd)
                     temps.append(tmp)
-                    writers.append(sf.SoundFile(tmp, "w", sr, channels, format=fmt.upper(),
-                                                subtype="FLOAT" if fmt == "wav" else "PCM_24"))
+                    writers.append(
+                        sf.SoundFile(
+                            tmp,
+                            "w",
+                            sr,
+                            channels,
+                            format=fmt.upper(),
+                            subtype="FLOAT" if fmt == "wav" else "PCM_24",
+                        )
+                    )
 
                 def blocks():
-                    for start, end in tqdm(spans, desc=f"separating {Path(path).name}", disable=not progress):
+                    for start, end in tqdm(
+                        spans, desc=f"separating {Path(path).name}", disable=not progress
+                    ):
                         f.seek(start)
-                        data = torch.from_numpy(f.read(end - start, dtype="float32", always_2d=True).T.copy())
+                        data = torch.from_numpy(
+                            f.read(end - start, dtype="float32", always_2d=True).T.copy()
+                        )
                         if not torch.isfinite(data).all():
                             raise AudioError(f"{path}: NaN or Inf samples near {start / sr:.1f} s")
                         est = self._separate_block(data, sr, q)  # (K, C, L)
@@ -150,7 +191,9 @@ class Separator:
 
                 for piece in overlap_add(blocks(), overlap):
                     for writer, stem in zip(writers, piece):
-                        writer.write(stem.T.numpy() if fmt == "wav" else np.clip(stem.T.numpy(), -1, 1))
+                        writer.write(
+                            stem.T.numpy() if fmt == "wav" else np.clip(stem.T.numpy(), -1, 1)
+                        )
                 for writer in writers:
                     writer.close()
             for tmp, target in zip(temps, names.values()):
@@ -164,9 +207,13 @@ class Separator:
 
 def newest_checkpoint(root: str | os.PathLike = "work") -> Path:
     """The newest separator checkpoint under ``root`` (``make reproduce`` writes them), weak runs first."""
-    found = sorted(Path(root).glob("*/runs/*/checkpoint.safetensors"), key=lambda p: p.stat().st_mtime)
+    found = sorted(
+        Path(root).glob("*/runs/*/checkpoint.safetensors"), key=lambda p: p.stat().st_mtime
+    )
     conditioned = [p for p in found if not p.parent.name.startswith(("pit-", "mixit-"))]
     weak = [p for p in conditioned if p.parent.name.startswith("weak-")]
     if not (weak or conditioned):
-        raise CheckpointError(f"no checkpoint under {root}/: run `make reproduce` or pass --checkpoint")
+        raise CheckpointError(
+            f"no checkpoint under {root}/: run `make reproduce` or pass --checkpoint"
+        )
     return (weak or conditioned)[-1]

@@ -60,13 +60,17 @@ def cached_text_embedder(clap: Clap):
     return embed
 
 
-def load_clap(backend: str = "tiny", checkpoint: str | None = None, device: str | torch.device = "cpu") -> Clap:
+def load_clap(
+    backend: str = "tiny", checkpoint: str | None = None, device: str | torch.device = "cpu"
+) -> Clap:
     """Load a frozen CLAP: ``tiny`` from a ``wsas clap pretrain`` checkpoint, or ``laion``."""
     if backend == "tiny":
         from wsas.clap.tiny import TinyClap
 
         if checkpoint is None:
-            raise WsasError("the tiny CLAP needs a checkpoint: run `wsas clap pretrain --data DIR --out CKPT` first")
+            raise WsasError(
+                "the tiny CLAP needs a checkpoint: run `wsas clap pretrain --data DIR --out CKPT` first"
+            )
         return TinyClap.load(checkpoint, device=device).freeze()
     if backend == "laion":
         from wsas.clap.laion import LaionClap

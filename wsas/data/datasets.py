@@ -52,7 +52,9 @@ def load_embedded(root: str | os.PathLike, split: str, sr: int | None = None) ->
     root = Path(root)
     meta = root / "metadata.csv"
     if not meta.is_file():
-        raise WsasError(f"{root}: no metadata.csv (build the corpus with `wsas data build --out {root}`)")
+        raise WsasError(
+            f"{root}: no metadata.csv (build the corpus with `wsas data build --out {root}`)"
+        )
     with open(meta, newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["split"] == split]
     if not rows:
@@ -105,7 +107,11 @@ class AudioCaptionDataset(torch.utils.data.Dataset):
                 log.warning("skipping %s", err)
                 continue
             item = self.items[i]
-            caption = item.captions[self.rng.integers(len(item.captions))] if item.captions else item.label or ""
+            caption = (
+                item.captions[self.rng.integers(len(item.captions))]
+                if item.captions
+                else item.label or ""
+            )
             return fit_length(wave, self.clip_samples), caption, item.label or ""
         raise WsasError("every file of the data set failed to load")
 
@@ -127,34 +133,51 @@ def _read_csv(path: Path, header: bool = True) -> list:
 def music_items(root: str | os.PathLike) -> list[Item]:
     """MUSIC solo clips: ``ROOT/<instrument>/<clip>.<audio>``; label = instrument."""
     root = Path(root)
-    return [Item(p, (label_prompt(p.parent.name.replace("_", " ")),), p.parent.name.replace("_", " "))
-            for p in sorted(root.glob("*/*")) if p.suffix.lower() in AUDIO_SUFFIXES]
+    return [
+        Item(p, (label_prompt(p.parent.name.replace("_", " ")),), p.parent.name.replace("_", " "))
+        for p in sorted(root.glob("*/*"))
+        if p.suffix.lower() in AUDIO_SUFFIXES
+    ]
 
 
 def vggsound_items(root: str | os.PathLike, split: str = "train") -> list[Item]:
     """VGGSound: ``ROOT/vggsound.csv`` (youtube_id,start_seconds,label,split) + ``ROOT/audio/ID_START.wav``."""
     root = Path(root)
     rows = _read_csv(root / "vggsound.csv", header=False)
-    return [Item(root / "audio" / f"{yid}_{int(start):06d}.wav", (label_prompt(label),), label)
-            for yid, start, label, row_split in (r[:4] for r in rows if len(r) >= 4) if row_split.strip() == split]
+    return [
+        Item(root / "audio" / f"{yid}_{int(start):06d}.wav", (label_prompt(label),), label)
+        for yid, start, label, row_split in (r[:4] for r in rows if len(r) >= 4)
+        if row_split.strip() == split
+    ]
 
 
 def audiocaps_items(root: str | os.PathLike, split: str = "train") -> list[Item]:
     """AudioCaps: ``ROOT/<split>.csv`` + ``ROOT/audio/<split>/<youtube_id>_<start_time>.wav``."""
     root = Path(root)
-    return [Item(root / "audio" / split / f"{r['youtube_id']}_{r['start_time']}.wav", (r["caption"],))
-            for r in _read_csv(root / f"{split}.csv")]
+    return [
+        Item(root / "audio" / split / f"{r['youtube_id']}_{r['start_time']}.wav", (r["caption"],))
+        for r in _read_csv(root / f"{split}.csv")
+    ]
 
 
 def clotho_items(root: str | os.PathLike, split: str = "development") -> list[Item]:
     """Clotho: ``ROOT/clotho_captions_<split>.csv`` (file_name, caption_1..5) + ``ROOT/<split>/<file_name>``."""
     root = Path(root)
-    return [Item(root / split / r["file_name"], tuple(r[f"caption_{k}"] for k in range(1, 6) if r.get(f"caption_{k}")))
-            for r in _read_csv(root / f"clotho_captions_{split}.csv")]
+    return [
+        Item(
+            root / split / r["file_name"],
+            tuple(r[f"caption_{k}"] for k in range(1, 6) if r.get(f"caption_{k}")),
+        )
+        for r in _read_csv(root / f"clotho_captions_{split}.csv")
+    ]
 
 
-RECORDING_LAYOUTS = {"audiocaps": audiocaps_items, "clotho": clotho_items, "vggsound": vggsound_items,
-                     "music": music_items}
+RECORDING_LAYOUTS = {
+    "audiocaps": audiocaps_items,
+    "clotho": clotho_items,
+    "vggsound": vggsound_items,
+    "music": music_items,
+}
 
 
 def load_recordings(spec: str, sr: int, clip_samples: int, seed: int = 0) -> AudioCaptionDataset:
@@ -162,8 +185,10 @@ def load_recordings(spec: str, sr: int, clip_samples: int, seed: int = 0) -> Aud
     the training split), as fixed-length clips at ``sr`` Hz."""
     layout, sep, root = spec.partition(":")
     if not sep or layout not in RECORDING_LAYOUTS or not root:
-        raise WsasError(f"recordings '{spec}': expected LAYOUT:FOLDER with LAYOUT one of "
-                        f"{', '.join(RECORDING_LAYOUTS)}")
+        raise WsasError(
+            f"recordings '{spec}': expected LAYOUT:FOLDER with LAYOUT one of "
+            f"{', '.join(RECORDING_LAYOUTS)}"
+        )
     if not Path(root).is_dir():
         raise WsasError(f"recordings folder {root} does not exist")
     return AudioCaptionDataset(RECORDING_LAYOUTS[layout](root), sr, clip_samples, seed)

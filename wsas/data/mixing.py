@@ -16,9 +16,21 @@ import torch
 from wsas.data.datasets import AudioCaptionDataset, ClipSet
 
 GAIN_DB = (-5.0, 5.0)  # random gain of each source in a training mixture
-PAIR_TEMPLATES = ("{a} while {b}", "{a} as {b}", "{a} and {b}", "{a}, followed by {b}", "{a} followed by {b}",
-                  "{a}, then {b}", "{a} while {b} in the background", "{a} as well as {b}", "{a}, and {b}",
-                  "{a} before {b}", "{a} after {b}", "{a}; {b}", "{a} while in the background {b}")
+PAIR_TEMPLATES = (
+    "{a} while {b}",
+    "{a} as {b}",
+    "{a} and {b}",
+    "{a}, followed by {b}",
+    "{a} followed by {b}",
+    "{a}, then {b}",
+    "{a} while {b} in the background",
+    "{a} as well as {b}",
+    "{a}, and {b}",
+    "{a} before {b}",
+    "{a} after {b}",
+    "{a}; {b}",
+    "{a} while in the background {b}",
+)
 LIST_JOINS = (", ", ", ", " while ", " as ")
 LIST_ENDS = (" and ", ", and ", " followed by ", " while ", " as ")
 FILLERS = ("", "", "", "", "there is ", "you can hear ", "we hear ")
@@ -45,15 +57,22 @@ class CaptionedBatch:
     captions: list[list[str]]  # [B][G]
 
 
-def sample_captioned(recordings: AudioCaptionDataset, batch: int, rng: np.random.Generator,
-                     groups: int = 2) -> CaptionedBatch:
+def sample_captioned(
+    recordings: AudioCaptionDataset, batch: int, rng: np.random.Generator, groups: int = 2
+) -> CaptionedBatch:
     """Draw ``batch`` examples of ``groups`` distinct captioned recordings (the weak regimes' real data)."""
     if len(recordings) < groups:
-        raise ValueError(f"{groups} recordings needed per example, the data set has {len(recordings)}")
-    rows = [[recordings[int(i)] for i in rng.choice(len(recordings), size=groups, replace=False)]
-            for _ in range(batch)]
-    return CaptionedBatch(torch.stack([torch.stack([wave for wave, _, _ in row]) for row in rows]),
-                          [[caption for _, caption, _ in row] for row in rows])
+        raise ValueError(
+            f"{groups} recordings needed per example, the data set has {len(recordings)}"
+        )
+    rows = [
+        [recordings[int(i)] for i in rng.choice(len(recordings), size=groups, replace=False)]
+        for _ in range(batch)
+    ]
+    return CaptionedBatch(
+        torch.stack([torch.stack([wave for wave, _, _ in row]) for row in rows]),
+        [[caption for _, caption, _ in row] for row in rows],
+    )
 
 
 def compose_caption(clauses: list[str], rng: np.random.Generator) -> str:
@@ -64,7 +83,10 @@ def compose_caption(clauses: list[str], rng: np.random.Generator) -> str:
     elif len(clauses) == 2:
         text = PAIR_TEMPLATES[rng.integers(len(PAIR_TEMPLATES))].format(a=clauses[0], b=clauses[1])
     else:
-        join, end = LIST_JOINS[rng.integers(len(LIST_JOINS))], LIST_ENDS[rng.integers(len(LIST_ENDS))]
+        join, end = (
+            LIST_JOINS[rng.integers(len(LIST_JOINS))],
+            LIST_ENDS[rng.integers(len(LIST_ENDS))],
+        )
         text = join.join(clauses[:-1]) + end + clauses[-1]
     filler = FILLERS[rng.integers(len(FILLERS))]
     if filler and not text.startswith(("a ", "an ")):
@@ -74,8 +96,15 @@ def compose_caption(clauses: list[str], rng: np.random.Generator) -> str:
     return text + ("." if rng.random() < 0.3 else "")
 
 
-def sample_batch(clips: ClipSet, batch: int, n_sources: int, rng: np.random.Generator, groups: int = 1,
-                 gain_db: tuple[float, float] = GAIN_DB, shift: bool = True) -> MixtureBatch:
+def sample_batch(
+    clips: ClipSet,
+    batch: int,
+    n_sources: int,
+    rng: np.random.Generator,
+    groups: int = 1,
+    gain_db: tuple[float, float] = GAIN_DB,
+    shift: bool = True,
+) -> MixtureBatch:
     """Draw ``batch`` examples of ``groups`` mixtures of ``n_sources`` clips each, all classes distinct.
 
     Each source gets a random gain in ``gain_db`` and (with ``shift``) a random circular time shift.
@@ -96,13 +125,30 @@ def sample_batch(clips: ClipSet, batch: int, n_sources: int, rng: np.random.Gene
     sources = sources * torch.from_numpy(gains).float()
     if shift:
         offsets = rng.integers(sources.shape[-1], size=(batch, n_total))
-        sources = torch.stack([torch.stack([torch.roll(s, int(o)) for s, o in zip(row, offs)])
-                               for row, offs in zip(sources, offsets)])
-    captions = [[compose_caption([clips.phrasings[i][rng.integers(len(clips.phrasings[i]))]
-                                  for i in idx[b, g * n_sources:(g + 1) * n_sources]], rng)
-                 for g in range(groups)] for b in range(batch)]
-    return MixtureBatch(sources.reshape(batch, groups, n_sources, -1),
-                        torch.from_numpy(labels).reshape(batch, groups, n_sources), captions)
+        sources = torch.stack(
+            [
+                torch.stack([torch.roll(s, int(o)) for s, o in zip(row, offs)])
+                for row, offs in zip(sources, offsets)
+            ]
+        )
+    captions = [
+        [
+            compose_caption(
+                [
+                    clips.phrasings[i][rng.integers(len(clips.phrasings[i]))]
+                    for i in idx[b, g * n_sources : (g + 1) * n_sources]
+                ],
+                rng,
+            )
+            for g in range(groups)
+        ]
+        for b in range(batch)
+    ]
+    return MixtureBatch(
+        sources.reshape(batch, groups, n_sources, -1),
+        torch.from_numpy(labels).reshape(batch, groups, n_sources),
+        captions,
+    )
 
 
 def fixed_pairs(clips: ClipSet, n: int, seed: int = 1234) -> MixtureBatch:

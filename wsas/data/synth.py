@@ -27,8 +27,13 @@ from wsas.presets import Preset
 SPLITS = ("clap", "train", "val", "test")
 TARGET_RMS_DB = -24.0  # loudness of a clip before its random +-3 dB level
 MIN_ACTIVE = 0.5  # fraction of 50 ms frames a clip must have above -40 dB re its peak frame
-DRUM_NOTES = {"kick": (35, 36), "snare": (38, 40), "hat": (42, 44, 46), "tom": (41, 43, 45, 47, 48, 50),
-              "cymbal": (49, 51, 57, 59)}
+DRUM_NOTES = {
+    "kick": (35, 36),
+    "snare": (38, 40),
+    "hat": (42, 44, 46),
+    "tom": (41, 43, 45, 47, 48, 50),
+    "cymbal": (49, 51, 57, 59),
+}
 METADATA_FIELDS = ("id", "split", "class", "path", "duration", "seed", "prompt", "captions")
 
 
@@ -37,14 +42,24 @@ def clip_seed(split: str, class_idx: int, item: int, base_seed: int = 0) -> int:
     return ((base_seed * len(SPLITS) + SPLITS.index(split)) * 100 + class_idx) * 100_000 + item
 
 
-def _note_events(cls: SoundClass, rng: np.random.Generator, seconds: float) -> list[tuple[float, float, int, int]]:
+def _note_events(
+    cls: SoundClass, rng: np.random.Generator, seconds: float
+) -> list[tuple[float, float, int, int]]:
     """Random ``(onset_s, duration_s, midi_note, velocity)`` events for one clip of ``cls``."""
     lo, hi = cls.pitch
     events = []
     if cls.style == "drums":
         step = 60.0 / rng.uniform(80, 160) / 4  # sixteenth note
-        pattern = {name: rng.random(16) < p for name, p in
-                   (("kick", 0.3), ("snare", 0.25), ("hat", 0.6), ("tom", 0.08), ("cymbal", 0.05))}
+        pattern = {
+            name: rng.random(16) < p
+            for name, p in (
+                ("kick", 0.3),
+                ("snare", 0.25),
+                ("hat", 0.6),
+                ("tom", 0.08),
+                ("cymbal", 0.05),
+            )
+        }
         pattern["kick"][0] = True
         notes = {name: int(rng.choice(choices)) for name, choices in DRUM_NOTES.items()}
         t, i = rng.uniform(0, 0.1), 0
@@ -55,7 +70,9 @@ def _note_events(cls: SoundClass, rng: np.random.Generator, seconds: float) -> l
             t, i = t + step, i + 1
         return events
     effect = cls.style == "effect"
-    density = rng.uniform(*(cls.density or ((0.7, 2.0) if effect else (1.5, 6.0))))  # notes per second
+    density = rng.uniform(
+        *(cls.density or ((0.7, 2.0) if effect else (1.5, 6.0)))
+    )  # notes per second
     pitch = int(rng.integers(lo, hi + 1))
     t = rng.uniform(0, 0.15)
     while t < seconds * 0.9:
@@ -64,7 +81,9 @@ def _note_events(cls: SoundClass, rng: np.random.Generator, seconds: float) -> l
             velocity = int(rng.integers(50, 128))
             events.append((t, length * rng.uniform(0.7, 1.0), pitch, velocity))
             if cls.style == "chords" and rng.random() < 0.6:
-                for interval in rng.choice([3, 4, 5, 7, 12], size=int(rng.integers(1, 3)), replace=False):
+                for interval in rng.choice(
+                    [3, 4, 5, 7, 12], size=int(rng.integers(1, 3)), replace=False
+                ):
                     if pitch + interval <= hi + 12:
                         events.append((t, length, pitch + int(interval), velocity))
         t += length
@@ -80,10 +99,14 @@ class Renderer:
         try:
             import tinysoundfont
         except ImportError:
-            raise WsasError("tinysoundfont is not installed: pip install --no-deps tinysoundfont==0.3.7") from None
+            raise WsasError(
+                "tinysoundfont is not installed: pip install --no-deps tinysoundfont==0.3.7"
+            ) from None
         path = Path(soundfont) if soundfont else soundfont_path()
         if path is None or not Path(path).is_file():
-            raise WsasError(f"soundfont not found: {path or 'pretty_midi ships none'} (pass --soundfont F.sf2)")
+            raise WsasError(
+                f"soundfont not found: {path or 'pretty_midi ships none'} (pass --soundfont F.sf2)"
+            )
         self.soundfont, self.sr, self._synth_class = Path(path), sr, tinysoundfont.Synth
         try:
             self._new_synth()
@@ -114,23 +137,31 @@ class Renderer:
     def _synthesize(self, cls: SoundClass, events, n_samples: int) -> np.ndarray:
         (synth, sfid), chan = self._new_synth(), 9 if cls.style == "drums" else 0
         synth.program_select(chan, sfid, cls.bank, cls.program, is_drums=cls.style == "drums")
-        timeline = sorted([(round(t * self.sr), 1, note, vel) for t, d, note, vel in events] +
-                          [(round((t + d) * self.sr), 0, note, 0) for t, d, note, vel in events])
+        timeline = sorted(
+            [(round(t * self.sr), 1, note, vel) for t, d, note, vel in events]
+            + [(round((t + d) * self.sr), 0, note, 0) for t, d, note, vel in events]
+        )
         out, pos = [], 0
         for sample, is_on, note, vel in timeline:
             sample = min(sample, n_samples)
             if sample > pos:
-                out.append(np.frombuffer(synth.generate(sample - pos), dtype=np.float32).reshape(-1, 2))
+                out.append(
+                    np.frombuffer(synth.generate(sample - pos), dtype=np.float32).reshape(-1, 2)
+                )
                 pos = sample
             if pos >= n_samples:
                 break
             synth.noteon(chan, note, vel) if is_on else synth.noteoff(chan, note)
         if pos < n_samples:
-            out.append(np.frombuffer(synth.generate(n_samples - pos), dtype=np.float32).reshape(-1, 2))
+            out.append(
+                np.frombuffer(synth.generate(n_samples - pos), dtype=np.float32).reshape(-1, 2)
+            )
         return np.concatenate(out).mean(axis=1)[:n_samples].astype(np.float64)
 
 
-def active_fraction(wave: np.ndarray, sr: int, frame_s: float = 0.05, floor_db: float = -40.0) -> float:
+def active_fraction(
+    wave: np.ndarray, sr: int, frame_s: float = 0.05, floor_db: float = -40.0
+) -> float:
     """Fraction of ``frame_s`` frames whose energy is within ``floor_db`` of the loudest frame."""
     n = max(1, int(frame_s * sr))
     frames = wave[: len(wave) // n * n].reshape(-1, n)
@@ -138,8 +169,14 @@ def active_fraction(wave: np.ndarray, sr: int, frame_s: float = 0.05, floor_db: 
     return float(np.mean(10 * np.log10(energy / energy.max()) > floor_db))
 
 
-def build_corpus(preset: Preset, out: str | os.PathLike, soundfont: str | os.PathLike | None = None,
-                 sr: int | None = None, base_seed: int = 0, progress: bool = True) -> Path:
+def build_corpus(
+    preset: Preset,
+    out: str | os.PathLike,
+    soundfont: str | os.PathLike | None = None,
+    sr: int | None = None,
+    base_seed: int = 0,
+    progress: bool = True,
+) -> Path:
     """Render the corpus of ``preset`` into ``out`` (audio/<split>/<class>/<id>.flac + metadata.csv).
 
     ``metadata.csv`` is written last and atomically; ``corpus.json`` records the preset, rate and
@@ -149,16 +186,31 @@ def build_corpus(preset: Preset, out: str | os.PathLike, soundfont: str | os.Pat
     renderer = Renderer(soundfont, sr)
     n_samples = round(preset.clip_samples * sr / preset.sr)
     rows, started = [], time.time()
-    jobs = [(split, ci, item) for split in SPLITS for ci in range(len(CLASSES))
-            for item in range(preset.clips_per_class[split])]
-    for split, ci, item in tqdm(jobs, desc=f"rendering {preset.name} corpus", disable=not progress, unit="clip"):
+    jobs = [
+        (split, ci, item)
+        for split in SPLITS
+        for ci in range(len(CLASSES))
+        for item in range(preset.clips_per_class[split])
+    ]
+    for split, ci, item in tqdm(
+        jobs, desc=f"rendering {preset.name} corpus", disable=not progress, unit="clip"
+    ):
         cls, seed = CLASSES[ci], clip_seed(split, ci, item, base_seed)
         clip_id = f"{split}-{cls.name.replace(' ', '_')}-{item:04d}"
         rel = Path("audio") / split / cls.name.replace(" ", "_") / f"{clip_id}.flac"
         save(out / rel, renderer.render(cls, seed, n_samples), sr)
-        rows.append({"id": clip_id, "split": split, "class": cls.name, "path": rel.as_posix(),
-                     "duration": f"{n_samples / sr:.4f}", "seed": seed, "prompt": cls.prompt,
-                     "captions": "|".join(cls.phrasings)})
+        rows.append(
+            {
+                "id": clip_id,
+                "split": split,
+                "class": cls.name,
+                "path": rel.as_posix(),
+                "duration": f"{n_samples / sr:.4f}",
+                "seed": seed,
+                "prompt": cls.prompt,
+                "captions": "|".join(cls.phrasings),
+            }
+        )
     meta = out / "metadata.csv"
     tmp = meta.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="") as f:
@@ -166,9 +218,20 @@ def build_corpus(preset: Preset, out: str | os.PathLike, soundfont: str | os.Pat
         writer.writeheader()
         writer.writerows(rows)
     digest = hashlib.sha256(renderer.soundfont.read_bytes()).hexdigest()[:16]
-    (out / "corpus.json").write_text(json.dumps({
-        "preset": preset.name, "sr": sr, "clip_samples": n_samples, "base_seed": base_seed,
-        "soundfont": renderer.soundfont.name, "soundfont_sha256": digest, "clips": len(rows),
-        "build_seconds": round(time.time() - started, 2)}, indent=2))
+    (out / "corpus.json").write_text(
+        json.dumps(
+            {
+                "preset": preset.name,
+                "sr": sr,
+                "clip_samples": n_samples,
+                "base_seed": base_seed,
+                "soundfont": renderer.soundfont.name,
+                "soundfont_sha256": digest,
+                "clips": len(rows),
+                "build_seconds": round(time.time() - started, 2),
+            },
+            indent=2,
+        )
+    )
     os.replace(tmp, meta)
     return meta

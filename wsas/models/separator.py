@@ -15,13 +15,17 @@ class MaskSeparator(nn.Module):
     def __init__(self, config: UNetConfig, sample_rate: int):
         super().__init__()
         self.config, self.sample_rate = config, sample_rate
-        self.unet = ConditionalUNet(config).to(memory_format=torch.channels_last)  # ~1.5x faster convs on CPU
+        self.unet = ConditionalUNet(config).to(
+            memory_format=torch.channels_last
+        )  # ~1.5x faster convs on CPU
 
     def spectrogram(self, wave: torch.Tensor) -> torch.Tensor:
         """Complex STFT ``(..., S) -> (..., F, T)`` with the model's settings."""
         return stft(wave, self.config.n_fft, self.config.hop)
 
-    def masks(self, mixture: torch.Tensor, queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def masks(
+        self, mixture: torch.Tensor, queries: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         spec = self.spectrogram(mixture)
         return self.unet(log_magnitude(spec.abs()), queries), spec
 

@@ -39,8 +39,11 @@ class UNetConfig:
 def _convs(c_in: int, c_out: int, n: int) -> nn.Sequential:
     layers = []
     for i in range(n):
-        layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                   nn.LeakyReLU(0.2, inplace=True)]
+        layers += [
+            nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
     return nn.Sequential(*layers)
 
 
@@ -66,23 +69,36 @@ class ConditionalUNet(nn.Module):
         self.config = c = config
         widths = [c.channels * 2 ** min(i, 3) for i in range(c.levels + 1)]
         self.input_norm = nn.BatchNorm2d(1)
-        self.down = nn.ModuleList([_convs(1 if i == 0 else widths[i - 1], widths[i], c.convs_per_block)
-                                   for i in range(c.levels)])
+        self.down = nn.ModuleList(
+            [
+                _convs(1 if i == 0 else widths[i - 1], widths[i], c.convs_per_block)
+                for i in range(c.levels)
+            ]
+        )
         self.bottleneck = _convs(widths[-2], widths[-1], c.convs_per_block)
-        self.upsample = nn.ModuleList([nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
-                                       for i in reversed(range(c.levels))])
-        self.up = nn.ModuleList([_convs(2 * widths[i], widths[i], c.convs_per_block)
-                                 for i in reversed(range(c.levels))])
+        self.upsample = nn.ModuleList(
+            [
+                nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
+                for i in reversed(range(c.levels))
+            ]
+        )
+        self.up = nn.ModuleList(
+            [_convs(2 * widths[i], widths[i], c.convs_per_block) for i in reversed(range(c.levels))]
+        )
         deep = c.conditioning == "deep"
         if c.conditioning not in ("deep", "late"):
             raise ValueError(f"conditioning must be 'deep' or 'late', not {c.conditioning!r}")
-        self.film = nn.ModuleList([FiLM(c.cond_dim, w) for w in [widths[-1], *reversed(widths[:-1])]]) if deep else None
+        self.film = (
+            nn.ModuleList([FiLM(c.cond_dim, w) for w in [widths[-1], *reversed(widths[:-1])]])
+            if deep
+            else None
+        )
         out_channels = 1 if deep else c.late_channels
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         self.query_to_weights = None if deep else nn.Linear(c.cond_dim, c.late_channels + 1)
 
     def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        m = 2 ** self.config.levels
+        m = 2**self.config.levels
         f, t = x.shape[-2:]
         return F.pad(x, (0, -t % m, 0, -f % m)), (f, t)
 
@@ -115,7 +131,9 @@ class ConditionalUNet(nn.Module):
         feats = self.encode(log_mag)
         if self.film is not None:  # run only the conditioned decoder per query, queries batched
             feats = [h.repeat_interleave(k, dim=0) for h in feats]
-            logits = self.decode(feats, queries.reshape(b * k, -1)).reshape(b, k, *feats[0].shape[-2:])
+            logits = self.decode(feats, queries.reshape(b * k, -1)).reshape(
+                b, k, *feats[0].shape[-2:]
+            )
         else:  # late: one unconditioned pass, then a per-query weighted sum of feature maps
             maps = self.decode(feats, None)  # (B, C, F', T')
             w = self.query_to_weights(queries)  # (B, K, C + 1)
