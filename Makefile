@@ -18,6 +18,7 @@ reproduce: $(STAMP)
 	$(BIN)/wsas reproduce --preset $(PRESET)
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 book: $(STAMP)
@@ -26,6 +27,7 @@ book: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check wsas tests
+	$(BIN)/lint-imports
 
 clean-venv:
 	rm -rf $(VENV)

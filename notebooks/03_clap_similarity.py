@@ -53,9 +53,8 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Audio, Markdown, display
 
-from wsas.clap.base import load_clap
-from wsas.clap.tiny import evaluate_clap
-from wsas.data.classes import PROMPTS
+from wsas.clap import load_clap
+from wsas.clap.pretrain import evaluate_clap
 from wsas.data.datasets import load_embedded
 from wsas.data.mixing import fixed_pairs
 from wsas.plots import similarity_matrix, spectrogram_row
@@ -77,6 +76,7 @@ print(json.dumps(evaluate_clap(clap, corpus), indent=1))
 
 # %%
 test = load_embedded(corpus, "test")
+PROMPTS = test.prompts  # the label queries travel with the data
 pick = [int((test.labels == c).nonzero()[0]) for c in range(6)]
 sims = clap.similarity(test.waves[pick], test.sr, list(PROMPTS[:6])).detach().numpy()
 fig, ax = plt.subplots(figsize=(5, 4))

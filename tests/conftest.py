@@ -22,8 +22,9 @@ def smoke_corpus(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def smoke_clap(smoke_corpus):
-    """A TinyCLAP briefly pretrained on the smoke corpus (enough to exercise the code, not to be good)."""
-    from wsas.clap.tiny import pretrain
+    """A TinyCLAP briefly pretrained on the smoke corpus (enough to exercise the code, not to be
+    good)."""
+    from wsas.clap.pretrain import pretrain
 
     path = smoke_corpus / "tinyclap.safetensors"
     pretrain(smoke_corpus, path, steps=15, batch=12, progress=False)
@@ -33,8 +34,10 @@ def smoke_clap(smoke_corpus):
 @pytest.fixture(scope="session")
 def smoke_separator(smoke_corpus, smoke_clap, tmp_path_factory):
     """A weak-regime separator trained for a few steps on the smoke corpus (its checkpoint path)."""
-    from wsas.clap.base import load_clap
-    from wsas.train import TrainConfig, Trainer
+    from wsas.clap import load_clap
+    from wsas.data.datasets import load_embedded
+    from wsas.presets import TrainConfig
+    from wsas.train import Trainer
 
     out = tmp_path_factory.mktemp("separator")
     config = TrainConfig(
@@ -45,7 +48,6 @@ def smoke_separator(smoke_corpus, smoke_clap, tmp_path_factory):
         val_mixtures=4,
         unet={"channels": 4, "levels": 3, "convs_per_block": 1},
     )
-    Trainer(config, smoke_corpus, out, load_clap("tiny", str(smoke_clap)), str(smoke_clap)).run(
-        progress=False
-    )
+    train, val = load_embedded(smoke_corpus, "train"), load_embedded(smoke_corpus, "val")
+    Trainer(config, load_clap("tiny", smoke_clap), out, train, val).run(progress=False)
     return out / "checkpoint.safetensors"

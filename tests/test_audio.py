@@ -11,7 +11,6 @@ from wsas.audio import (
     istft,
     load,
     log_magnitude,
-    magphase,
     process_in_chunks,
     resample,
     save,
@@ -133,9 +132,7 @@ def test_stft_roundtrip(n_fft, hop):
     spec = stft(wave, n_fft, hop)
     assert spec.shape[:3] == (2, 3, n_fft // 2 + 1)
     assert (istft(spec, n_fft, hop, wave.shape[-1]) - wave).abs().max() < 1e-5
-    mag, phase = magphase(spec)
-    assert torch.allclose(torch.polar(mag, phase), spec, atol=1e-4)
-    assert torch.isfinite(log_magnitude(mag * 0)).all()
+    assert torch.isfinite(log_magnitude(spec.abs() * 0)).all()
 
 
 def test_resample_identity_when_rates_match():

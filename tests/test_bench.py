@@ -1,8 +1,12 @@
+import pytest
+
 from wsas.bench import shared_encoder_speedup, table
 
 
-def test_shared_encoder_benchmark_reports_both_paths():
+def test_shared_encoder_benchmark_reports_both_paths_and_their_ratio():
     result = shared_encoder_speedup("smoke", "late", batch=2)
-    assert result["batched_step_s"] > 0 and result["one_pass_per_query_step_s"] > 0
-    assert result["queries_per_example"] == 6
-    assert "speedup" in table({"preset": "smoke", "x": result})
+    ratio = result["one_pass_per_query_step_s"] / result["batched_step_s"]
+    assert result["speedup"] == pytest.approx(ratio, abs=0.01)
+    assert result["queries_per_example"] == 6 and result["conditioning"] == "late"
+    line = table({"preset": "smoke", "x": result}).splitlines()[1]
+    assert all(f"{k}={v}" in line for k, v in result.items())

@@ -2,8 +2,10 @@ import pytest
 import torch
 
 from wsas.checkpoint import save_checkpoint
-from wsas.clap.base import load_clap
-from wsas.clap.tiny import TinyClap, evaluate_clap, info_nce
+from wsas.clap import BACKENDS, Clap, TextCache, clap_class, load_clap
+from wsas.clap.pretrain import evaluate_clap, info_nce
+from wsas.clap.tiny import TinyClap, sentence_encoder
+from wsas.data.datasets import load_embedded
 from wsas.errors import CheckpointError, WsasError
 
 
@@ -33,17 +35,40 @@ def test_resamples_other_rates(clap):
     assert a.shape == (1, clap.embed_dim)
 
 
-def test_text_tokens_for_deep_conditioning(clap):
-    tokens, mask = clap.text_tokens(["a dog barks", "rain"])
-    assert tokens.shape[0] == 2 and tokens.shape[-1] == clap.text_dim
-    assert mask[0].sum() > mask[1].sum()
+def test_sentence_encoder_loads_without_network(monkeypatch, clap):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the sentence encoder tried to open a network connection")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    sentence_encoder.cache_clear()
+    try:
+        assert sentence_encoder().encode(["offline"]).shape == (1, 384)
+    finally:
+        sentence_encoder.cache_clear()
 
 
-def test_offline_loading(monkeypatch, clap):
-    import os
+def test_text_cache_encodes_each_string_once():
+    calls = []
 
-    assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    assert clap.embed_text(["offline"]).shape == (1, clap.embed_dim)
+    def encode(texts):
+        calls.append(list(texts))
+        return torch.arange(len(texts), dtype=torch.float32)[:, None] + len(calls) * 10
+
+    cache = TextCache(encode)
+    first = cache(["a", "b", "a"])
+    second = cache(["b", "c"])
+    assert calls == [["a", "b"], ["c"]]
+    assert first[:, 0].tolist() == [10.0, 11.0, 10.0] and second[:, 0].tolist() == [11.0, 20.0]
+
+
+def test_registry_names_every_backend_and_refuses_others():
+    assert set(BACKENDS) == {"tiny", "laion"}
+    assert BACKENDS["tiny"].weights_travel and not BACKENDS["laion"].weights_travel
+    with pytest.raises(WsasError, match="unknown CLAP backend 'other'"):
+        clap_class("other")
 
 
 def test_info_nce_prefers_matching_pairs():
@@ -51,9 +76,34 @@ def test_info_nce_prefers_matching_pairs():
     assert info_nce(a, a, torch.tensor(10.0)) < info_nce(a, a.roll(1, 0), torch.tensor(10.0))
 
 
-def test_evaluate_reports_accuracy_and_recall(clap, smoke_corpus):
-    report = evaluate_clap(clap, smoke_corpus)
-    assert 0 <= report["zero_shot_accuracy"] <= 1 and 0 <= report["text_to_audio_recall@1"] <= 1
+class OracleClap(Clap):
+    """Embeds each test clip as the one-hot of its class (looked up by waveform) and each text as
+    the one-hot of the class it names, shifted by ``shift`` classes (shift 1: always wrong)."""
+
+    def __init__(self, clips, shift: int):
+        super().__init__()
+        self.n = len(clips.class_names)
+        self.by_wave = {w.numpy().tobytes(): int(c) for w, c in zip(clips.waves, clips.labels)}
+        self.by_text = {p: i for i, p in enumerate(clips.prompts)}
+        for phrasings, c in zip(clips.phrasings, clips.labels):
+            self.by_text.update({p: int(c) for p in phrasings})
+        self.shift = shift
+
+    def embed_audio(self, wave, sr):
+        labels = [self.by_wave[w.numpy().tobytes()] for w in wave]
+        return torch.nn.functional.one_hot(torch.tensor(labels), self.n).float()
+
+    def embed_text(self, texts):
+        labels = [(self.by_text[t] + self.shift) % self.n for t in texts]
+        return torch.nn.functional.one_hot(torch.tensor(labels), self.n).float()
+
+
+@pytest.mark.parametrize("shift, expected", [(0, 1.0), (1, 0.0)])
+def test_evaluate_scores_a_perfect_and_a_wrong_clap(smoke_corpus, shift, expected):
+    clips = load_embedded(smoke_corpus, "test")
+    report = evaluate_clap(OracleClap(clips, shift), smoke_corpus)
+    assert report["clips"] == len(clips)
+    assert report["zero_shot_accuracy"] == expected and report["text_to_audio_recall@1"] == expected
 
 
 def test_checkpoint_round_trip(tmp_path, clap):

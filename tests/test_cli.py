@@ -35,13 +35,14 @@ def test_user_error_is_one_line_without_traceback():
         text=True,
     )
     assert proc.returncode == 2
-    expected = "wsas: error: unknown preset 'huge'; choose one of smoke, tiny, small, paper"
-    assert proc.stderr.strip().splitlines() == [expected]
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("wsas: error: argument --preset: invalid choice: 'huge'")
+    assert all(name in line for name in ("smoke", "tiny", "small", "paper"))
 
 
 def test_debug_flag_shows_traceback():
     proc = subprocess.run(
-        [sys.executable, "-m", "wsas.cli", "--debug", "data", "build", "--preset", "huge"],
+        [sys.executable, "-m", "wsas.cli", "--debug", "parse", "..."],
         capture_output=True,
         text=True,
     )

@@ -10,8 +10,15 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 CHAPTERS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 
 
-def test_there_are_five_chapters():
-    assert len(CHAPTERS) >= 5
+def test_table_of_contents_lists_exactly_the_chapters():
+    import yaml
+
+    toc = yaml.safe_load((NOTEBOOKS.parent / "_toc.yml").read_text())
+    listed = {e["file"] for part in toc.get("parts", [toc]) for e in part.get("chapters", [])}
+    chapters = {f"notebooks/{p.stem}" for p in CHAPTERS}
+    assert chapters and chapters <= listed, f"not in _toc.yml: {sorted(chapters - listed)}"
+    for entry in listed:
+        assert any((NOTEBOOKS.parent / f"{entry}{ext}").is_file() for ext in (".py", ".md")), entry
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
@@ -30,10 +37,12 @@ def test_pair_is_in_sync(path):
 
 @pytest.fixture(scope="module")
 def book_work(tmp_path_factory):
-    """One work folder for all chapters: the corpus and TinyCLAP are built once and runs are reused."""
+    """One work folder for all chapters: the corpus and TinyCLAP are built once and runs are
+    reused."""
     return tmp_path_factory.mktemp("book_work")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_runs(path, tmp_path, book_work):
     notebook = jupytext.read(path)

@@ -1,8 +1,11 @@
 import json
 from dataclasses import asdict
 
+import pytest
+
 from wsas.presets import PRESETS
-from wsas.reproduce import Cell, findings, grid, reproduce, tables
+from wsas.report import findings, tables
+from wsas.reproduce import Cell, grid, reproduce
 
 
 def test_grids_cover_the_papers_tables():
@@ -35,6 +38,7 @@ def test_grids_cover_the_papers_tables():
     assert Cell("semi", clean_fraction=0.1).name == "semi-x2-clean10-deep-s0"
 
 
+@pytest.mark.slow
 def test_smoke_reproduction_end_to_end_and_resume(tmp_path):
     summary = reproduce(
         "smoke", work=tmp_path / "work", results=tmp_path / "results", progress=False, jobs=2

@@ -100,7 +100,7 @@ def test_checkpoint_from_another_config(tmp_path, smoke_separator):
     tensors, config = load_checkpoint(smoke_separator)
     config["unet"]["channels"] = 64
     save_checkpoint(tmp_path / "other.safetensors", tensors, config)
-    with pytest.raises(Exception, match="does not match"):
+    with pytest.raises(CheckpointError, match="does not match"):
         Separator.from_checkpoint(tmp_path / "other.safetensors")
 
 

@@ -4,9 +4,12 @@ import pytest
 import torch
 
 from wsas.checkpoint import read_config
-from wsas.clap.base import load_clap
+from wsas.clap import load_clap
+from wsas.data.datasets import load_embedded
 from wsas.errors import CheckpointError, WsasError
-from wsas.train import REGIMES, TrainConfig, Trainer
+from wsas.presets import TrainConfig
+from wsas.regimes import REGIMES, get_regime
+from wsas.train import Trainer
 
 UNET = {"channels": 4, "levels": 3, "convs_per_block": 1}
 
@@ -24,7 +27,8 @@ def make(smoke_corpus, smoke_clap, out, **overrides):
             **overrides,
         }
     )
-    return Trainer(config, smoke_corpus, out, load_clap("tiny", str(smoke_clap)), str(smoke_clap))
+    train, val = load_embedded(smoke_corpus, "train"), load_embedded(smoke_corpus, "val")
+    return Trainer(config, load_clap("tiny", smoke_clap), out, train, val)
 
 
 @pytest.mark.parametrize("mode", REGIMES)
@@ -119,12 +123,13 @@ def test_signal_saves_a_checkpoint_and_stops(smoke_corpus, smoke_clap, tmp_path,
 
 
 def test_bad_options_are_user_errors():
-    with pytest.raises(WsasError, match="unknown mode"):
-        TrainConfig(mode="magic")
+    with pytest.raises(WsasError, match="unknown mode 'magic'"):
+        get_regime("magic")
     with pytest.raises(WsasError, match="clean-fraction"):
         TrainConfig(mode="semi", clean_fraction=0)
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(smoke_corpus, smoke_clap, tmp_path):
     import json
     import subprocess
@@ -189,14 +194,7 @@ def test_weak_regimes_train_on_captioned_recordings(
     root, captions = audiocaps_like
     recordings = load_recordings(f"audiocaps:{root}", 8000, 8192)
     config = TrainConfig(mode=mode, steps=2, batch_size=3, val_every=2, val_mixtures=4, unet=UNET)
-    trainer = Trainer(
-        config,
-        None,
-        tmp_path / "run",
-        load_clap("tiny", str(smoke_clap)),
-        str(smoke_clap),
-        recordings=recordings,
-    )
+    trainer = Trainer(config, load_clap("tiny", smoke_clap), tmp_path / "run", recordings)
     batch = trainer.mixture_batch(groups=2)
     assert batch.mixtures.shape == (3, 2, 8192) and {
         c for row in batch.captions for c in row
@@ -208,14 +206,9 @@ def test_weak_regimes_train_on_captioned_recordings(
         and torch.isfinite(torch.tensor(record["loss"]))
     )
     # with a corpus beside the recordings, validation runs on its clean pairs
-    validated = Trainer(
-        config,
-        smoke_corpus,
-        tmp_path / "run2",
-        load_clap("tiny", str(smoke_clap)),
-        str(smoke_clap),
-        recordings=recordings,
-    ).run(progress=False)
+    val = load_embedded(smoke_corpus, "val")
+    clap = load_clap("tiny", smoke_clap)
+    validated = Trainer(config, clap, tmp_path / "run2", recordings, val).run(progress=False)
     assert isinstance(validated["val_si_sdr"], float)
 
 
@@ -226,10 +219,9 @@ def test_regimes_that_need_clean_sources_refuse_recordings(audiocaps_like, smoke
     with pytest.raises(WsasError, match="--mode supervised needs clean sources"):
         Trainer(
             TrainConfig(mode="supervised", unet=UNET),
-            None,
+            load_clap("tiny", smoke_clap),
             tmp_path,
-            load_clap("tiny", str(smoke_clap)),
-            recordings=recordings,
+            recordings,
         )
     with pytest.raises(WsasError, match="expected LAYOUT:FOLDER"):
         load_recordings("audiocaps", 8000, 8192)

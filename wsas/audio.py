@@ -154,18 +154,14 @@ def istft(spec: torch.Tensor, n_fft: int, hop: int, length: int) -> torch.Tensor
     return wave.reshape(*shape[:-2], length)
 
 
-def magphase(spec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Split a complex spectrogram into magnitude and phase (radians), same shape."""
-    return spec.abs(), spec.angle()
-
-
 def log_magnitude(mag: torch.Tensor, floor: float = 1e-4) -> torch.Tensor:
     """Natural-log magnitude with a floor, the separator's input feature."""
     return torch.log(mag.clamp_min(floor))
 
 
 def chunk_spans(n_samples: int, chunk: int, overlap: int) -> list[tuple[int, int]]:
-    """``[(start, end), ...]`` covering ``n_samples`` with chunks of ``chunk`` overlapping by ``overlap``."""
+    """``[(start, end), ...]`` covering ``n_samples`` with chunks of ``chunk`` overlapping by
+    ``overlap``."""
     if not 0 <= overlap < chunk:
         raise ValueError(f"overlap ({overlap}) must be in [0, chunk={chunk})")
     spans, start = [], 0
@@ -178,7 +174,8 @@ def chunk_spans(n_samples: int, chunk: int, overlap: int) -> list[tuple[int, int
 
 
 def overlap_add(outputs: Iterable[torch.Tensor], overlap: int) -> Iterator[torch.Tensor]:
-    """Cross-fade the outputs of consecutive :func:`chunk_spans` chunks and yield the result in order.
+    """Cross-fade the outputs of consecutive :func:`chunk_spans` chunks and yield the result in
+    order.
 
     ``outputs`` are ``(..., L_i)`` tensors, one per span. Neighbours are cross-faded with
     complementary linear ramps over ``overlap`` samples (they sum to one, so an identity function
@@ -203,6 +200,7 @@ def overlap_add(outputs: Iterable[torch.Tensor], overlap: int) -> Iterator[torch
 def process_in_chunks(
     fn: Callable[[torch.Tensor], torch.Tensor], wave: torch.Tensor, chunk: int, overlap: int
 ) -> torch.Tensor:
-    """Apply ``fn: (..., L) -> (*lead, ..., L)`` to overlapping chunks of ``wave (..., S)``; cross-faded output."""
+    """Apply ``fn: (..., L) -> (*lead, ..., L)`` to overlapping chunks of ``wave (..., S)``;
+    cross-faded output."""
     outputs = (fn(wave[..., a:b]) for a, b in chunk_spans(wave.shape[-1], chunk, overlap))
     return torch.cat(list(overlap_add(outputs, overlap)), dim=-1)

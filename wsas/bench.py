@@ -26,20 +26,10 @@ from wsas.presets import get_preset
 def _model(preset_name: str, conditioning: str = "deep"):
     from wsas.clap.tiny import TinyClap
     from wsas.models.separator import MaskSeparator
-    from wsas.models.unet import UNetConfig
 
     p = get_preset(preset_name)
     clap = TinyClap({"sample_rate": p.sr}).freeze()
-    unet = UNetConfig(
-        n_fft=p.n_fft,
-        hop=p.hop,
-        channels=p.unet_channels,
-        levels=p.unet_levels,
-        convs_per_block=p.convs_per_block,
-        cond_dim=clap.embed_dim,
-        conditioning=conditioning,
-    )
-    return MaskSeparator(unet, p.sr).eval(), clap, p
+    return MaskSeparator(p.unet(conditioning, clap.embed_dim), p.sr).eval(), clap, p
 
 
 def _timed(fn, repeats: int = 3) -> float:
@@ -51,7 +41,8 @@ def _timed(fn, repeats: int = 3) -> float:
 
 
 def _inference_worker(preset_name: str, seconds: float, queue) -> None:
-    """Separate ``seconds`` of 44.1 kHz stereo noise from a file by two queries; report time and peak RSS."""
+    """Separate ``seconds`` of 44.1 kHz stereo noise from a file by two queries; report time and
+    peak RSS."""
     import soundfile as sf
 
     from wsas.clap.base import cached_text_embedder
@@ -95,7 +86,8 @@ def inference(preset_name: str, seconds: float) -> dict:
 
 
 def shared_encoder_speedup(preset_name: str, conditioning: str, batch: int = 8) -> dict:
-    """Weak-objective step (2 captions + 2K clauses per example, K = 2) with and without query batching."""
+    """Weak-objective step (2 captions + 2K clauses per example, K = 2) with and without query
+    batching."""
     from wsas.losses import reconstruction_loss
 
     model, clap, p = _model(preset_name, conditioning)

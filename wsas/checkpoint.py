@@ -1,4 +1,5 @@
-"""Checkpoints: one safetensors file per model, its JSON config in the file's metadata (no pickle)."""
+"""Checkpoints: one safetensors file per model, its JSON config in the file's metadata (no
+pickle)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def read_config(path: str | os.PathLike) -> dict:
 def load_checkpoint(
     path: str | os.PathLike, kind: str | None = None
 ) -> tuple[dict[str, torch.Tensor], dict]:
-    """``(tensors, config)`` of a checkpoint; ``kind`` checks ``config['kind']`` (e.g. 'separator')."""
+    """``(tensors, config)`` of a checkpoint; ``kind`` checks ``config['kind']`` (e.g.
+    'separator')."""
     config = read_config(path)
     if kind is not None and config.get("kind") != kind:
         raise CheckpointError(

@@ -52,7 +52,8 @@ def cmd_parse(args: argparse.Namespace) -> None:
         raise WsasError(f"{args.file}: cannot read ({err.strerror})") from None
     if not rows or args.column not in rows[0]:
         raise WsasError(
-            f"{args.file}: no column '{args.column}' (columns: {', '.join(rows[0]) if rows else 'none'})"
+            f"{args.file}: no column '{args.column}' "
+            f"(columns: {', '.join(rows[0]) if rows else 'none'})"
         )
     started = time.perf_counter()
     counts = collections.Counter(len(parse(r[args.column])) for r in rows if r[args.column].strip())
@@ -79,7 +80,7 @@ def cmd_clap_pretrain(args: argparse.Namespace) -> None:
     """Train TinyCLAP on the corpus's clap split, then report its accuracy."""
     import time
 
-    from wsas.clap.tiny import evaluate_clap, pretrain
+    from wsas.clap.pretrain import evaluate_clap, pretrain
     from wsas.presets import get_preset
 
     steps = args.steps or get_preset(args.preset).clap_steps
@@ -97,8 +98,8 @@ def cmd_clap_pretrain(args: argparse.Namespace) -> None:
 
 def cmd_clap_eval(args: argparse.Namespace) -> None:
     """Zero-shot accuracy and text->audio recall@1 of a CLAP on the corpus's test clips."""
-    from wsas.clap.base import load_clap
-    from wsas.clap.tiny import evaluate_clap
+    from wsas.clap import load_clap
+    from wsas.clap.pretrain import evaluate_clap
 
     checkpoint = args.checkpoint or (default_clap(args.data) if args.backend == "tiny" else None)
     report = {
@@ -116,7 +117,7 @@ def cmd_clap_eval(args: argparse.Namespace) -> None:
 def cmd_clap_score(args: argparse.Namespace) -> None:
     """Cosine similarity of each audio file to each text."""
     from wsas.audio import load
-    from wsas.clap.base import load_clap
+    from wsas.clap import load_clap
 
     clap = load_clap(args.backend, args.checkpoint)
     for path in args.audio:
@@ -130,82 +131,76 @@ def cmd_clap_score(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    """Train a separator in one of the six regimes."""
-    from wsas.clap.base import load_clap
-    from wsas.data.datasets import load_recordings
+    """Train a separator in one of the regimes."""
+    from wsas.clap import load_clap
+    from wsas.data.datasets import is_labelled, load_clips, load_recordings
     from wsas.presets import get_preset
-    from wsas.train import TrainConfig, Trainer
+    from wsas.train import Trainer
 
     preset = get_preset(args.preset)
-    config = TrainConfig(
-        mode=args.mode,
+    config = preset.train_config(
+        args.mode,
+        args.conditioning,
+        args.steps,
         sources=args.sources,
-        steps=args.steps or preset.train_steps,
-        batch_size=args.batch_size or preset.batch_size,
-        lr=args.lr or preset.lr,
+        batch_size=args.batch_size,
+        lr=args.lr,
         seed=args.seed,
-        conditioning=args.conditioning or preset.conditioning,
         clean_fraction=args.clean_fraction,
-        val_every=max(1, (args.steps or preset.train_steps) // 4),
-        val_mixtures=preset.val_mixtures,
-        unet={
-            "n_fft": preset.n_fft,
-            "hop": preset.hop,
-            "channels": preset.unet_channels,
-            "levels": preset.unet_levels,
-            "convs_per_block": preset.convs_per_block,
-        },
     )
     if not (args.data or args.recordings):
         raise WsasError("give --data CORPUS, --recordings LAYOUT:FOLDER, or both")
-    if args.clap == "tiny" and not (args.clap_checkpoint or args.data):
-        raise WsasError("TinyCLAP needs --clap-checkpoint when there is no --data corpus")
+    corpus = args.data and not is_labelled(args.data)
+    if args.clap == "tiny" and not (args.clap_checkpoint or corpus):
+        raise WsasError("TinyCLAP needs --clap-checkpoint when --data is not an embedded corpus")
     checkpoint = args.clap_checkpoint or (default_clap(args.data) if args.clap == "tiny" else None)
-    recordings = (
-        load_recordings(args.recordings, preset.sr, preset.clip_samples, args.seed)
-        if args.recordings
-        else None
-    )
-    trainer = Trainer(
-        config,
-        args.data,
-        args.out,
-        load_clap(args.clap, checkpoint),
-        checkpoint,
-        recordings=recordings,
-    )
+    size = {} if corpus else {"sr": preset.sr, "clip_samples": preset.clip_samples}
+    val = None
+    if args.data:
+        try:
+            val = load_clips(args.data, "val", **size)
+        except WsasError:
+            if corpus:
+                raise
+    if args.recordings:
+        train = load_recordings(args.recordings, preset.sr, preset.clip_samples, args.seed)
+    else:
+        train = load_clips(args.data, "train", **size)
+    trainer = Trainer(config, load_clap(args.clap, checkpoint), args.out, train, val)
     print(json.dumps(trainer.run(resume=args.resume)))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     """SDR/SIR/SAR/SI-SDR of a run on the fixed 2-source test mixtures."""
+    from wsas.bundle import checkpoint_of
     from wsas.evaluate import evaluate_run, reference_free
     from wsas.presets import get_preset
 
     if args.reference_free:
-        run = Path(args.run)
-        report = reference_free(
-            run / "checkpoint.safetensors" if run.is_dir() else run, args.reference_free
-        )
+        report = reference_free(checkpoint_of(args.run), args.reference_free)
         print(
             json.dumps(report, indent=2)
             if args.json
             else f"{report['files']} files: CLAPScore {report['clap_score']:.3f} (mixture "
-            f"{report['clap_score_mixture']:.3f}, improvement {report['clapscore_improvement']:+.3f})"
+            f"{report['clap_score_mixture']:.3f}, "
+            f"improvement {report['clapscore_improvement']:+.3f})"
         )
         return
     if not args.data:
         raise WsasError("give --data CORPUS (reference-based scores) or --reference-free FOLDER")
+    preset = get_preset(args.preset)
+    pairs = args.pairs or preset.test_mixtures
     report = evaluate_run(
-        args.run, args.data, args.pairs or get_preset(args.preset).test_mixtures, args.backend
+        args.run, args.data, pairs, args.backend, clip_samples=preset.clip_samples
     )
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(
-            f"{report['mode']} x{report['sources']} ({report['conditioning']}): SDR {report['sdr']:.2f} dB, "
-            f"SIR {report['sir']:.2f}, SAR {report['sar']:.2f}, SI-SDR {report['si_sdr']:.2f}, "
-            f"SDRi {report['sdri']:.2f}, CLAPScore +{report['clapscore_improvement']:.3f} on {report['pairs']} pairs"
+            f"{report['mode']} x{report['sources']} ({report['conditioning']}): "
+            f"SDR {report['sdr']:.2f} dB, SIR {report['sir']:.2f}, SAR {report['sar']:.2f}, "
+            f"SI-SDR {report['si_sdr']:.2f}, SDRi {report['sdri']:.2f}, "
+            f"CLAPScore +{report['clapscore_improvement']:.3f} on {report['pairs']} pairs"
         )
 
 
@@ -293,8 +288,20 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(table(report))
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors (unknown option, invalid choice) as one line and exit code 2, like every
+    other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"wsas: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wsas", description=__doc__)
+    from wsas.clap import BACKENDS
+    from wsas.presets import PRESETS
+    from wsas.regimes import REGIMES
+
+    parser = OneLineParser(prog="wsas", description=__doc__)
     parser.add_argument("--version", action="version", version=f"wsas {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -314,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     build = data.add_parser(
         "build", help="render single-source clips from a General MIDI soundfont"
     )
-    build.add_argument("--preset", default="tiny", help="smoke, tiny, small or paper")
+    build.add_argument("--preset", default="tiny", choices=list(PRESETS))
     build.add_argument(
         "--soundfont", help="a General MIDI .sf2 (default: the one in the pretty_midi wheel)"
     )
@@ -328,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre = clap.add_parser("pretrain", help="train TinyCLAP on a corpus's clap split")
     pre.add_argument("--data", required=True, help="corpus folder (wsas data build)")
     pre.add_argument("--out", help="checkpoint (default: DATA/tinyclap.safetensors)")
-    pre.add_argument("--preset", default="tiny")
+    pre.add_argument("--preset", default="tiny", choices=list(PRESETS))
     pre.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     pre.add_argument("--seed", type=int, default=0)
     pre.set_defaults(func=cmd_clap_pretrain)
@@ -337,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("score", "similarity of audio files to texts", cmd_clap_score),
     ):
         p = clap.add_parser(name, help=helptext)
-        p.add_argument("--backend", default="tiny", choices=["tiny", "laion"])
+        p.add_argument("--backend", default="tiny", choices=list(BACKENDS))
         p.add_argument(
             "--checkpoint", help="CLAP checkpoint (tiny default: DATA/tinyclap.safetensors)"
         )
@@ -353,12 +360,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     train = sub.add_parser("train", help="train a separator")
-    train.add_argument(
-        "--mode", required=True, help="supervised, mix-and-separate, pit, mixit, weak or semi"
-    )
+    train.add_argument("--mode", required=True, choices=list(REGIMES), help="the training regime")
     train.add_argument("--sources", type=int, default=2, help="sources per training mixture")
     train.add_argument(
-        "--data", help="embedded corpus folder (training clips, validation pairs, TinyCLAP)"
+        "--data",
+        help="embedded corpus folder (training clips, validation pairs, TinyCLAP), or a labelled "
+        "layout music:DIR / vggsound:DIR",
     )
     train.add_argument(
         "--recordings",
@@ -367,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
         "audiocaps:/data/audiocaps (layouts: audiocaps, clotho, vggsound, music)",
     )
     train.add_argument("--out", required=True, help="run folder (checkpoint, log.csv, train.json)")
-    train.add_argument("--preset", default="tiny", help="model size and budget")
+    train.add_argument("--preset", default="tiny", choices=list(PRESETS), help="size, budget")
     train.add_argument("--steps", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float)
@@ -376,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--clean-fraction", type=float, default=1.0, help="supervised/semi: clean share of clips"
     )
-    train.add_argument("--clap", default="tiny", choices=["tiny", "laion"])
+    train.add_argument("--clap", default="tiny", choices=list(BACKENDS))
     train.add_argument("--clap-checkpoint")
     train.add_argument(
         "--resume", action="store_true", help="continue from OUT/checkpoint.safetensors"
@@ -385,13 +392,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="SDR/SIR/SAR on the fixed 2-source test mixtures")
     ev.add_argument("run", help="a run folder or checkpoint")
-    ev.add_argument("--data", help="corpus folder (fixed 2-source test mixtures with references)")
+    ev.add_argument(
+        "--data", help="corpus folder or music:DIR / vggsound:DIR (2-source test mixtures)"
+    )
     ev.add_argument(
         "--reference-free",
         metavar="FOLDER",
         help="CLAPScore on FOLDER/captions.csv (file,caption): no clean references needed",
     )
-    ev.add_argument("--preset", default="tiny")
+    ev.add_argument("--preset", default="tiny", choices=list(PRESETS))
     ev.add_argument("--pairs", type=int, help="test mixtures (default: the preset's)")
     ev.add_argument("--backend", default="fast", choices=["fast", "mir_eval"])
     ev.add_argument("--json", action="store_true")
@@ -415,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     sep.set_defaults(func=cmd_separate)
 
     rep = sub.add_parser("reproduce", help="the paper's Tables 1 and 2 end to end")
-    rep.add_argument("--preset", default="tiny", help="smoke, tiny, small or paper")
+    rep.add_argument("--preset", default="tiny", choices=list(PRESETS))
     rep.add_argument(
         "--work", default="work", help="folder for data, CLAP and runs (default: work/)"
     )
@@ -445,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser(
         "bench", help="inference RTF, memory, shared-encoder speed-up, BSS Eval speed"
     )
-    bench.add_argument("--preset", default="tiny")
+    bench.add_argument("--preset", default="tiny", choices=list(PRESETS))
     bench.add_argument(
         "--long-seconds", type=float, default=600.0, help="length of the long-file test (s)"
     )
@@ -464,8 +473,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"wsas: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("wsas: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as err:  # the trainer's says where its checkpoint is
+        print(f"wsas: interrupted{f': {err}' if str(err) else ''}", file=sys.stderr)
         return 130
     return 0
 

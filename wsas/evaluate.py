@@ -5,8 +5,9 @@ Eval v3 ``bss_eval_sources`` (SDR, SIR, SAR; 512-tap distortion filter, no permu
 since a query-conditioned output is already assigned to its source), plus SI-SDR and the SDR
 improvement over the mixture. Two back-ends give the same numbers: ``fast`` (fast_bss_eval,
 torch, default) and ``mir_eval`` (the reference). Unconditional models (PIT, MixIT) have no
-queries: their outputs are assigned to references by the best permutation (an oracle advantage,
-stated in every table). Bounds on the same mixtures: the mixture itself, and the oracle ideal
+queries: their outputs are assigned to references by the best permutation (PIT) or the best
+selection of 2 of their 2N outputs (MixIT): an oracle advantage, stated in every table. Bounds on
+the same mixtures: the mixture itself, and the oracle ideal
 ratio mask (the ceiling of any mask-based separator with the mixture phase).
 
 References are loudness-normalised clips that are active most of the time; a reference with
@@ -16,68 +17,21 @@ less than 1e-8 mean energy would make SDR meaningless and is dropped with its pa
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from wsas.audio import istft, stft
-from wsas.data.classes import CLASS_NAMES, PROMPTS
-from wsas.data.mixing import MixtureBatch
+from wsas.bundle import load_run
+from wsas.clap import cached_text_embedder
+from wsas.data.datasets import load_clips
+from wsas.data.mixing import MixtureBatch, fixed_pairs
 from wsas.errors import WsasError
 from wsas.losses import si_sdr
-from wsas.models.separator import MaskSeparator
-
-Embed = Callable[[list[str]], torch.Tensor]
-
-
-def label_queries(embed: Embed, labels: torch.Tensor) -> torch.Tensor:
-    """Label-prompt embeddings ``(B, N, D)`` for class indices ``(B, N)``."""
-    return embed([PROMPTS[int(c)] for c in labels.flatten()]).reshape(*labels.shape, -1)
-
-
-@torch.no_grad()
-def separate_pairs(
-    model: MaskSeparator, embed: Embed, pairs: MixtureBatch, n_slots: int = 0, batch: int = 16
-) -> torch.Tensor:
-    """Estimates ``(P, 2, S)`` aligned with ``pairs.sources[:, 0]``.
-
-    Conditioned models get the two label prompts; unconditional ones (``n_slots > 0``) get their
-    slot queries and the best permutation of outputs to references (by SI-SDR).
-    """
-    from wsas.train import slot_queries
-
-    device = next(model.parameters()).device
-    mixtures, refs, labels = pairs.mixtures[:, 0], pairs.sources[:, 0], pairs.labels[:, 0]
-    out = []
-    for start in range(0, len(mixtures), batch):
-        mix = mixtures[start : start + batch].to(device)
-        if n_slots:
-            queries = (
-                slot_queries(n_slots, model.config.cond_dim).to(device).expand(len(mix), -1, -1)
-            )
-        else:
-            queries = label_queries(embed, labels[start : start + batch]).to(device)
-        est = model(mix, queries).float().cpu()
-        if n_slots:
-            est = best_permutation(est, refs[start : start + batch])
-        out.append(est)
-    return torch.cat(out)
-
-
-def best_permutation(outputs: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
-    """Pick, for ``refs (B, N, S)``, the outputs ``(B, M, S)`` (M >= N) that maximise mean SI-SDR."""
-    n, m = refs.shape[1], outputs.shape[1]
-    scores = si_sdr(outputs[:, :, None], refs[:, None])  # (B, M, N)
-    perms = list(itertools.permutations(range(m), n))
-    totals = torch.stack(
-        [scores[:, list(p), list(range(n))].sum(-1) for p in perms], dim=-1
-    )  # (B, P)
-    best = totals.argmax(-1)
-    return torch.stack([outputs[b, list(perms[int(i)])] for b, i in enumerate(best)])
+from wsas.models.queries import separate_pairs
+from wsas.regimes import get_regime
 
 
 @contextlib.contextmanager
@@ -96,7 +50,8 @@ def _one_thread():
 def bss_eval(
     estimates: torch.Tensor, references: torch.Tensor, backend: str = "fast"
 ) -> dict[str, np.ndarray]:
-    """BSS Eval v3 per source: ``(P, N, S)`` x2 -> ``{"sdr", "sir", "sar"}`` each ``(P, N)`` in dB."""
+    """BSS Eval v3 per source: ``(P, N, S)`` x2 -> ``{"sdr", "sir", "sar"}`` each ``(P, N)`` in
+    dB."""
     with _one_thread():
         return _bss_eval(estimates, references, backend)
 
@@ -126,15 +81,22 @@ def _bss_eval(
 
 
 def oracle_irm(pairs: MixtureBatch, n_fft: int, hop: int) -> torch.Tensor:
-    """Ideal ratio mask estimates ``(P, 2, S)``: ``|S_i| / sum_j |S_j|`` applied to the mixture STFT."""
+    """Ideal ratio mask estimates ``(P, 2, S)``: ``|S_i| / sum_j |S_j|`` applied to the mixture
+    STFT."""
     refs, mix = pairs.sources[:, 0], pairs.mixtures[:, 0]
     mags = stft(refs, n_fft, hop).abs()
     masks = mags / mags.sum(1, keepdim=True).clamp_min(1e-8)
     return istft(masks * stft(mix, n_fft, hop).unsqueeze(1), n_fft, hop, mix.shape[-1])
 
 
-def score(estimates: torch.Tensor, pairs: MixtureBatch, backend: str = "fast") -> dict:
-    """Mean SDR/SIR/SAR/SI-SDR/SDRi over all sources, and mean SDR per class."""
+def score(
+    estimates: torch.Tensor,
+    pairs: MixtureBatch,
+    backend: str = "fast",
+    class_names: tuple[str, ...] | None = None,
+) -> dict:
+    """Mean SDR/SIR/SAR/SI-SDR/SDRi over all sources, and mean SDR per class (keyed by
+    ``class_names[label]``, or the label index without names)."""
     refs, mix = pairs.sources[:, 0], pairs.mixtures[:, 0]
     keep = (refs.pow(2).mean(-1) > 1e-8).all(-1)
     refs, mix, est, labels = refs[keep], mix[keep], estimates[keep], pairs.labels[:, 0][keep]
@@ -143,7 +105,8 @@ def score(estimates: torch.Tensor, pairs: MixtureBatch, backend: str = "fast") -
     per_class = {}
     for name_idx in labels.unique():
         sel = (labels == name_idx).numpy()
-        per_class[CLASS_NAMES[int(name_idx)]] = round(float(metrics["sdr"][sel].mean()), 3)
+        name = class_names[int(name_idx)] if class_names else str(int(name_idx))
+        per_class[name] = round(float(metrics["sdr"][sel].mean()), 3)
 
     def mean(
         x,
@@ -163,7 +126,8 @@ def score(estimates: torch.Tensor, pairs: MixtureBatch, backend: str = "fast") -
 
 
 def bounds(pairs: MixtureBatch, n_fft: int, hop: int, backend: str = "fast") -> dict:
-    """Scores of the mixture itself (lower bound) and of the oracle ideal ratio mask (upper bound)."""
+    """Scores of the mixture itself (lower bound) and of the oracle ideal ratio mask (upper
+    bound)."""
     mixture = pairs.mixtures[:, 0][:, None].expand_as(pairs.sources[:, 0])
     return {
         "mixture": score(mixture, pairs, backend),
@@ -175,7 +139,8 @@ def bounds(pairs: MixtureBatch, n_fft: int, hop: int, backend: str = "fast") -> 
 def clap_score(
     clap, estimates: torch.Tensor, mixtures: torch.Tensor, texts: list[list[str]], sr: int
 ) -> dict:
-    """Reference-free scores of ``estimates (P, K, S)`` from ``mixtures (P, S)`` queried by ``texts [P][K]``.
+    """Reference-free scores of ``estimates (P, K, S)`` from ``mixtures (P, S)`` queried by ``texts
+    [P][K]``.
 
     ``clap_score``: cosine similarity of each estimate to its own text; ``clap_score_mixture``: of
     the mixture to the same text; ``clapscore_improvement``: their difference (how much closer
@@ -201,32 +166,28 @@ def clap_score(
 
 
 def reference_free(checkpoint: str | os.PathLike, folder: str | os.PathLike) -> dict:
-    """CLAPScore of caption-driven separations of every file listed in ``FOLDER/captions.csv`` (file, caption)."""
+    """CLAPScore of caption-driven separations of every file in ``FOLDER/captions.csv``
+    (columns file, caption)."""
     import csv
 
     from wsas.audio import load
     from wsas.captions import parse
-    from wsas.clap.base import cached_text_embedder
 
     folder = Path(folder)
     listing = folder / "captions.csv"
     if not listing.is_file():
         raise WsasError(f"{listing}: missing (a CSV with columns file,caption)")
-    model, clap, config = load_separator(checkpoint)
+    run = load_run(checkpoint)
+    model, clap, sr = run.model, run.clap, run.config["sample_rate"]
     embed = cached_text_embedder(clap)
     rows = []
     with open(listing, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            wave, sr = load(folder / row["file"], sr=config["sample_rate"])
+            wave, _ = load(folder / row["file"], sr=sr)
             clauses = parse(row["caption"])
             est = model(wave[None], embed(clauses)[None]).cpu()
-            rows.append(
-                {
-                    "file": row["file"],
-                    "clauses": clauses,
-                    **clap_score(clap, est, wave[None], [clauses], sr),
-                }
-            )
+            scores = clap_score(clap, est, wave[None], [clauses], sr)
+            rows.append({"file": row["file"], "clauses": clauses, **scores})
     keys = ("clap_score", "clap_score_mixture", "clapscore_improvement")
     return {
         "files": len(rows),
@@ -235,59 +196,33 @@ def reference_free(checkpoint: str | os.PathLike, folder: str | os.PathLike) -> 
     }
 
 
-def load_separator(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"):
-    """``(model, clap, config)`` from a separator checkpoint (self-contained for the tiny CLAP)."""
-    from wsas.checkpoint import load_checkpoint
-    from wsas.clap.base import load_clap
-    from wsas.clap.tiny import TinyClap
-    from wsas.models.unet import UNetConfig
-
-    tensors, config = load_checkpoint(checkpoint, kind="separator")
-    try:
-        model = MaskSeparator(UNetConfig(**config["unet"]), config["sample_rate"])
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    except (TypeError, RuntimeError) as err:
-        raise WsasError(
-            f"{checkpoint}: does not match this version's separator ({str(err).splitlines()[0]})"
-        ) from None
-    model.to(device).eval()
-    clap_info = config["clap"]
-    if clap_info["backend"] == "tiny":
-        clap = TinyClap(clap_info["config"])
-        clap.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("clap.")})
-        clap = clap.to(device).freeze()
-    else:
-        clap = load_clap("laion", clap_info["checkpoint"], device)
-    return model, clap, config
-
-
 def evaluate_run(
     run: str | os.PathLike,
-    corpus: str | os.PathLike,
+    data: str | os.PathLike,
     n_pairs: int,
     backend: str = "fast",
     seed: int = 1234,
+    clip_samples: int | None = None,
 ) -> dict:
-    """Score a training run's checkpoint on the fixed test pairs of ``corpus``."""
-    from wsas.clap.base import cached_text_embedder
-    from wsas.data.datasets import load_embedded
-    from wsas.data.mixing import fixed_pairs
-
-    run = Path(run)
-    checkpoint = run / "checkpoint.safetensors" if run.is_dir() else run
-    model, clap, config = load_separator(checkpoint)
-    embed = cached_text_embedder(clap)
-    pairs = fixed_pairs(load_embedded(corpus, "test"), n_pairs, seed)
-    unconditional = config["train"]["mode"] in ("pit", "mixit")
-    estimates = separate_pairs(model, embed, pairs, config["n_slots"] if unconditional else 0)
-    prompts = [[PROMPTS[int(c)] for c in row] for row in pairs.labels[:, 0]]
+    """Score a run on the fixed 2-source test pairs of ``data`` (a corpus folder or a labelled
+    layout ``music:DIR`` / ``vggsound:DIR``, cut to ``clip_samples``), each source queried by
+    its label prompt; unconditional models get their regime's oracle assignment."""
+    bundle = load_run(run)
+    config = bundle.config
+    clips = load_clips(data, "test", config["sample_rate"], clip_samples)
+    pairs = fixed_pairs(clips, n_pairs, seed)
+    regime = get_regime(config["train"]["mode"])
+    n_slots = config["n_slots"] if regime.unconditional else 0
+    embed = cached_text_embedder(bundle.clap)
+    estimates = separate_pairs(bundle.model, embed, pairs, clips.prompts, n_slots)
+    prompts = [[clips.prompts[int(c)] for c in row] for row in pairs.labels[:, 0]]
     return {
         "run": str(run),
-        "mode": config["train"]["mode"],
+        "mode": regime.name,
         "sources": config["train"]["sources"],
         "conditioning": config["train"]["conditioning"],
-        "oracle_permutation": unconditional,
+        "assignment": regime.assignment,
         "step": config["step"],
-        **score(estimates, pairs, backend),
-        **clap_score(clap, estimates, pairs.mixtures[:, 0], prompts, config["sample_rate"]),
+        **score(estimates, pairs, backend, clips.class_names),
+        **clap_score(bundle.clap, estimates, pairs.mixtures[:, 0], prompts, config["sample_rate"]),
     }

@@ -17,7 +17,8 @@ Pairwise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def spectral_weight(mag_mix: torch.Tensor) -> torch.Tensor:
-    """Per-bin weights ``clamp(log1p(|M|), 1e-3, 10)`` that favour loud time-frequency bins, same shape."""
+    """Per-bin weights ``clamp(log1p(|M|), 1e-3, 10)`` that favour loud time-frequency bins, same
+    shape."""
     return torch.log1p(mag_mix).clamp(1e-3, 10)
 
 
@@ -29,7 +30,8 @@ def weighted_l1(estimate: torch.Tensor, target: torch.Tensor, weight: torch.Tens
 def reconstruction_loss(
     masks: torch.Tensor, mag_mix: torch.Tensor, targets: torch.Tensor
 ) -> torch.Tensor:
-    """Masked-mixture L1 to target magnitudes: ``masks (B, K, F, T)``, ``mag_mix (B, F, T)``, ``targets (B, K, F, T)``.
+    """Masked-mixture L1 to target magnitudes: ``masks (B, K, F, T)``, ``mag_mix (B, F, T)``,
+    ``targets (B, K, F, T)``.
 
     The *supervised* loss when targets are the clean sources queried by their labels, and the
     *mix-and-separate* loss (Sound of Pixels, CLIPSep) when ``mag_mix`` is the mixture of
@@ -43,7 +45,8 @@ def reconstruction_loss(
 def pit(
     estimates: torch.Tensor, targets: torch.Tensor, pairwise: Pairwise
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Permutation-invariant loss: ``estimates, targets (B, N, ...)`` -> (mean loss, best permutation ``(B, N)``).
+    """Permutation-invariant loss: ``estimates, targets (B, N, ...)`` -> (mean loss, best
+    permutation ``(B, N)``).
 
     ``pairwise(est (B, N, 1, ...), tgt (B, 1, N, ...)) -> (B, N, N)``; every permutation of the
     N outputs is tried (Yu et al., 2017), which is fine for the handful of sources used here.
@@ -59,7 +62,8 @@ def pit(
 def mixit(
     estimates: torch.Tensor, mixtures: torch.Tensor, pairwise: Pairwise
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mixture-invariant loss (Wisdom et al., 2020): ``estimates (B, M, ...)``, ``mixtures (B, G, ...)``.
+    """Mixture-invariant loss (Wisdom et al., 2020): ``estimates (B, M, ...)``, ``mixtures (B, G,
+    ...)``.
 
     Every assignment of the M outputs to the G mixtures is tried; the outputs assigned to a
     mixture are summed and compared with it. Returns (mean loss, best assignment ``(B, M)``).
@@ -117,7 +121,8 @@ def consistency_loss(
 
     ``clause_masks (B, G, K, F, T)`` for the K clause slots of each of the G mixtures, ``alpha
     (B, G, K)`` the slot weights (1/copies for padded duplicates), ``mag_mix (B, F, T)`` the
-    mixture of mixtures, ``mag_targets (B, G, F, T)`` the mixtures: ``sum_k alpha_k m_k |M| ~ |X_g|``.
+    mixture of mixtures, ``mag_targets (B, G, F, T)`` the mixtures: ``sum_k alpha_k m_k |M| ~
+    |X_g|``.
     """
     combined = (alpha[..., None, None] * clause_masks).sum(2)  # (B, G, F, T)
     return reconstruction_loss(combined, mag_mix, mag_targets)
@@ -166,3 +171,14 @@ def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8) -
     return 10 * torch.log10(
         target.pow(2).sum(-1) / ((estimate - target).pow(2).sum(-1) + eps) + eps
     )
+
+
+def best_permutation(outputs: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
+    """The outputs ``(B, M, S)`` (M >= N) assigned to ``refs (B, N, S)`` that maximise mean SI-SDR:
+    ``(B, N, S)``. With M > N this also *selects* which outputs count (MixIT's 2N slots)."""
+    n, m = refs.shape[1], outputs.shape[1]
+    scores = si_sdr(outputs[:, :, None], refs[:, None])  # (B, M, N)
+    perms = list(itertools.permutations(range(m), n))
+    totals = torch.stack([scores[:, list(p), list(range(n))].sum(-1) for p in perms], dim=-1)
+    best = totals.argmax(-1)  # (B,)
+    return torch.stack([outputs[b, list(perms[int(i)])] for b, i in enumerate(best)])

@@ -7,13 +7,16 @@ import numpy as np
 import torch
 
 from wsas.audio import stft
+from wsas.models.unet import UNetConfig
 
 
 def spectrogram(
-    ax, wave: torch.Tensor, sr: int, title: str = "", n_fft: int = 510, hop: int = 128
+    ax, wave: torch.Tensor, sr: int, title: str = "", stft_config: UNetConfig | None = None
 ) -> None:
-    """Log-magnitude spectrogram (dB) of a mono ``wave (S,)`` on ``ax``, time in s and frequency in kHz."""
-    mag = stft(torch.as_tensor(wave).float(), n_fft, hop).abs()
+    """Log-magnitude spectrogram (dB) of a mono ``wave (S,)`` on ``ax`` with the separator's STFT
+    settings (``stft_config``, default the U-Net's defaults); time in s, frequency in kHz."""
+    c = stft_config or UNetConfig()
+    mag = stft(torch.as_tensor(wave).float(), c.n_fft, c.hop).abs()
     db = 20 * torch.log10(mag.clamp_min(1e-5))
     ax.imshow(
         db.numpy(),

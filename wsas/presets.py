@@ -11,7 +11,41 @@ conditioning, three seeds).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+
+from wsas.errors import WsasError
+from wsas.models.unet import UNetConfig
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (stored in its checkpoint; resume checks it)."""
+
+    mode: str  # a regime name (wsas.regimes.REGIMES)
+    sources: int = 2  # sources per training mixture
+    steps: int = 1000
+    batch_size: int = 16
+    lr: float = 2e-3
+    seed: int = 0
+    conditioning: str = "deep"
+    clean_fraction: float = 1.0  # supervised / semi: fraction of train clips available clean
+    lambda_s: float = 1.0
+    lambda_u: float = 1.0
+    sim_weight: float = 0.5
+    recon_weight: float = 5.0
+    val_every: int = 250
+    val_mixtures: int = 48
+    unet: UNetConfig = field(default_factory=UNetConfig)
+
+    def __post_init__(self):
+        if isinstance(self.unet, dict):  # read back from a checkpoint's JSON
+            self.unet = UNetConfig(**self.unet)
+        if not 1 <= self.sources <= 6:
+            raise WsasError(f"--sources must be between 1 and 6, got {self.sources}")
+        if not 0 < self.clean_fraction <= 1:
+            raise WsasError(f"--clean-fraction must be in (0, 1], got {self.clean_fraction}")
+        if self.conditioning not in ("deep", "late"):
+            raise WsasError(f"conditioning must be deep or late, got '{self.conditioning}'")
 
 
 @dataclass(frozen=True)
@@ -33,9 +67,13 @@ class Preset:
     val_mixtures: int
     conditioning: str = "deep"  # of the main cells; "late" is ~3x cheaper per weak step on CPU
     seeds: tuple[int, ...] = (0,)
-    ablation_steps: int = (
-        0  # > 0: also train mix-and-separate and weak on 4-source mixtures this many steps
-    )
+    # the grid (wsas.reproduce.grid): unsupervised methods at these training-mixture sizes, semi at
+    # these clean fractions, the other conditioning as an ablation, and (ablation_steps > 0)
+    # mix-and-separate and weak on 4-source mixtures trained that many steps
+    unsupervised_sources: tuple[int, ...] = (2, 3, 4)
+    semi_fractions: tuple[float, ...] = (0.05, 0.10, 0.25)
+    conditioning_ablation: bool = True
+    ablation_steps: int = 0
 
     @property
     def clip_seconds(self) -> float:
@@ -43,6 +81,38 @@ class Preset:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def unet(self, conditioning: str | None = None, cond_dim: int = 128) -> UNetConfig:
+        """The separator of this preset (``conditioning`` defaults to the preset's)."""
+        return UNetConfig(
+            n_fft=self.n_fft,
+            hop=self.hop,
+            channels=self.unet_channels,
+            levels=self.unet_levels,
+            convs_per_block=self.convs_per_block,
+            cond_dim=cond_dim,
+            conditioning=conditioning or self.conditioning,
+        )
+
+    def train_config(
+        self, mode: str, conditioning: str | None = None, steps: int | None = None, **overrides
+    ) -> TrainConfig:
+        """A :class:`TrainConfig` with this preset's model and budget; ``overrides`` win."""
+        conditioning = conditioning or self.conditioning
+        steps = steps or self.train_steps
+        return TrainConfig(
+            **{
+                "mode": mode,
+                "steps": steps,
+                "batch_size": self.batch_size,
+                "lr": self.lr,
+                "conditioning": conditioning,
+                "val_every": max(1, steps // 4),
+                "val_mixtures": self.val_mixtures,
+                "unet": self.unet(conditioning),
+                **{k: v for k, v in overrides.items() if v is not None},
+            }
+        )
 
 
 PRESETS: dict[str, Preset] = {
@@ -63,6 +133,9 @@ PRESETS: dict[str, Preset] = {
         test_mixtures=24,
         val_mixtures=12,
         conditioning="late",
+        unsupervised_sources=(2,),
+        semi_fractions=(0.05,),
+        conditioning_ablation=False,
     ),
     "tiny": Preset(
         "tiny",
@@ -81,6 +154,9 @@ PRESETS: dict[str, Preset] = {
         test_mixtures=120,
         val_mixtures=48,
         conditioning="late",
+        unsupervised_sources=(2,),
+        semi_fractions=(0.05,),
+        conditioning_ablation=False,
     ),
     "small": Preset(
         "small",
@@ -124,8 +200,6 @@ PRESETS: dict[str, Preset] = {
 
 def get_preset(name: str) -> Preset:
     """Look a preset up by name; unknown names raise a WsasError listing the known ones."""
-    from wsas.errors import WsasError
-
     if name not in PRESETS:
         raise WsasError(f"unknown preset '{name}'; choose one of {', '.join(PRESETS)}")
     return PRESETS[name]

@@ -28,10 +28,11 @@ from wsas.audio import (
     process_in_chunks,
     resample,
 )
+from wsas.bundle import load_run
 from wsas.captions import parse
-from wsas.clap.base import cached_text_embedder
+from wsas.clap import cached_text_embedder
 from wsas.errors import AudioError, CaptionError, CheckpointError
-from wsas.evaluate import load_separator
+from wsas.regimes import REGIMES, get_regime
 
 CHUNK_SECONDS, OVERLAP_SECONDS = 8.0, 1.0
 
@@ -66,13 +67,15 @@ class Separator:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | None = None) -> Separator:
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        model, clap, config = load_separator(path, device)
-        if config["train"]["mode"] in ("pit", "mixit"):
+        run = load_run(path, device)
+        mode = run.config["train"]["mode"]
+        if get_regime(mode).unconditional:
+            queried = ", ".join(r.name for r in REGIMES.values() if not r.unconditional)
             raise CheckpointError(
-                f"{path}: a {config['train']['mode']} model has no text queries; use a "
-                "text-conditioned one (supervised, mix-and-separate, weak or semi)"
+                f"{path}: a {mode} model has no text queries; "
+                f"use a text-conditioned one ({queried})"
             )
-        return cls(model, clap, config, device)
+        return cls(run.model, run.clap, run.config, device)
 
     @torch.no_grad()
     def _separate_block(self, block: torch.Tensor, sr: int, queries: torch.Tensor) -> torch.Tensor:
@@ -141,7 +144,8 @@ class Separator:
         residual: bool = False,
         progress: bool = True,
     ) -> dict[str, Path]:
-        """Stream ``path`` through the separator; write ``<stem>__<query>.<fmt>`` per query (atomically).
+        """Stream ``path`` through the separator; write ``<stem>__<query>.<fmt>`` per query
+        (atomically).
 
         Memory is bounded by one chunk whatever the file's length. Returns ``{query: path}``.
         """
@@ -206,11 +210,13 @@ class Separator:
 
 
 def newest_checkpoint(root: str | os.PathLike = "work") -> Path:
-    """The newest separator checkpoint under ``root`` (``make reproduce`` writes them), weak runs first."""
+    """The newest separator checkpoint under ``root`` (``make reproduce`` writes them), weak runs
+    first."""
     found = sorted(
         Path(root).glob("*/runs/*/checkpoint.safetensors"), key=lambda p: p.stat().st_mtime
     )
-    conditioned = [p for p in found if not p.parent.name.startswith(("pit-", "mixit-"))]
+    regimes = [REGIMES.get(p.parent.name.split("-x")[0]) for p in found]  # runs are MODE-xN-...
+    conditioned = [p for p, r in zip(found, regimes) if r is not None and not r.unconditional]
     weak = [p for p in conditioned if p.parent.name.startswith("weak-")]
     if not (weak or conditioned):
         raise CheckpointError(

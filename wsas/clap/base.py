@@ -1,11 +1,28 @@
-"""The CLAP protocol every backend follows, and the factory that loads one."""
+"""The CLAP protocol every backend follows, and the one text-embedding cache."""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from wsas.errors import WsasError
+
+class TextCache:
+    """``cache(texts) -> (len(texts), D)``: ``encode`` run once per distinct string, then reused.
+
+    Captions and prompts repeat across training steps, so their embeddings are computed once.
+    """
+
+    def __init__(self, encode: Callable[[list[str]], torch.Tensor]):
+        self.encode, self.store = encode, {}
+
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        new = [t for t in dict.fromkeys(texts) if t not in self.store]
+        if new:
+            self.store.update(zip(new, self.encode(new)))
+        return torch.stack([self.store[t] for t in texts])
 
 
 class Clap(nn.Module):
@@ -14,17 +31,29 @@ class Clap(nn.Module):
     ``embed_text(texts) -> (B, D)`` and ``embed_audio(wave (B, S), sr) -> (B, D)`` return
     L2-normalised embeddings; ``embed_audio`` is differentiable w.r.t. ``wave`` (the weak loss
     back-propagates through it into the separator) while the CLAP weights never get gradients.
-    ``text_tokens(texts) -> (B, L, Dt), mask (B, L)`` gives token states for deep conditioning.
+
+    A backend declares its registry name (``backend``) and whether its weights travel inside a
+    separator's run bundle (``weights_travel``: small models do, so a bundle is self-contained;
+    large pretrained ones are referenced by their ``checkpoint`` path instead).
     """
 
-    sample_rate: int
+    backend: str
+    weights_travel: bool
+    sample_rate: int  # Hz of the audio tower
     embed_dim: int
-    text_dim: int  # width of text_tokens
+    checkpoint: str | None = None  # the file it was loaded from
 
-    def embed_text(self, texts: list[str]) -> torch.Tensor:
+    @classmethod
+    def load(cls, checkpoint: str | os.PathLike | None, device: str | torch.device = "cpu") -> Clap:
+        """The backend's model from its own checkpoint file."""
         raise NotImplementedError
 
-    def text_tokens(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    @classmethod
+    def from_state(cls, config: dict, tensors: dict[str, torch.Tensor]) -> Clap:
+        """Rebuild from ``config`` and ``state_dict`` tensors (backends whose weights travel)."""
+        raise NotImplementedError
+
+    def embed_text(self, texts: list[str]) -> torch.Tensor:
         raise NotImplementedError
 
     def embed_audio(self, wave: torch.Tensor, sr: int) -> torch.Tensor:
@@ -46,34 +75,6 @@ class Clap(nn.Module):
         return self
 
 
-def cached_text_embedder(clap: Clap):
-    """``embed(texts) -> (len(texts), D)``: frozen text embeddings, computed once per distinct string."""
-    cache: dict[str, torch.Tensor] = {}
-
-    @torch.no_grad()
-    def embed(texts: list[str]) -> torch.Tensor:
-        new = [t for t in dict.fromkeys(texts) if t not in cache]
-        if new:
-            cache.update(zip(new, clap.embed_text(new)))
-        return torch.stack([cache[t] for t in texts])
-
-    return embed
-
-
-def load_clap(
-    backend: str = "tiny", checkpoint: str | None = None, device: str | torch.device = "cpu"
-) -> Clap:
-    """Load a frozen CLAP: ``tiny`` from a ``wsas clap pretrain`` checkpoint, or ``laion``."""
-    if backend == "tiny":
-        from wsas.clap.tiny import TinyClap
-
-        if checkpoint is None:
-            raise WsasError(
-                "the tiny CLAP needs a checkpoint: run `wsas clap pretrain --data DIR --out CKPT` first"
-            )
-        return TinyClap.load(checkpoint, device=device).freeze()
-    if backend == "laion":
-        from wsas.clap.laion import LaionClap
-
-        return LaionClap(checkpoint, device=device).freeze()
-    raise WsasError(f"unknown CLAP backend '{backend}' (choose tiny or laion)")
+def cached_text_embedder(clap: Clap) -> TextCache:
+    """``embed(texts) -> (len(texts), D)``: frozen text embeddings, computed once per string."""
+    return TextCache(torch.no_grad()(clap.embed_text))

@@ -31,9 +31,11 @@ CLAP_SAMPLES = 480_000  # 10 s at 48 kHz, the tower's input length
 
 
 class LaionClap(Clap):
-    """Adapter from ``laion_clap.CLAP_Module`` to the :class:`Clap` protocol (differentiable audio path)."""
+    """Adapter from ``laion_clap.CLAP_Module`` to the :class:`Clap` protocol (differentiable audio
+    path)."""
 
-    sample_rate, embed_dim, text_dim = 48_000, 512, 768
+    backend, weights_travel = "laion", False  # ~600 MB: bundles reference the checkpoint file
+    sample_rate, embed_dim = 48_000, 512
 
     def __init__(
         self, checkpoint: str | os.PathLike | None = None, device: str | torch.device = "cpu"
@@ -53,7 +55,8 @@ class LaionClap(Clap):
             ) from None
         if "fusion" in path.name:
             raise WsasError(
-                f"{path.name}: fusion checkpoints crop long audio non-differentiably; use a non-fusion one"
+                f"{path.name}: fusion checkpoints crop long audio non-differentiably; "
+                "use a non-fusion one"
             )
         try:
             module = laion_clap.CLAP_Module(
@@ -69,6 +72,12 @@ class LaionClap(Clap):
             ) from None
         self.module = module
 
+    @classmethod
+    def load(
+        cls, checkpoint: str | os.PathLike | None, device: str | torch.device = "cpu"
+    ) -> LaionClap:
+        return cls(checkpoint, device=device)
+
     @property
     def logit_scale(self) -> torch.Tensor:
         return self.module.model.logit_scale_a.exp()
@@ -76,15 +85,9 @@ class LaionClap(Clap):
     def embed_text(self, texts: list[str]) -> torch.Tensor:
         return F.normalize(self.module.get_text_embedding(list(texts), use_tensor=True), dim=-1)
 
-    def text_tokens(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens = self.module.tokenizer(list(texts))
-        out = self.module.model.text_branch(
-            input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
-        )
-        return out["last_hidden_state"], tokens["attention_mask"].bool()
-
     def embed_audio(self, wave: torch.Tensor, sr: int) -> torch.Tensor:
-        """Differentiable path: resample to 48 kHz, pad/crop to 10 s, HTSAT, projection (no int16 rounding)."""
+        """Differentiable path: resample to 48 kHz, pad/crop to 10 s, HTSAT, projection (no int16
+        rounding)."""
         wave = resample(wave, sr, self.sample_rate)
         wave = F.pad(wave, (0, max(0, CLAP_SAMPLES - wave.shape[-1])))[..., :CLAP_SAMPLES]
         model = self.module.model

@@ -353,11 +353,3 @@ CLASSES: tuple[SoundClass, ...] = (
 
 CLASS_NAMES: tuple[str, ...] = tuple(c.name for c in CLASSES)
 PROMPTS: tuple[str, ...] = tuple(c.prompt for c in CLASSES)
-
-
-def class_index(name: str) -> int:
-    """Index of a class by name; raises KeyError with the known names."""
-    try:
-        return CLASS_NAMES.index(name)
-    except ValueError:
-        raise KeyError(f"unknown class '{name}'; known: {', '.join(CLASS_NAMES)}") from None

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from wsas.audio import load
-from wsas.data.classes import CLASS_NAMES, label_prompt
+from wsas.data.classes import label_prompt
 from wsas.errors import AudioError, WsasError
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,11 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff"}
 
 @dataclass
 class ClipSet:
-    """Single-source clips held in memory: ``waves (N, S)`` at ``sr`` Hz, ``labels (N,)``."""
+    """Single-source clips held in memory: ``waves (N, S)`` at ``sr`` Hz, ``labels (N,)``.
+
+    Labels index ``class_names``; ``prompts`` are the matching label queries (the paper queries
+    test mixtures with label text), so a data set carries its own label space.
+    """
 
     waves: torch.Tensor
     labels: torch.Tensor
@@ -45,6 +49,23 @@ class ClipSet:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        """The label query of each class, ``prompts[label]``."""
+        return tuple(label_prompt(name) for name in self.class_names)
+
+    def subset(self, keep: torch.Tensor) -> ClipSet:
+        """The clips at indices ``keep`` (same label space)."""
+        phrasings = [self.phrasings[i] for i in keep.tolist()]
+        return ClipSet(self.waves[keep], self.labels[keep], phrasings, self.class_names, self.sr)
+
+
+def _clip_set(waves: list, names: list[str], phrasings: list, sr: int) -> ClipSet:
+    """A :class:`ClipSet` whose class order is the order of first appearance in ``names``."""
+    class_names = tuple(dict.fromkeys(names))
+    labels = torch.tensor([class_names.index(n) for n in names])
+    return ClipSet(torch.stack(waves), labels, phrasings, class_names, sr)
 
 
 def load_embedded(root: str | os.PathLike, split: str, sr: int | None = None) -> ClipSet:
@@ -59,13 +80,14 @@ def load_embedded(root: str | os.PathLike, split: str, sr: int | None = None) ->
         rows = [r for r in csv.DictReader(f) if r["split"] == split]
     if not rows:
         raise WsasError(f"{meta}: no clips in split '{split}'")
-    waves, labels, phrasings = [], [], []
+    waves, rate = [], sr
     for row in rows:
         wave, rate = load(root / row["path"], sr=sr)
         waves.append(wave)
-        labels.append(CLASS_NAMES.index(row["class"]))
-        phrasings.append(tuple(row["captions"].split("|")))
-    return ClipSet(torch.stack(waves), torch.tensor(labels), phrasings, CLASS_NAMES, rate)
+    if len({w.shape[-1] for w in waves}) > 1:
+        raise WsasError(f"{root}: clips of split '{split}' differ in length; rebuild the corpus")
+    phrasings = [tuple(row["captions"].split("|")) for row in rows]
+    return _clip_set(waves, [row["class"] for row in rows], phrasings, rate)
 
 
 @dataclass(frozen=True)
@@ -78,7 +100,8 @@ class Item:
 
 
 class AudioCaptionDataset(torch.utils.data.Dataset):
-    """Fixed-length clips ``(clip_samples,)`` at ``sr`` Hz with a caption, from a list of :class:`Item`.
+    """Fixed-length clips ``(clip_samples,)`` at ``sr`` Hz with a caption, from a list of
+    :class:`Item`.
 
     Returns ``(wave, caption, label)``; the caption is one of the item's captions (the first one
     unless ``rng`` picks). A file that fails to load is logged once, by name, and replaced by
@@ -130,9 +153,16 @@ def _read_csv(path: Path, header: bool = True) -> list:
         return list(csv.DictReader(f)) if header else list(csv.reader(f))
 
 
-def music_items(root: str | os.PathLike) -> list[Item]:
-    """MUSIC solo clips: ``ROOT/<instrument>/<clip>.<audio>``; label = instrument."""
+def music_items(root: str | os.PathLike, split: str = "train") -> list[Item]:
+    """MUSIC solo clips: ``ROOT/[<split>/]<instrument>/<clip>.<audio>``; label = instrument.
+
+    Without split folders every clip belongs to the training split.
+    """
     root = Path(root)
+    if (root / split).is_dir():
+        root = root / split
+    elif split != "train":
+        raise WsasError(f"{root}: no '{split}' folder (expected ROOT/{split}/<instrument>/<clip>)")
     return [
         Item(p, (label_prompt(p.parent.name.replace("_", " ")),), p.parent.name.replace("_", " "))
         for p in sorted(root.glob("*/*"))
@@ -141,7 +171,8 @@ def music_items(root: str | os.PathLike) -> list[Item]:
 
 
 def vggsound_items(root: str | os.PathLike, split: str = "train") -> list[Item]:
-    """VGGSound: ``ROOT/vggsound.csv`` (youtube_id,start_seconds,label,split) + ``ROOT/audio/ID_START.wav``."""
+    """VGGSound: ``ROOT/vggsound.csv`` (youtube_id,start_seconds,label,split) +
+    ``ROOT/audio/ID_START.wav``."""
     root = Path(root)
     rows = _read_csv(root / "vggsound.csv", header=False)
     return [
@@ -161,7 +192,8 @@ def audiocaps_items(root: str | os.PathLike, split: str = "train") -> list[Item]
 
 
 def clotho_items(root: str | os.PathLike, split: str = "development") -> list[Item]:
-    """Clotho: ``ROOT/clotho_captions_<split>.csv`` (file_name, caption_1..5) + ``ROOT/<split>/<file_name>``."""
+    """Clotho: ``ROOT/clotho_captions_<split>.csv`` (file_name, caption_1..5) +
+    ``ROOT/<split>/<file_name>``."""
     root = Path(root)
     return [
         Item(
@@ -178,17 +210,59 @@ RECORDING_LAYOUTS = {
     "vggsound": vggsound_items,
     "music": music_items,
 }
+LABELLED_LAYOUTS = {"music": music_items, "vggsound": vggsound_items}  # one class label per file
+
+
+def _layout(spec: str, layouts: dict, what: str) -> tuple[str, str]:
+    """``(layout, folder)`` from ``"LAYOUT:FOLDER"``, checked against ``layouts``."""
+    layout, sep, root = spec.partition(":")
+    if not sep or layout not in layouts or not root:
+        raise WsasError(
+            f"{what} '{spec}': expected LAYOUT:FOLDER with LAYOUT one of {', '.join(layouts)}"
+        )
+    if not Path(root).is_dir():
+        raise WsasError(f"{what} folder {root} does not exist")
+    return layout, root
 
 
 def load_recordings(spec: str, sr: int, clip_samples: int, seed: int = 0) -> AudioCaptionDataset:
-    """Captioned recordings from ``"LAYOUT:FOLDER"`` (LAYOUT one of audiocaps, clotho, vggsound, music;
-    the training split), as fixed-length clips at ``sr`` Hz."""
-    layout, sep, root = spec.partition(":")
-    if not sep or layout not in RECORDING_LAYOUTS or not root:
-        raise WsasError(
-            f"recordings '{spec}': expected LAYOUT:FOLDER with LAYOUT one of "
-            f"{', '.join(RECORDING_LAYOUTS)}"
-        )
-    if not Path(root).is_dir():
-        raise WsasError(f"recordings folder {root} does not exist")
+    """Captioned recordings from ``"LAYOUT:FOLDER"`` (LAYOUT one of audiocaps, clotho, vggsound,
+    music; the training split), as fixed-length clips at ``sr`` Hz."""
+    layout, root = _layout(spec, RECORDING_LAYOUTS, "recordings")
     return AudioCaptionDataset(RECORDING_LAYOUTS[layout](root), sr, clip_samples, seed)
+
+
+def load_labelled(spec: str, split: str, sr: int, clip_samples: int) -> ClipSet:
+    """Labelled single-source clips from ``"LAYOUT:FOLDER"`` (music or vggsound), cropped or padded
+    to ``clip_samples`` at ``sr`` Hz; files that fail to load are logged and skipped."""
+    layout, root = _layout(spec, LABELLED_LAYOUTS, "labelled data")
+    waves, names, phrasings = [], [], []
+    for item in LABELLED_LAYOUTS[layout](root, split):
+        try:
+            wave, _ = load(item.path, sr=sr)
+        except AudioError as err:
+            log.warning("skipping %s", err)
+            continue
+        waves.append(fit_length(wave, clip_samples))
+        names.append(item.label)
+        phrasings.append(item.captions)
+    if not waves:
+        raise WsasError(f"{spec}: no readable clips in split '{split}'")
+    return _clip_set(waves, names, phrasings, sr)
+
+
+def is_labelled(data: str | os.PathLike) -> bool:
+    """Whether ``data`` names a labelled layout (``music:DIR``, ``vggsound:DIR``)."""
+    return str(data).partition(":")[0] in LABELLED_LAYOUTS
+
+
+def load_clips(
+    data: str | os.PathLike, split: str, sr: int | None = None, clip_samples: int | None = None
+) -> ClipSet:
+    """One split of labelled clips: an embedded corpus folder, or ``music:FOLDER`` /
+    ``vggsound:FOLDER`` (those need ``sr`` and ``clip_samples``)."""
+    if is_labelled(data):
+        if sr is None or clip_samples is None:
+            raise WsasError(f"{data}: a labelled layout needs a sample rate and a clip length")
+        return load_labelled(str(data), split, sr, clip_samples)
+    return load_embedded(data, split, sr)

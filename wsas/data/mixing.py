@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from wsas.data.datasets import AudioCaptionDataset, ClipSet
+from wsas.errors import WsasError
 
 GAIN_DB = (-5.0, 5.0)  # random gain of each source in a training mixture
 PAIR_TEMPLATES = (
@@ -38,7 +39,8 @@ FILLERS = ("", "", "", "", "there is ", "you can hear ", "we hear ")
 
 @dataclass
 class MixtureBatch:
-    """``sources (B, G, N, S)`` of classes ``labels (B, G, N)``; ``mixtures (B, G, S)``; one caption per mixture."""
+    """``sources (B, G, N, S)`` of classes ``labels (B, G, N)``; ``mixtures (B, G, S)``; one caption
+    per mixture."""
 
     sources: torch.Tensor
     labels: torch.Tensor
@@ -51,7 +53,8 @@ class MixtureBatch:
 
 @dataclass
 class CaptionedBatch:
-    """Real recordings, each a mixture of unknown sources: ``mixtures (B, G, S)``, one caption each."""
+    """Real recordings, each a mixture of unknown sources: ``mixtures (B, G, S)``, one caption
+    each."""
 
     mixtures: torch.Tensor
     captions: list[list[str]]  # [B][G]
@@ -60,9 +63,10 @@ class CaptionedBatch:
 def sample_captioned(
     recordings: AudioCaptionDataset, batch: int, rng: np.random.Generator, groups: int = 2
 ) -> CaptionedBatch:
-    """Draw ``batch`` examples of ``groups`` distinct captioned recordings (the weak regimes' real data)."""
+    """Draw ``batch`` examples of ``groups`` distinct captioned recordings (the weak regimes' real
+    data)."""
     if len(recordings) < groups:
-        raise ValueError(
+        raise WsasError(
             f"{groups} recordings needed per example, the data set has {len(recordings)}"
         )
     rows = [
@@ -105,14 +109,15 @@ def sample_batch(
     gain_db: tuple[float, float] = GAIN_DB,
     shift: bool = True,
 ) -> MixtureBatch:
-    """Draw ``batch`` examples of ``groups`` mixtures of ``n_sources`` clips each, all classes distinct.
+    """Draw ``batch`` examples of ``groups`` mixtures of ``n_sources`` clips each, all classes
+    distinct.
 
     Each source gets a random gain in ``gain_db`` and (with ``shift``) a random circular time shift.
     """
     n_total = groups * n_sources
     by_class = {int(c): np.flatnonzero(clips.labels.numpy() == c) for c in clips.labels.unique()}
     if n_total > len(by_class):
-        raise ValueError(f"{n_total} distinct classes needed, the clip set has {len(by_class)}")
+        raise WsasError(f"{n_total} distinct classes needed, the clip set has {len(by_class)}")
     classes = list(by_class)
     idx = np.empty((batch, n_total), dtype=np.int64)
     labels = np.empty((batch, n_total), dtype=np.int64)
@@ -152,5 +157,6 @@ def sample_batch(
 
 
 def fixed_pairs(clips: ClipSet, n: int, seed: int = 1234) -> MixtureBatch:
-    """The fixed, seeded 2-source evaluation set (the paper's protocol): ``n`` pairs of distinct classes, 0 dB."""
+    """The fixed, seeded 2-source evaluation set (the paper's protocol): ``n`` pairs of distinct
+    classes, 0 dB."""
     return sample_batch(clips, n, 2, np.random.default_rng(seed), gain_db=(0.0, 0.0), shift=False)

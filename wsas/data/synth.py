@@ -118,7 +118,8 @@ class Renderer:
         return synth, synth.sfload(str(self.soundfont))
 
     def render(self, cls: SoundClass, seed: int, n_samples: int) -> np.ndarray:
-        """Render a mono clip ``(n_samples,)`` of ``cls``, loudness-normalised; deterministic in ``seed``."""
+        """Render a mono clip ``(n_samples,)`` of ``cls``, loudness-normalised; deterministic in
+        ``seed``."""
         rng = np.random.default_rng(seed)
         best, best_active = None, -1.0
         for _ in range(20):  # re-draw material until the clip is active most of the time
@@ -177,7 +178,8 @@ def build_corpus(
     base_seed: int = 0,
     progress: bool = True,
 ) -> Path:
-    """Render the corpus of ``preset`` into ``out`` (audio/<split>/<class>/<id>.flac + metadata.csv).
+    """Render the corpus of ``preset`` into ``out`` (audio/<split>/<class>/<id>.flac +
+    metadata.csv).
 
     ``metadata.csv`` is written last and atomically; ``corpus.json`` records the preset, rate and
     soundfont. Returns the path of ``metadata.csv``.

@@ -1,4 +1,5 @@
-"""Waveform-level wrapper around the U-Net: STFT in, masks, masked magnitudes with the mixture phase out."""
+"""Waveform-level wrapper around the U-Net: STFT in, masks, masked magnitudes with the mixture phase
+out."""
 
 from __future__ import annotations
 

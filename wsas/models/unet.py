@@ -103,7 +103,8 @@ class ConditionalUNet(nn.Module):
         return F.pad(x, (0, -t % m, 0, -f % m)), (f, t)
 
     def encode(self, log_mag: torch.Tensor) -> list[torch.Tensor]:
-        """Encoder features of ``(B, F, T)``: skips from fine to coarse, then the bottleneck input."""
+        """Encoder features of ``(B, F, T)``: skips from fine to coarse, then the bottleneck
+        input."""
         x, _ = self._pad(log_mag.unsqueeze(1))
         x = self.input_norm(x)
         skips = []

@@ -1,0 +1,122 @@
+"""The run bundle: the only owner of the separator checkpoint format.
+
+One safetensors file holds the separator (``model.*``), its CLAP when the backend's weights travel
+(``clap.*``), the optimizer state (``opt.<param>.<name>``) and the torch RNG (``rng.torch``); its
+JSON config (in the file's metadata) holds the U-Net, the sample rate, the training config, the
+CLAP's backend, checkpoint and config, and the trainer's progress. No pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from wsas.checkpoint import load_checkpoint, save_checkpoint
+from wsas.clap import Clap, clap_class, load_clap
+from wsas.errors import CheckpointError
+from wsas.models.separator import MaskSeparator
+from wsas.models.unet import UNetConfig
+
+KIND = "separator"
+FILENAME = "checkpoint.safetensors"
+
+
+@dataclass
+class Bundle:
+    """A loaded run: the separator (eval mode), its frozen CLAP and the run's config."""
+
+    model: MaskSeparator
+    clap: Clap
+    config: dict
+
+
+def checkpoint_of(run: str | os.PathLike) -> Path:
+    """The checkpoint file of a run folder (or the file itself)."""
+    run = Path(run)
+    return run / FILENAME if run.is_dir() else run
+
+
+def save_run(
+    path: str | os.PathLike,
+    model: MaskSeparator,
+    clap: Clap,
+    config: dict,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> Path:
+    """Write a bundle atomically; ``config`` holds the run's own entries (training config,
+    progress...), to which the separator's and the CLAP's descriptions are added."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if clap.weights_travel:
+        tensors.update({f"clap.{k}": v for k, v in clap.state_dict().items()})
+    if optimizer is not None:
+        for i, state in optimizer.state_dict()["state"].items():
+            tensors.update({f"opt.{i}.{k}": torch.as_tensor(v) for k, v in state.items()})
+        tensors["rng.torch"] = torch.get_rng_state()
+    clap_info = {
+        "backend": clap.backend,
+        "checkpoint": clap.checkpoint,
+        "config": getattr(clap, "config", None) if clap.weights_travel else None,
+    }
+    full = {
+        "kind": KIND,
+        "unet": model.config.to_dict(),
+        "sample_rate": model.sample_rate,
+        **config,
+        "clap": clap_info,
+    }
+    return save_checkpoint(path, tensors, full)
+
+
+def _part(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def load_model(tensors: dict[str, torch.Tensor], config: dict, where: str) -> MaskSeparator:
+    """The separator stored in a bundle's ``tensors``; a mismatch is a one-line CheckpointError."""
+    try:
+        model = MaskSeparator(UNetConfig(**config["unet"]), config["sample_rate"])
+        model.load_state_dict(_part(tensors, "model."))
+    except (KeyError, TypeError, RuntimeError) as err:
+        first = str(err).splitlines()[0]
+        raise CheckpointError(
+            f"{where}: does not match this version's separator ({first})"
+        ) from None
+    return model
+
+
+def load_run(run: str | os.PathLike, device: str | torch.device = "cpu") -> Bundle:
+    """The separator (eval mode) and frozen CLAP of a run folder or checkpoint file."""
+    path = checkpoint_of(run)
+    tensors, config = load_checkpoint(path, kind=KIND)
+    model = load_model(tensors, config, str(path)).to(device).eval()
+    info = config.get("clap") or {}
+    backend = clap_class(info.get("backend", "?"))
+    if backend.weights_travel:
+        state = _part(tensors, "clap.")
+        if not state or not info.get("config"):
+            raise CheckpointError(f"{path}: the {backend.backend} CLAP weights are missing")
+        clap = backend.from_state(info["config"], state).to(device).freeze()
+        clap.checkpoint = info.get("checkpoint")
+    else:
+        clap = load_clap(backend.backend, info.get("checkpoint"), device)
+    return Bundle(model, clap, config)
+
+
+def restore_training(
+    path: str | os.PathLike, model: MaskSeparator, optimizer: torch.optim.Optimizer
+) -> dict:
+    """Load a bundle's separator, optimizer state and torch RNG into a live run; returns its
+    config."""
+    tensors, config = load_checkpoint(path, kind=KIND)
+    model.load_state_dict(_part(tensors, "model."))
+    opt_state = optimizer.state_dict()
+    for key, value in _part(tensors, "opt.").items():
+        i, name = key.split(".", 1)
+        opt_state["state"].setdefault(int(i), {})[name] = value
+    optimizer.load_state_dict(opt_state)
+    if "rng.torch" in tensors:
+        torch.set_rng_state(tensors["rng.torch"])
+    return config

@@ -1,0 +1,1 @@
+"""The separator: the conditioned U-Net, its waveform wrapper, and the queries it is asked with."""

@@ -1,0 +1,172 @@
+"""The training regimes of the paper: what each one sees, and the loss it minimises.
+
+* ``supervised``: clean sources + labels -> reconstruction of each source queried by its label.
+* ``mix-and-separate``: two captioned mixtures -> each recovered from their sum by its caption.
+* ``pit``: clean sources, unconditional output slots -> permutation-invariant SI-SDR.
+* ``mixit``: two mixtures, 2N unconditional slots -> mixture-invariant reconstruction.
+* ``weak``: two captioned mixtures + frozen CLAP -> the bi-modal objective (mixture +
+  consistency reconstruction + CLAP similarity of clause-level estimates to their clauses).
+* ``semi``: a clean fraction (supervised) + mixtures (weak): ``lambda_s L_sup + lambda_u L_weak``.
+
+A regime's loss reads what it needs from a :class:`Context` (the trainer). Adding a regime is
+one loss function and one :class:`Regime` entry in ``REGIMES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from wsas import losses
+from wsas.captions import slots
+from wsas.clap.base import Clap
+from wsas.data.datasets import ClipSet
+from wsas.data.mixing import CaptionedBatch, MixtureBatch, sample_batch
+from wsas.errors import WsasError
+from wsas.models.queries import Embed, label_queries
+from wsas.models.separator import MaskSeparator
+from wsas.presets import TrainConfig
+
+Losses = dict[str, torch.Tensor]  # "total" and its named parts, each a scalar
+
+
+class Context(Protocol):
+    """What a regime's loss reads from the trainer."""
+
+    cfg: TrainConfig
+    model: MaskSeparator
+    clap: Clap
+    embed: Embed
+    rng: np.random.Generator
+    device: torch.device
+    clean: ClipSet | None  # the clean training clips (regimes that need them)
+
+    def mixture_batch(self, groups: int) -> MixtureBatch | CaptionedBatch: ...
+
+    def clauses(self, caption: str) -> list[str]: ...
+
+    def slots(self, batch: int) -> torch.Tensor: ...
+
+
+def _mag(ctx: Context, wave: torch.Tensor) -> torch.Tensor:
+    return ctx.model.spectrogram(wave).abs()
+
+
+def supervised_loss(ctx: Context) -> Losses:
+    """Each clean source queried by its label prompt, L1 on masked magnitudes."""
+    clips = ctx.clean
+    batch = sample_batch(clips, ctx.cfg.batch_size, ctx.cfg.sources, ctx.rng)
+    sources = batch.sources[:, 0].to(ctx.device)
+    queries = label_queries(ctx.embed, clips.prompts, batch.labels[:, 0]).to(ctx.device)
+    masks, spec = ctx.model.masks(batch.mixtures[:, 0].to(ctx.device), queries)
+    return {"total": losses.reconstruction_loss(masks, spec.abs(), _mag(ctx, sources))}
+
+
+def mix_and_separate_loss(ctx: Context) -> Losses:
+    """Two captioned mixtures summed; each recovered by its whole caption (CLIPSep-style)."""
+    batch = ctx.mixture_batch(groups=2)
+    mixtures = batch.mixtures.to(ctx.device)
+    captions = [c for caps in batch.captions for c in caps]
+    queries = ctx.embed(captions).reshape(len(mixtures), 2, -1)
+    masks, spec = ctx.model.masks(mixtures.sum(1), queries)
+    return {"total": losses.reconstruction_loss(masks, spec.abs(), _mag(ctx, mixtures))}
+
+
+def pit_loss(ctx: Context) -> Losses:
+    """Unconditional slots, best permutation of SI-SDR on waveforms (magnitude-L1 PIT stayed at
+    the equal-split solution, measured)."""
+    batch = ctx.mixture_batch(groups=1)
+    mixtures = batch.mixtures.to(ctx.device)
+    masks, spec = ctx.model.masks(mixtures.sum(1), ctx.slots(len(mixtures)))
+    estimates = ctx.model.to_waves(masks, spec, mixtures.shape[-1])
+    loss, _ = losses.pit(estimates, batch.sources[:, 0].to(ctx.device), losses.negative_si_sdr)
+    return {"total": loss}
+
+
+def mixit_loss(ctx: Context) -> Losses:
+    """2N unconditional slots; the best partition of them must rebuild the two mixtures."""
+    batch = ctx.mixture_batch(groups=2)
+    mixtures = batch.mixtures.to(ctx.device)
+    masks, spec = ctx.model.masks(mixtures.sum(1), ctx.slots(len(mixtures)))
+    mag_mix = spec.abs()
+    pairwise = losses.magnitude_l1(losses.spectral_weight(mag_mix)[:, None, None])
+    loss, _ = losses.mixit(masks * mag_mix.unsqueeze(1), _mag(ctx, mixtures), pairwise)
+    return {"total": loss}
+
+
+def weak_loss(ctx: Context) -> Losses:
+    """The bi-modal weakly supervised objective on two captioned mixtures (see losses.weak_loss)."""
+    batch = ctx.mixture_batch(groups=2)
+    mixtures = batch.mixtures.to(ctx.device)  # (B, 2, S)
+    b, k = len(mixtures), ctx.cfg.sources
+    clause_slots = [[slots(ctx.clauses(c), k, ctx.rng) for c in caps] for caps in batch.captions]
+    texts = [c for row in clause_slots for clauses, _ in row for c in clauses]  # (B * 2 * K)
+    alpha = torch.tensor([[a for _, a in row] for row in clause_slots], device=ctx.device)
+    text_emb = ctx.embed(texts).reshape(b, 2 * k, -1)  # clause queries = CLAP text targets
+    captions = ctx.embed([c for caps in batch.captions for c in caps]).reshape(b, 2, -1)
+    masks, spec = ctx.model.masks(mixtures.sum(1), torch.cat([captions, text_emb], dim=1))
+    clause_waves = ctx.model.to_waves(masks[:, 2:], spec, mixtures.shape[-1])  # (B, 2K, S)
+    audio_emb = ctx.clap.embed_audio(clause_waves.flatten(0, 1), ctx.model.sample_rate)
+    names = np.array(texts, dtype=object).reshape(b, 2 * k)
+    same = torch.from_numpy(names[:, :, None] == names[:, None, :]).to(ctx.device)
+    return losses.weak_loss(
+        masks[:, :2],
+        masks[:, 2:].reshape(b, 2, k, *masks.shape[-2:]),
+        alpha,
+        spec.abs(),
+        _mag(ctx, mixtures),
+        audio_emb.reshape(b, 2 * k, -1),
+        text_emb,
+        ctx.clap.logit_scale,
+        same,
+        ctx.cfg.sim_weight,
+        ctx.cfg.recon_weight,
+    )
+
+
+def semi_loss(ctx: Context) -> Losses:
+    """Weak objective on mixtures plus the supervised loss on the clean fraction."""
+    weak = weak_loss(ctx)["total"]
+    sup = supervised_loss(ctx)["total"]
+    total = ctx.cfg.lambda_s * sup + ctx.cfg.lambda_u * weak
+    return {"total": total, "supervised": sup, "weak": weak}
+
+
+@dataclass(frozen=True)
+class Regime:
+    """A training regime: its loss and what it needs and produces."""
+
+    name: str
+    loss: Callable[[Context], Losses]
+    needs_clean: bool  # trains on clean sources (cannot train on captioned recordings)
+    unconditional: bool = False  # output slots instead of text queries
+    slots_per_source: int = 1  # output slots per source of a training mixture
+    assignment: str | None = None  # how unconditional outputs meet references at evaluation
+
+    def n_slots(self, sources: int) -> int:
+        """Output slots of a model trained on ``sources``-source mixtures."""
+        return sources * self.slots_per_source
+
+
+REGIMES: dict[str, Regime] = {
+    r.name: r
+    for r in (
+        Regime("supervised", supervised_loss, needs_clean=True),
+        Regime("mix-and-separate", mix_and_separate_loss, needs_clean=False),
+        Regime("pit", pit_loss, True, unconditional=True, assignment="oracle permutation"),
+        Regime("mixit", mixit_loss, False, True, slots_per_source=2, assignment="oracle selection"),
+        Regime("weak", weak_loss, needs_clean=False),
+        Regime("semi", semi_loss, needs_clean=True),
+    )
+}
+
+
+def get_regime(name: str) -> Regime:
+    """The regime called ``name``; unknown names raise a one-line WsasError."""
+    if name not in REGIMES:
+        raise WsasError(f"unknown mode '{name}'; choose one of {', '.join(REGIMES)}")
+    return REGIMES[name]

@@ -1,0 +1,329 @@
+"""The report: tables next to the paper's numbers, the paper's claims checked, findings in
+sentences computed from the numbers, and the figure. Pure functions of the cells' results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+PAPER_TABLE1 = {  # SDR (dB) on MUSIC 2-source test mixtures, from the paper (METHOD.md)
+    "pit": {"supervised": 8.0},
+    "mixit": {"2": 3.2, "3": 2.3, "4": 1.4},
+    "mix-and-separate": {"supervised": 8.3, "2": 5.4, "3": 4.7, "4": 3.8},
+    "weak": {"2": 7.9, "3": 7.1, "4": 6.2},
+}
+PAPER_TABLE2 = {
+    "supervised 100%": 8.1,
+    "supervised 5%": 2.6,
+    "semi 5%": 8.8,
+    "semi 10%": 8.9,
+    "semi 25%": 9.2,
+}
+
+
+def _mean_spread(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
+
+
+def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple[str, dict]:
+    """Markdown tables (Table 1, Table 2, deep vs late, bounds) and their numbers as a dict.
+
+    Tables 1 and 2 use the cells of the preset's main ``conditioning``.
+    """
+
+    def sdrs(steps: int | None = None, **match) -> list[float]:
+        return [
+            c["sdr"]
+            for c in cells
+            if c["cell"].get("steps") == steps and all(c["cell"][k] == v for k, v in match.items())
+        ]
+
+    t1, t2, cond, numbers_longer = {}, {}, {}, {}
+    lines = [
+        "### Table 1 analogue: SDR (dB) on 2-source test mixtures",
+        "",
+        "| method | supervised (clean) | unsup. 2-src | unsup. 3-src | unsup. 4-src "
+        "| paper (sup / 2 / 3 / 4) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for mode, label in (
+        ("pit", "PIT (oracle permutation)"),
+        ("mixit", "MixIT (oracle permutation)"),
+        ("mix-and-separate", "mix-and-separate (CLIPSep-style)"),
+        ("weak", "bi-modal weak (ours)"),
+    ):
+        row = {
+            "supervised": sdrs(mode="supervised", clean_fraction=1.0, conditioning=conditioning)
+            if mode == "mix-and-separate"
+            else sdrs(mode=mode, sources=2)
+            if mode == "pit"
+            else []
+        }
+        if mode != "pit":
+            row.update(
+                {str(n): sdrs(mode=mode, sources=n, conditioning=conditioning) for n in (2, 3, 4)}
+            )
+        t1[mode] = {k: float(np.mean(v)) for k, v in row.items() if v}
+        paper = PAPER_TABLE1[mode]
+        lines.append(
+            f"| {label} | "
+            + " | ".join(_mean_spread(row.get(k, [])) for k in ("supervised", "2", "3", "4"))
+            + " | "
+            + " / ".join(str(paper.get(k, "-")) for k in ("supervised", "2", "3", "4"))
+            + " |"
+        )
+    lines += [
+        "",
+        "### Table 2 analogue: clean fraction and semi-supervision (2-source training)",
+        "",
+        "| training | SDR (dB) | paper |",
+        "|---|---|---|",
+    ]
+    for label, match in (
+        ("supervised 100%", {"mode": "supervised", "clean_fraction": 1.0}),
+        ("supervised 5%", {"mode": "supervised", "clean_fraction": 0.05}),
+        ("semi 5%", {"mode": "semi", "clean_fraction": 0.05}),
+        ("semi 10%", {"mode": "semi", "clean_fraction": 0.10}),
+        ("semi 25%", {"mode": "semi", "clean_fraction": 0.25}),
+    ):
+        values = sdrs(**match, sources=2, conditioning=conditioning)
+        if values:
+            t2[label] = float(np.mean(values))
+            lines.append(f"| {label} | {_mean_spread(values)} | {PAPER_TABLE2[label]} |")
+    if len({c["cell"]["conditioning"] for c in cells}) > 1:
+        lines += [
+            "",
+            "### Deep vs late conditioning (unsupervised, SDR dB)",
+            "",
+            "| method | conditioning | 2-src | 3-src | 4-src |",
+            "|---|---|---|---|---|",
+        ]
+        for mode in ("mix-and-separate", "weak"):
+            for conditioning in ("deep", "late"):
+                row = {
+                    str(n): sdrs(mode=mode, sources=n, conditioning=conditioning) for n in (2, 3, 4)
+                }
+                cond[f"{mode}/{conditioning}"] = {k: float(np.mean(v)) for k, v in row.items() if v}
+                lines.append(
+                    f"| {mode} | {conditioning} | "
+                    + " | ".join(_mean_spread(row[k]) for k in "234")
+                    + " |"
+                )
+    longer = sorted(
+        {
+            (c["cell"]["mode"], c["cell"]["sources"], c["cell"]["conditioning"], c["cell"]["steps"])
+            for c in cells
+            if c["cell"].get("steps")
+        }
+    )
+    if longer:
+        lines += [
+            "",
+            "### Longer training (SDR dB)",
+            "",
+            "| method | sources | conditioning | preset's steps | longer | steps |",
+            "|---|---|---|---|---|---|",
+        ]
+        for mode, n, conditioning, steps in longer:
+            base, more = (
+                sdrs(steps=k, mode=mode, sources=n, conditioning=conditioning)
+                for k in (None, steps)
+            )
+            numbers_longer[f"{mode}/{n}/{conditioning}"] = {
+                "steps": steps,
+                "sdr": float(np.mean(more)),
+                "sdr_preset_steps": float(np.mean(base)) if base else None,
+            }
+            lines.append(
+                f"| {mode} | {n} | {conditioning} | {_mean_spread(base)} "
+                f"| {_mean_spread(more)} | {steps} |"
+            )
+    lines += [
+        "",
+        "### Bounds on the same test mixtures",
+        "",
+        "| estimate | SDR | SIR | SAR |",
+        "|---|---|---|---|",
+    ]
+    for name, b in bounds.items():
+        lines.append(
+            f"| {name} | "
+            + " | ".join("∞" if b[k] is None else f"{b[k]:.2f}" for k in ("sdr", "sir", "sar"))
+            + " |"
+        )
+    numbers = {"table1": t1, "table2": t2, "conditioning": cond, "longer_training": numbers_longer}
+    return "\n".join(lines) + "\n", numbers
+
+
+def claims(numbers: dict, bounds: dict) -> dict:
+    """The paper's claims as checks on our numbers (None where a cell was not run)."""
+    t1, t2 = numbers["table1"], numbers["table2"]
+    weak, ms = t1.get("weak", {}), t1.get("mix-and-separate", {})
+    sup_sdr = ms.get("supervised")  # the supervised row of Table 1
+
+    def check(ok, detail):
+        return {"holds": bool(ok) if ok is not None else None, "detail": detail}
+
+    gaps = {n: weak[n] - ms[n] for n in ("3", "4") if n in weak and n in ms}
+    return {
+        "a_weak_beats_mix_and_separate_by_2dB_at_3_4_sources": check(
+            all(g >= 2 for g in gaps.values()) if gaps else None,
+            {k: round(v, 2) for k, v in gaps.items()},
+        ),
+        "b_weak_reaches_95pct_of_supervised": check(
+            weak["2"] >= 0.95 * sup_sdr if "2" in weak and sup_sdr else None,
+            {"weak_2src": weak.get("2"), "supervised": sup_sdr},
+        ),
+        "c_semi_5pct_beats_supervised_100pct": check(
+            t2["semi 5%"] >= t2["supervised 100%"]
+            if {"semi 5%", "supervised 100%"} <= set(t2)
+            else None,
+            {k: t2.get(k) for k in ("semi 5%", "supervised 100%")},
+        ),
+        "d_supervised_within_3dB_of_oracle_mask": check(
+            bounds["oracle_irm"]["sdr"] - sup_sdr <= 3 if sup_sdr else None,
+            {"supervised": sup_sdr, "oracle_irm": bounds["oracle_irm"]["sdr"]},
+        ),
+    }
+
+
+def findings(numbers: dict) -> list[str]:
+    """The numbers behind claim (a), in sentences next to the paper's: weak minus mix-and-separate
+    at each training-mixture size (main conditioning, then each conditioning of the ablation),
+    each method's change from 2- to 4-source training mixtures, deep minus late conditioning,
+    and what longer training changed."""
+    t1, out = numbers["table1"], []
+    weak, ms = t1.get("weak", {}), t1.get("mix-and-separate", {})
+    paper_weak, paper_ms = PAPER_TABLE1["weak"], PAPER_TABLE1["mix-and-separate"]
+    gaps = [n for n in "234" if n in weak and n in ms]
+    if gaps:
+        out.append(
+            "Weak minus mix-and-separate: "
+            + ", ".join(
+                f"{weak[n] - ms[n]:+.2f} dB with {n}-source training mixtures "
+                f"(paper {paper_weak[n] - paper_ms[n]:+.1f})"
+                for n in gaps
+            )
+            + "."
+        )
+    methods = (
+        ("mix-and-separate", ms, paper_ms),
+        ("weak", weak, paper_weak),
+        ("MixIT", t1.get("mixit", {}), PAPER_TABLE1["mixit"]),
+    )
+    drops = [(label, row, paper) for label, row, paper in methods if "2" in row and "4" in row]
+    if drops:
+        out.append(
+            "From 2- to 4-source training mixtures: "
+            + ", ".join(
+                f"{label} {row['4'] - row['2']:+.2f} dB (paper {paper['4'] - paper['2']:+.1f})"
+                for label, row, paper in drops
+            )
+            + "."
+        )
+    for conditioning in ("deep", "late"):
+        weak_c, ms_c = (
+            numbers["conditioning"].get(f"{mode}/{conditioning}", {})
+            for mode in ("weak", "mix-and-separate")
+        )
+        both = [n for n in "234" if n in weak_c and n in ms_c]
+        if both:
+            out.append(
+                f"With {conditioning} conditioning, weak minus mix-and-separate: "
+                + ", ".join(f"{weak_c[n] - ms_c[n]:+.2f} dB ({n} sources)" for n in both)
+                + "."
+            )
+    for mode in ("mix-and-separate", "weak"):
+        deep, late = (numbers["conditioning"].get(f"{mode}/{c}", {}) for c in ("deep", "late"))
+        both = [n for n in "234" if n in deep and n in late]
+        if both:
+            out.append(
+                f"Deep minus late conditioning, {mode}: "
+                + ", ".join(f"{deep[n] - late[n]:+.2f} dB ({n} sources)" for n in both)
+                + "."
+            )
+    for key, row in numbers.get("longer_training", {}).items():
+        mode, n, conditioning = key.split("/")
+        if row["sdr_preset_steps"] is not None:
+            out.append(
+                f"{mode} ({n} sources, {conditioning}) trained {row['steps']} steps: "
+                f"{row['sdr']:.2f} dB, "
+                f"{row['sdr'] - row['sdr_preset_steps']:+.2f} dB over the preset's steps."
+            )
+    return out
+
+
+def rank_agreement(reports: list[dict]) -> dict:
+    """Spearman rank correlation between SDR and the reference-free CLAPScore improvement across
+    cells."""
+    from scipy.stats import spearmanr
+
+    if len(reports) < 3:
+        return {"cells": len(reports), "spearman": None}
+    sdr = [r["sdr"] for r in reports]
+    rho = spearmanr(sdr, [r["clapscore_improvement"] for r in reports]).statistic
+    leak = spearmanr(sdr, [-r["leakage"] for r in reports]).statistic
+    return {
+        "cells": len(reports),
+        "spearman": round(float(rho), 3),
+        "spearman_negative_leakage": round(float(leak), 3),
+    }
+
+
+def figure(cells: list[dict], bounds: dict, path: Path) -> None:
+    """SDR vs sources per training mixture (one line per method and conditioning) or, when all
+    cells use 2-source mixtures, one bar per cell between the mixture and oracle-mask bounds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    if len({c["cell"]["sources"] for c in cells}) == 1:
+        ax.barh([c["name"] for c in cells], [c["sdr"] for c in cells], color="C0")
+        for name, style in (("mixture", ":"), ("oracle_irm", "--")):
+            ax.axvline(bounds[name]["sdr"], color="k", ls=style, lw=1, label=name)
+        ax.set_xlabel("SDR on 2-source test mixtures (dB)")
+        ax.legend(fontsize=8)
+    else:
+        for color, mode in zip(("C0", "C1", "C3"), ("mixit", "mix-and-separate", "weak")):
+            for conditioning in ("deep", "late"):
+                sel = [
+                    c
+                    for c in cells
+                    if c["cell"]["mode"] == mode
+                    and c["cell"]["conditioning"] == conditioning
+                    and not c["cell"].get("steps")
+                ]
+                xs = sorted({c["cell"]["sources"] for c in sel})
+                if xs:
+                    ys = [np.mean([c["sdr"] for c in sel if c["cell"]["sources"] == n]) for n in xs]
+                    ax.plot(
+                        xs,
+                        ys,
+                        "o-" if conditioning == "deep" else "s--",
+                        color=color,
+                        label=f"{mode} ({conditioning})",
+                    )
+        supervised = [
+            c["sdr"]
+            for c in cells
+            if c["cell"]["mode"] == "supervised" and c["cell"]["clean_fraction"] == 1
+        ]
+        if supervised:
+            ax.axhline(
+                np.mean(supervised), color="k", ls=":", lw=1, label="supervised (2-src, clean)"
+            )
+        ax.set_xticks(sorted({c["cell"]["sources"] for c in cells}))
+        ax.set_xlabel("sources per training mixture")
+        ax.set_ylabel("SDR on 2-source test mixtures (dB)")
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
