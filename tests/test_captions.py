@@ -15,7 +15,7 @@ GOLD = (
 HELDOUT = (
     Path(__file__).parent / "data" / "heldout_captions.tsv"
 )  # AudioCaps val, labelled before any parsing
-# 170 AudioCaps train captions drawn by tests/data/draw_heldout2.py (seed 19), labelled before
+# 170 AudioCaps train captions drawn by tests/data/draw_heldout.py (seed 19), labelled before
 # the parser first ran on them (count 0.782, F1 0.915 then); the rules were improved afterwards
 HELDOUT2 = Path(__file__).parent / "data" / "heldout2_captions.tsv"
 AUDIOCAPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "audiocaps"
