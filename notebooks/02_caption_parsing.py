@@ -22,7 +22,9 @@
 
 # %% tags=["parameters"]
 GOLD = "../tests/data/gold_captions.tsv"  # 160 real AudioCaps captions labelled by hand
-HELDOUT = "../tests/data/heldout_captions.tsv"  # 79 AudioCaps validation captions, labelled before parsing
+HELDOUT = "../tests/data/heldout_captions.tsv"  # 79 validation captions, labelled before parsing
+HELDOUT2 = "../tests/data/heldout2_captions.tsv"  # 170 train captions, labelled before parsing
+HELDOUT3 = "../tests/data/heldout3_captions.tsv"  # 60 more, drawn after the last rule change
 SHOW_ERRORS = 10
 
 # %%
@@ -48,9 +50,24 @@ for caption in ["A man speaks while a dog barks and rain falls", "A man speaks a
 # The gold set holds 160 AudioCaps training captions (MIT licence), each labelled by hand with
 # its sources. We report how often the *number* of sources is right, and clause-level F1 where a
 # predicted clause matches a gold one when they share most content words (Jaccard >= 0.5).
-# The rules were written while looking at this set, so read it as a development score. The
-# held-out set is 79 captions drawn at random from AudioCaps *validation*, labelled by hand
-# before the parser saw them and never used to change a rule: that is the score to quote.
+# The rules were written while looking at this set, so read it as a development score.
+#
+# Three held-out sets measure what happens on captions no rule was written against. Each was
+# drawn at random with a fixed seed (`tests/data/draw_heldout.py`) and labelled by hand, one
+# clause per sound source, *before* the parser ran on it; the commit history shows the labels
+# landing first. Held-out 1 is 79 *validation* captions, held-out 2 is 170 *training* captions
+# not in the other sets. A score stays honest only until someone changes a rule after seeing its
+# misses, so here is what each set saw:
+#
+# | set | first parsed with | rules changed after seeing its misses? | count accuracy then |
+# |---|---|---|---|
+# | held-out 1 (79, val) | the development rules | yes, a few of its misses ("thereafter", "a loud, long burp") are patterns fixed later | 0.873 |
+# | held-out 2 (170, train) | the development rules | yes: the current rules were written against its misses | 0.782 (F1 0.915) |
+# | held-out 3 (60, train) | the current rules | no | 0.883 (F1 0.952) |
+#
+# Held-out 3 is the number to quote for unseen captions: about 88 % of captions get the right
+# number of sources (with 60 captions the 95 % interval is roughly 78-94 %), against 85 % for
+# the development rules on the same 60. Held-out 2 now scores higher because it taught the rules.
 
 # %%
 def read_pairs(path):
@@ -59,8 +76,13 @@ def read_pairs(path):
 
 
 gold, heldout = read_pairs(GOLD), read_pairs(HELDOUT)
-display(Markdown(markdown_table([{"set": "development (train captions)", **evaluate_parser(gold)},
-                                 {"set": "held-out (validation captions)", **evaluate_parser(heldout)}])))
+heldout2, heldout3 = read_pairs(HELDOUT2), read_pairs(HELDOUT3)
+display(Markdown(markdown_table([
+    {"set": "development (train captions)", **evaluate_parser(gold)},
+    {"set": "held-out 1 (validation captions)", **evaluate_parser(heldout)},
+    {"set": "held-out 2 (train captions, taught the rules)", **evaluate_parser(heldout2)},
+    {"set": "held-out 3 (train captions, unseen)", **evaluate_parser(heldout3)},
+])))
 started = time.perf_counter()
 for _ in range(20):
     for caption, _ in gold:
@@ -68,15 +90,25 @@ for _ in range(20):
 print(f"{20 * len(gold) / (time.perf_counter() - started):,.0f} captions per second")
 
 # %% [markdown]
-# Where the count goes wrong, held-out captions first. The held-out misses are mostly commas and
-# "and" *inside* one noun phrase ("a loud, long burp", "pots and pans"), a second verb with no
-# subject read as a new source ("water drains and sputters"), and connectives the rules do not
-# know ("thereafter"). The gap between the two sets is the price of rules tuned on what they
-# were tested on. A wrong count is not fatal in training: `slots` fits any number of clauses to
-# the K output slots, but a broken clause ("a loud") is a poor CLAP target.
+# What the held-out misses taught the rules, each a pattern rather than a caption: a second verb
+# without its own subject continues its source even when the verb is unknown, if it takes the
+# same form ("a baby cries and babbles", "frogs croak and vocalize"); a "with"/"over" phrase
+# describes the source before when it names a channel or a manner ("speaking over an
+# intercom", "with a southern drawl") or the tool of the action ("sawing with a hand saw"); a
+# bare list of sounds splits where voice meets non-voice ("female speech and sizzling") or
+# things meet people ("some knocks and a man speaking") and stays one source otherwise
+# ("hissing and scraping noise"); commas between adjectives do not split ("a loud, long
+# burp"); a sentence end is a strong break; "more beeps" after "a beep" is the same source.
+#
+# Where the count still goes wrong, the unseen set first. What is left is mostly genuinely
+# ambiguous ("horse clip clops with a neigh": one horse or a second sound?), a "with" phrase
+# whose role only the audio could settle, and lists without verbs. A wrong count is not fatal
+# in training: `slots` fits any number of clauses to the K output slots, but a broken clause
+# ("a loud") is a poor CLAP target.
 
 # %%
-errors = [(c, g, parse(c)) for c, g in heldout + gold if len(parse(c)) != len(g)]
+errors = [(c, g, parse(c)) for c, g in heldout3 + heldout + heldout2 + gold
+          if len(parse(c)) != len(g)]
 display(Markdown(markdown_table([{"caption": c, "gold": " / ".join(g), "parsed": " / ".join(p)}
                                  for c, g, p in errors[:SHOW_ERRORS]])))
 
