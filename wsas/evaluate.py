@@ -27,7 +27,7 @@ import torch
 from wsas.audio import istft, stft
 from wsas.data.classes import CLASS_NAMES, PROMPTS
 from wsas.data.mixing import MixtureBatch
-from wsas.errors import WsasError
+from wsas.errors import CheckpointError, WsasError
 from wsas.losses import si_sdr
 from wsas.models.separator import MaskSeparator
 
@@ -135,30 +135,47 @@ def oracle_irm(pairs: MixtureBatch, n_fft: int, hop: int) -> torch.Tensor:
 
 def score(estimates: torch.Tensor, pairs: MixtureBatch, backend: str = "fast") -> dict:
     """Mean SDR/SIR/SAR/SI-SDR/SDRi over all sources, and mean SDR per class."""
+    return summarise(score_sources(estimates, pairs, backend))
+
+
+def score_sources(
+    estimates: torch.Tensor, pairs: MixtureBatch, backend: str = "fast"
+) -> dict[str, np.ndarray]:
+    """Per-source scores ``(P', 2)`` (sdr, sir, sar, si_sdr, sdri in dB, and labels) of the pairs
+    whose references are not near-silent; concatenate several with :func:`summarise`."""
     refs, mix = pairs.sources[:, 0], pairs.mixtures[:, 0]
     keep = (refs.pow(2).mean(-1) > 1e-8).all(-1)
     refs, mix, est, labels = refs[keep], mix[keep], estimates[keep], pairs.labels[:, 0][keep]
     metrics = bss_eval(est, refs, backend)
     baseline = bss_eval(mix[:, None].expand_as(refs), refs, backend)["sdr"]
-    per_class = {}
-    for name_idx in labels.unique():
-        sel = (labels == name_idx).numpy()
-        per_class[CLASS_NAMES[int(name_idx)]] = round(float(metrics["sdr"][sel].mean()), 3)
+    return {
+        **metrics,
+        "si_sdr": si_sdr(est, refs).numpy(),
+        "sdri": metrics["sdr"] - baseline,
+        "labels": labels.numpy(),
+    }
 
-    def mean(
-        x,
-    ) -> float | None:  # SAR of the mixture itself is +inf: stored as null (JSON has no inf)
+
+def summarise(*parts: dict[str, np.ndarray]) -> dict:
+    """The means of :func:`score` from one or more :func:`score_sources` results."""
+    per = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    labels = per["labels"]
+
+    def mean(x) -> float | None:  # SAR of the mixture itself is +inf: stored as null (JSON)
         value = float(np.mean(x))
         return value if np.isfinite(value) else None
 
     return {
-        "pairs": int(keep.sum()),
-        "sdr": mean(metrics["sdr"]),
-        "sir": mean(metrics["sir"]),
-        "sar": mean(metrics["sar"]),
-        "si_sdr": float(si_sdr(est, refs).mean()),
-        "sdri": float((metrics["sdr"] - baseline).mean()),
-        "sdr_per_class": per_class,
+        "pairs": len(labels),
+        "sdr": mean(per["sdr"]),
+        "sir": mean(per["sir"]),
+        "sar": mean(per["sar"]),
+        "si_sdr": float(per["si_sdr"].mean()),
+        "sdri": float(per["sdri"].mean()),
+        "sdr_per_class": {
+            CLASS_NAMES[int(c)]: round(float(per["sdr"][labels == c].mean()), 3)
+            for c in np.unique(labels)
+        },
     }
 
 
@@ -200,11 +217,19 @@ def clap_score(
     }
 
 
+SCORE_SECONDS = 60.0  # reference-free scores look at each file's first minute (bounded memory)
+CHUNK_SECONDS, OVERLAP_SECONDS = 8.0, 1.0  # the separator's window, as in wsas.separate
+
+
 def reference_free(checkpoint: str | os.PathLike, folder: str | os.PathLike) -> dict:
-    """CLAPScore of caption-driven separations of every file listed in ``FOLDER/captions.csv`` (file, caption)."""
+    """CLAPScore of caption-driven separations of the files in ``FOLDER/captions.csv``.
+
+    The CSV has columns ``file`` (relative to FOLDER) and ``caption``. Each file's first
+    ``SCORE_SECONDS`` are separated in overlapping windows, so memory is bounded by that.
+    """
     import csv
 
-    from wsas.audio import load
+    from wsas.audio import load, process_in_chunks
     from wsas.captions import parse
     from wsas.clap.base import cached_text_embedder
 
@@ -212,21 +237,41 @@ def reference_free(checkpoint: str | os.PathLike, folder: str | os.PathLike) -> 
     listing = folder / "captions.csv"
     if not listing.is_file():
         raise WsasError(f"{listing}: missing (a CSV with columns file,caption)")
+    try:
+        with open(listing, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns, entries = reader.fieldnames or [], list(reader)
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise WsasError(f"{listing}: not a readable UTF-8 CSV ({err})") from None
+    missing = [c for c in ("file", "caption") if c not in columns]
+    if missing:
+        raise WsasError(f"{listing}: no column {', '.join(missing)} (it needs file,caption)")
+    if not entries:
+        raise WsasError(f"{listing}: lists no files")
     model, clap, config = load_separator(checkpoint)
     embed = cached_text_embedder(clap)
+    sr = config["sample_rate"]
     rows = []
-    with open(listing, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            wave, sr = load(folder / row["file"], sr=config["sample_rate"])
-            clauses = parse(row["caption"])
-            est = model(wave[None], embed(clauses)[None]).cpu()
-            rows.append(
-                {
-                    "file": row["file"],
-                    "clauses": clauses,
-                    **clap_score(clap, est, wave[None], [clauses], sr),
-                }
-            )
+    for line, row in enumerate(entries, start=2):
+        if not (row.get("file") or "").strip():
+            raise WsasError(f"{listing}: line {line} names no file")
+        wave, _ = load(folder / row["file"], sr=sr, max_seconds=SCORE_SECONDS)
+        clauses = parse(row.get("caption") or "")
+        queries = embed(clauses)[None]
+        with torch.no_grad():
+            est = process_in_chunks(
+                lambda block: model(block[None], queries)[0].cpu(),  # noqa: B023 (used at once)
+                wave,
+                round(CHUNK_SECONDS * sr),
+                round(OVERLAP_SECONDS * sr),
+            )[None]  # (1, K, S)
+        rows.append(
+            {
+                "file": row["file"],
+                "clauses": clauses,
+                **clap_score(clap, est, wave[None], [clauses], sr),
+            }
+        )
     keys = ("clap_score", "clap_score_mixture", "clapscore_improvement")
     return {
         "files": len(rows),
@@ -243,21 +288,25 @@ def load_separator(checkpoint: str | os.PathLike, device: str | torch.device = "
     from wsas.models.unet import UNetConfig
 
     tensors, config = load_checkpoint(checkpoint, kind="separator")
+    missing = [k for k in ("unet", "sample_rate", "clap", "train") if k not in config]
+    if missing:
+        raise CheckpointError(f"{checkpoint}: its config lacks {', '.join(missing)}")
     try:
         model = MaskSeparator(UNetConfig(**config["unet"]), config["sample_rate"])
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    except (TypeError, RuntimeError) as err:
-        raise WsasError(
-            f"{checkpoint}: does not match this version's separator ({str(err).splitlines()[0]})"
+        model.to(device).eval()
+        clap_info = config["clap"]
+        if clap_info["backend"] == "tiny":
+            clap = TinyClap(clap_info["config"])
+            clap.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("clap.")})
+            clap = clap.to(device).freeze()
+        else:
+            clap = load_clap("laion", clap_info["checkpoint"], device)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{checkpoint}: does not match this version's separator ({reason})"
         ) from None
-    model.to(device).eval()
-    clap_info = config["clap"]
-    if clap_info["backend"] == "tiny":
-        clap = TinyClap(clap_info["config"])
-        clap.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("clap.")})
-        clap = clap.to(device).freeze()
-    else:
-        clap = load_clap("laion", clap_info["checkpoint"], device)
     return model, clap, config
 
 
@@ -267,20 +316,37 @@ def evaluate_run(
     n_pairs: int,
     backend: str = "fast",
     seed: int = 1234,
+    batch: int = 64,
 ) -> dict:
-    """Score a training run's checkpoint on the fixed test pairs of ``corpus``."""
+    """Score a training run's checkpoint on the fixed test pairs of ``corpus``.
+
+    ``n_pairs`` is at most the number of distinct 2-source mixtures the test split holds; the
+    pairs are drawn, separated and scored ``batch`` at a time, so memory does not grow with it.
+    """
     from wsas.clap.base import cached_text_embedder
     from wsas.data.datasets import load_embedded
-    from wsas.data.mixing import fixed_pairs
+    from wsas.data.mixing import distinct_pairs, fixed_pair_batches
 
     run = Path(run)
     checkpoint = run / "checkpoint.safetensors" if run.is_dir() else run
+    clips = load_embedded(corpus, "test")
+    limit = distinct_pairs(clips.labels)
+    if not 1 <= n_pairs <= limit:
+        raise WsasError(
+            f"--pairs {n_pairs}: the test split of {corpus} holds {limit} distinct 2-source "
+            f"mixtures; ask for 1 to {limit}"
+        )
     model, clap, config = load_separator(checkpoint)
     embed = cached_text_embedder(clap)
-    pairs = fixed_pairs(load_embedded(corpus, "test"), n_pairs, seed)
     unconditional = config["train"]["mode"] in ("pit", "mixit")
-    estimates = separate_pairs(model, embed, pairs, config["n_slots"] if unconditional else 0)
-    prompts = [[PROMPTS[int(c)] for c in row] for row in pairs.labels[:, 0]]
+    parts, claps = [], []
+    for pairs in fixed_pair_batches(clips, n_pairs, seed, batch):
+        estimates = separate_pairs(model, embed, pairs, config["n_slots"] if unconditional else 0)
+        prompts = [[PROMPTS[int(c)] for c in row] for row in pairs.labels[:, 0]]
+        parts.append(score_sources(estimates, pairs, backend))
+        mixtures = pairs.mixtures[:, 0]
+        claps.append(clap_score(clap, estimates, mixtures, prompts, config["sample_rate"]))
+    sizes = np.array([min(batch, n_pairs - i * batch) for i in range(len(claps))])
     return {
         "run": str(run),
         "mode": config["train"]["mode"],
@@ -288,6 +354,6 @@ def evaluate_run(
         "conditioning": config["train"]["conditioning"],
         "oracle_permutation": unconditional,
         "step": config["step"],
-        **score(estimates, pairs, backend),
-        **clap_score(clap, estimates, pairs.mixtures[:, 0], prompts, config["sample_rate"]),
+        **summarise(*parts),
+        **{k: float(np.average([c[k] for c in claps], weights=sizes)) for k in claps[0]},
     }

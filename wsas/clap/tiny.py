@@ -21,7 +21,7 @@ from tqdm import tqdm
 from wsas.audio import resample
 from wsas.checkpoint import load_checkpoint, save_checkpoint
 from wsas.clap.base import Clap
-from wsas.errors import WsasError
+from wsas.errors import CheckpointError, WsasError
 
 DEFAULTS = {
     "sample_rate": 8000,
@@ -115,8 +115,14 @@ class TinyClap(Clap):
         return tokens.to(self.log_scale.device), mask.to(self.log_scale.device)
 
     def log_mel(self, wave: torch.Tensor, sr: int) -> torch.Tensor:
-        """``(B, S)`` at ``sr`` Hz -> level-normalised log-mel ``(B, 1, n_mels, frames)``."""
+        """``(B, S)`` at ``sr`` Hz -> level-normalised log-mel ``(B, 1, n_mels, frames)``.
+
+        Clips shorter than one frame are zero-padded to one frame.
+        """
         wave = resample(wave, sr, self.sample_rate)
+        n_fft = self.config["n_fft"]
+        if wave.shape[-1] < n_fft:
+            wave = F.pad(wave, (0, n_fft - wave.shape[-1]))
         logmel = torch.log(self.mel(wave) + 1e-6)
         return (logmel - logmel.mean(dim=(-2, -1), keepdim=True)).unsqueeze(1)
 
@@ -133,8 +139,12 @@ class TinyClap(Clap):
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> TinyClap:
         tensors, config = load_checkpoint(path, kind="tiny_clap")
-        model = cls({k: config[k] for k in DEFAULTS})
-        model.load_state_dict(tensors)
+        try:
+            model = cls({k: config[k] for k in DEFAULTS})
+            model.load_state_dict(tensors)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(f"{path}: not a usable TinyCLAP checkpoint ({reason})") from None
         return model.to(device)
 
 

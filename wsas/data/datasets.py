@@ -59,13 +59,16 @@ def load_embedded(root: str | os.PathLike, split: str, sr: int | None = None) ->
         rows = [r for r in csv.DictReader(f) if r["split"] == split]
     if not rows:
         raise WsasError(f"{meta}: no clips in split '{split}'")
-    waves, labels, phrasings = [], [], []
+    waves, labels, phrasings, rates = [], [], [], []
     for row in rows:
         wave, rate = load(root / row["path"], sr=sr)
         waves.append(wave)
+        rates.append(rate)
         labels.append(CLASS_NAMES.index(row["class"]))
         phrasings.append(tuple(row["captions"].split("|")))
-    return ClipSet(torch.stack(waves), torch.tensor(labels), phrasings, CLASS_NAMES, rate)
+    if len({(w.shape[-1], r) for w, r in zip(waves, rates)}) > 1:
+        raise WsasError(f"{root}: clips differ in rate or length; rebuild the corpus")
+    return ClipSet(torch.stack(waves), torch.tensor(labels), phrasings, CLASS_NAMES, rates[0])
 
 
 @dataclass(frozen=True)
