@@ -41,7 +41,7 @@ class Case:
 
 def noise(frames: int, channels: int = 1, peak: float = 0.5, seed: int = 0) -> np.ndarray:
     x = np.random.default_rng(seed).uniform(-1, 1, (frames, channels)).astype(np.float32)
-    return x * peak / np.abs(x).max()
+    return x * peak / np.abs(x).max(initial=1e-9)
 
 
 def wav(name="mix.wav", frames=16000, sr=16000, channels=1, peak=0.5, fill=None, seed=0):
@@ -213,7 +213,10 @@ CASES = {
     "separate-rate-4k": Case([*SEP, *DOG], 2, "outside the supported", (wav(sr=4000),)),
     "separate-input-is-folder": Case([*SEP, *DOG], 2, "no such file", (folder("mix.wav"),)),
     "separate-second-input-corrupt-nothing-written": Case(
-        [*SEP, "{d}/bad.wav", *DOG], 2, "bad.wav", (*MIX, raw("bad.wav", b"RIFF1234"))
+        ["separate", "{d}/mix.wav", "{d}/bad.wav", *SEP[2:], *DOG],
+        2,
+        "bad.wav",
+        (*MIX, raw("bad.wav", b"RIFF1234")),
     ),
     "separate-10-samples": Case(
         [*SEP, *DOG], 0, "", (wav(frames=10),), same_length_as_input("mix", 10)
@@ -264,7 +267,7 @@ CASES = {
         stems_sum_to_mixture("mix.wav", "mix"),
     ),
     "separate-same-input-twice": Case(
-        [*SEP, "{d}/mix.wav", *DOG],
+        ["separate", "{d}/mix.wav", *SEP[1:], *DOG],
         0,
         "given twice",
         MIX,
@@ -281,7 +284,7 @@ CASES = {
     "separate-caption-repeats-a-clause": Case(
         [*SEP, "--caption", "a dog barks and a dog barks"],
         0,
-        "separated once",
+        "",
         MIX,
         stems_sum_to_mixture("mix.wav", "mix"),
     ),
@@ -468,7 +471,7 @@ CASES = {
         [*BUILD, "--out", "{d}/c"], 2, "not a folder", (raw("c", "a file"),)
     ),
     "build-out-under-a-file": Case(
-        [*BUILD, "--out", "{d}/f/c"], 2, "Not a directory", (raw("f", "a file"),)
+        [*BUILD, "--out", "{d}/f/c"], 2, "not a folder", (raw("f", "a file"),)
     ),
     "build-out-not-a-corpus": Case(
         [*BUILD, "--out", "{d}"], 2, "holds no corpus", (raw("notes.txt", "mine"),)

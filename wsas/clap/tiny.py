@@ -117,12 +117,14 @@ class TinyClap(Clap):
     def log_mel(self, wave: torch.Tensor, sr: int) -> torch.Tensor:
         """``(B, S)`` at ``sr`` Hz -> level-normalised log-mel ``(B, 1, n_mels, frames)``.
 
-        Clips shorter than one frame are zero-padded to one frame.
+        Clips too short for the audio tower (one frame per halving of its ``len(channels)``
+        blocks, e.g. 0.24 s at 8 kHz) are zero-padded to that length.
         """
         wave = resample(wave, sr, self.sample_rate)
-        n_fft = self.config["n_fft"]
-        if wave.shape[-1] < n_fft:
-            wave = F.pad(wave, (0, n_fft - wave.shape[-1]))
+        c = self.config
+        shortest = max(c["n_fft"], (2 ** len(c["channels"]) - 1) * c["hop"])
+        if wave.shape[-1] < shortest:
+            wave = F.pad(wave, (0, shortest - wave.shape[-1]))
         logmel = torch.log(self.mel(wave) + 1e-6)
         return (logmel - logmel.mean(dim=(-2, -1), keepdim=True)).unsqueeze(1)
 

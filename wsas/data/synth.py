@@ -190,8 +190,9 @@ def build_corpus(
     corpus folder (e.g. ``tinyclap.safetensors``) are kept. Returns the path of ``metadata.csv``.
     """
     out, sr = Path(out), check_rate(sr or preset.sr, "corpus rate")
-    if out.exists() and not out.is_dir():
-        raise WsasError(f"{out}: exists and is not a folder")
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise WsasError(f"{existing}: exists and is not a folder (--out {out})")
     if out.is_dir() and any(out.iterdir()) and not any((out / p).exists() for p in CORPUS_PARTS):
         raise WsasError(f"{out}: a non-empty folder that holds no corpus; choose another --out")
     renderer = Renderer(soundfont, sr)
