@@ -9,6 +9,7 @@ streamed block by block (``separate_file``), so memory stays bounded for any len
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -209,7 +210,7 @@ class Separator:
         if existing and not overwrite:
             raise WsasError(f"{existing[0]}: exists (pass --overwrite to replace it)")
         q = self.embed(queries).to(self.device)[None]
-        temps, peak = [], 0.0
+        temps, writers, peak = [], [], 0.0
         try:
             with open_audio(path) as f:
                 sr, channels = f.samplerate, f.channels
@@ -220,7 +221,6 @@ class Separator:
                 chunk, overlap = self.chunking(sr)
                 spans = chunk_spans(f.frames, chunk, overlap)
                 out_dir.mkdir(parents=True, exist_ok=True)
-                writers = []
                 for target in names.values():  # float WAV first, whatever the final format
                     fd, tmp = tempfile.mkstemp(
                         dir=out_dir, prefix=f".{target.stem}.", suffix=".wav"
@@ -255,6 +255,9 @@ class Separator:
                     os.unlink(tmp)
                 publish(temps[i], target)
         finally:
+            for writer in writers:  # after an error: close quietly, then remove
+                with contextlib.suppress(Exception):
+                    writer.close()
             for tmp in temps:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
