@@ -324,6 +324,9 @@ CASES = {
         patch=patch_read_only,
     ),
     "separate-disk-full": Case([*SEP, *DOG], 2, "No space left", MIX, patch=patch_disk_full),
+    "separate-disk-full-nested-out-removed": Case(
+        [*SEP[:-3], "-o", "{d}/o/a/b", *DOG], 2, "No space left", MIX, patch=patch_disk_full
+    ),
     "separate-flac-9-channels": Case(
         [*SEP, *DOG, "--format", "flac"], 2, "at most 8", (wav(channels=9),)
     ),

@@ -302,7 +302,7 @@ def cmd_separate(args: argparse.Namespace) -> None:
     if not args.checkpoint:
         print(f"using checkpoint {checkpoint}", file=sys.stderr)
     sep = Separator.from_checkpoint(checkpoint)
-    created = not out.exists()
+    new_top = next((p for p in reversed([out, *out.parents]) if not p.exists()), None)
     try:
         for mix, prefix, _ in plan:
             written = sep.separate_file(
@@ -314,9 +314,19 @@ def cmd_separate(args: argparse.Namespace) -> None:
             for name, path in written.items():
                 print(f"{name}\t{path}")
     except BaseException:
-        if created and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()  # a failed run leaves no empty folder behind
+        remove_empty_folders(out, new_top)  # a failed run leaves no empty folder behind
         raise
+
+
+def remove_empty_folders(folder: Path, top: Path | None) -> None:
+    """Remove ``folder`` and its parents up to ``top`` (the first one this run created) while
+    they are empty; nothing when ``top`` is None (the folder existed before)."""
+    for path in [folder, *folder.parents] if top is not None else []:
+        if not path.is_dir() or any(path.iterdir()):
+            return
+        path.rmdir()
+        if path == top:
+            return
 
 
 def manifest_path(out_dir: str | Path, prefix: str) -> Path:
