@@ -311,10 +311,10 @@ CASES = {
         (wav("x.wav"), wav("x__a_dog_barks.wav")),
     ),
     "separate-out-is-the-input-file": Case(
-        [*SEP[:-3], "-o", "{d}/mix.wav", *DOG], 2, "not a folder", MIX
+        [*SEP[:-3], "-o", "{d}/mix.wav", "--quiet", *DOG], 2, "not a folder", MIX
     ),
     "separate-out-under-a-file": Case(
-        [*SEP[:-3], "-o", "{d}/mix.wav/o", *DOG], 2, "Not a directory", MIX
+        [*SEP[:-3], "-o", "{d}/mix.wav/o", "--quiet", *DOG], 2, "Not a directory", MIX
     ),
     "separate-read-only-out": Case(
         [*SEP, *DOG],
@@ -325,7 +325,11 @@ CASES = {
     ),
     "separate-disk-full": Case([*SEP, *DOG], 2, "No space left", MIX, patch=patch_disk_full),
     "separate-disk-full-nested-out-removed": Case(
-        [*SEP[:-3], "-o", "{d}/o/a/b", *DOG], 2, "No space left", MIX, patch=patch_disk_full
+        [*SEP[:-3], "-o", "{d}/o/a/b", "--quiet", *DOG],
+        2,
+        "No space left",
+        MIX,
+        patch=patch_disk_full,
     ),
     "separate-flac-9-channels": Case(
         [*SEP, *DOG, "--format", "flac"], 2, "at most 8", (wav(channels=9),)
