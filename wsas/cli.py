@@ -274,7 +274,10 @@ def cmd_separate(args: argparse.Namespace) -> None:
     if len(queries) < len(asked):
         repeated = sorted({q for q in asked if asked.count(q) > 1})
         note(f"repeated {'queries' if args.query else 'clauses'} separated once: {repeated}")
-    mixes = list({Path(m).resolve(): m for m in reversed(args.mix)}.values())[::-1]
+    first: dict[Path, str] = {}
+    for mix in args.mix:
+        first.setdefault(Path(mix).resolve(), mix)
+    mixes = list(first.values())
     if len(mixes) < len(args.mix):
         note("an input given twice is separated once")
     for mix in mixes:
@@ -342,7 +345,9 @@ def write_manifest(sep, mix_path: str, written: dict, path: Path, caption: str |
     from wsas.results import write_text
 
     gain = sep.output_gain
-    head = {"mixture": str(mix_path), "gain": gain, "sum": "stems + residual = gain * mixture"}
+    head = {"mixture": str(mix_path), "gain": gain}
+    if "residual" in written:
+        head["sum"] = "stems + residual = gain * mixture"
     if caption is None:
         rows = [{"query": q, "file": str(p)} for q, p in written.items()]
         write_text(path, json.dumps({**head, "stems": rows}, indent=2, ensure_ascii=False) + "\n")
