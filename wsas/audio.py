@@ -17,7 +17,8 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from wsas.errors import AudioError
+from wsas.errors import AudioError, first_line
+from wsas.results import publish
 
 MIN_SR, MAX_SR = 8_000, 192_000
 SUBTYPE_BY_FORMAT = {"WAV": "FLOAT", "FLAC": "PCM_24", "OGG": "VORBIS"}
@@ -56,7 +57,7 @@ def open_audio(path: str | os.PathLike) -> sf.SoundFile:
     try:
         f = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        reason = first_line(err)
         raise AudioError(f"{path}: unreadable or corrupt audio ({reason})") from None
     if f.frames == 0:
         f.close()
@@ -66,17 +67,22 @@ def open_audio(path: str | os.PathLike) -> sf.SoundFile:
 
 
 def load(
-    path: str | os.PathLike, sr: int | None = None, mono: bool = True
+    path: str | os.PathLike,
+    sr: int | None = None,
+    mono: bool = True,
+    max_seconds: float | None = None,
 ) -> tuple[torch.Tensor, int]:
-    """Read an audio file.
+    """Read an audio file (only its first ``max_seconds`` when given, so memory stays bounded).
 
     Returns ``(wave, rate)``: ``wave`` is ``(S,)`` when ``mono`` (channels averaged) or ``(C, S)``,
-    float32 in [-1, 1]; ``rate`` is ``sr`` when given (the audio is resampled to it) else the
-    file's own rate. Raises AudioError naming the file for every kind of bad input.
+    float32 (float files may exceed [-1, 1]); ``rate`` is ``sr`` when given (the audio is
+    resampled to it) else the file's own rate. Raises AudioError naming the file for every
+    kind of bad input.
     """
     with open_audio(path) as f:
+        frames = -1 if max_seconds is None else max(1, round(max_seconds * f.samplerate))
         try:
-            data, file_sr = f.read(dtype="float32", always_2d=True), f.samplerate
+            data, file_sr = f.read(frames, dtype="float32", always_2d=True), f.samplerate
         except (sf.LibsndfileError, RuntimeError) as err:
             raise AudioError(
                 f"{path}: unreadable or corrupt audio ({str(err).splitlines()[0]})"
@@ -119,7 +125,7 @@ def save(path: str | os.PathLike, wave, sr: int) -> Path:
             subtype=SUBTYPE_BY_FORMAT.get(fmt),
             format=fmt,
         )
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -127,7 +133,11 @@ def save(path: str | os.PathLike, wave, sr: int) -> Path:
 
 
 def stft(wave: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
-    """Complex STFT ``(..., S) -> (..., n_fft // 2 + 1, frames)`` with a Hann window, centred."""
+    """Complex STFT ``(..., S) -> (..., n_fft // 2 + 1, frames)`` with a Hann window, centred.
+
+    Inputs shorter than half a frame (``S <= n_fft // 2``) cannot be reflection-padded; they are
+    zero-padded instead (``frames = 1 + S // hop`` either way, so :func:`istft` inverts both).
+    """
     shape = wave.shape
     spec = torch.stft(
         wave.reshape(-1, shape[-1]),
@@ -135,6 +145,7 @@ def stft(wave: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
         hop,
         window=torch.hann_window(n_fft, device=wave.device),
         center=True,
+        pad_mode="reflect" if shape[-1] > n_fft // 2 else "constant",
         return_complex=True,
     )
     return spec.reshape(*shape[:-1], *spec.shape[-2:])
@@ -157,6 +168,9 @@ def istft(spec: torch.Tensor, n_fft: int, hop: int, length: int) -> torch.Tensor
 def log_magnitude(mag: torch.Tensor, floor: float = 1e-4) -> torch.Tensor:
     """Natural-log magnitude with a floor, the separator's input feature."""
     return torch.log(mag.clamp_min(floor))
+
+
+CHUNK_SECONDS, OVERLAP_SECONDS = 8.0, 1.0  # inference window of long inputs and its cross-fade
 
 
 def chunk_spans(n_samples: int, chunk: int, overlap: int) -> list[tuple[int, int]]:

@@ -16,7 +16,7 @@ import torch
 
 from wsas.checkpoint import load_checkpoint, save_checkpoint
 from wsas.clap import Clap, clap_class, load_clap
-from wsas.errors import CheckpointError
+from wsas.errors import CheckpointError, first_line
 from wsas.models.separator import MaskSeparator
 from wsas.models.unet import UNetConfig
 
@@ -79,8 +79,8 @@ def load_model(tensors: dict[str, torch.Tensor], config: dict, where: str) -> Ma
     try:
         model = MaskSeparator(UNetConfig(**config["unet"]), config["sample_rate"])
         model.load_state_dict(_part(tensors, "model."))
-    except (KeyError, TypeError, RuntimeError) as err:
-        first = str(err).splitlines()[0]
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        first = first_line(err)
         raise CheckpointError(
             f"{where}: does not match this version's separator ({first})"
         ) from None
@@ -91,14 +91,21 @@ def load_run(run: str | os.PathLike, device: str | torch.device = "cpu") -> Bund
     """The separator (eval mode) and frozen CLAP of a run folder or checkpoint file."""
     path = checkpoint_of(run)
     tensors, config = load_checkpoint(path, kind=KIND)
+    missing = [k for k in ("unet", "sample_rate", "clap", "train") if k not in config]
+    if missing:
+        raise CheckpointError(f"{path}: its config lacks {', '.join(missing)}")
     model = load_model(tensors, config, str(path)).to(device).eval()
-    info = config.get("clap") or {}
+    info = config["clap"] if isinstance(config["clap"], dict) else {}
     backend = clap_class(info.get("backend", "?"))
     if backend.weights_travel:
         state = _part(tensors, "clap.")
         if not state or not info.get("config"):
             raise CheckpointError(f"{path}: the {backend.backend} CLAP weights are missing")
-        clap = backend.from_state(info["config"], state).to(device).freeze()
+        try:
+            clap = backend.from_state(info["config"], state).to(device).freeze()
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            reason = first_line(err)
+            raise CheckpointError(f"{path}: its CLAP does not load ({reason})") from None
         clap.checkpoint = info.get("checkpoint")
     else:
         clap = load_clap(backend.backend, info.get("checkpoint"), device)

@@ -13,6 +13,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from wsas.errors import CheckpointError
+from wsas.results import publish
 
 
 def save_checkpoint(
@@ -29,7 +30,7 @@ def save_checkpoint(
             tmp,
             metadata={"wsas_config": json.dumps(config)},
         )
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -50,7 +51,13 @@ def read_config(path: str | os.PathLike) -> dict:
         ) from None
     if "wsas_config" not in meta:
         raise CheckpointError(f"{path}: a safetensors file, but not a wsas checkpoint (no config)")
-    return json.loads(meta["wsas_config"])
+    try:
+        config = json.loads(meta["wsas_config"])
+    except ValueError:
+        raise CheckpointError(f"{path}: its config is not valid JSON") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: its config is not a JSON object")
+    return config
 
 
 def load_checkpoint(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from wsas import __version__
@@ -22,13 +24,18 @@ def cmd_data_build(args: argparse.Namespace) -> None:
     """Render the embedded corpus of a preset."""
     import time
 
+    from wsas.audio import check_rate
     from wsas.data.synth import build_corpus
     from wsas.presets import get_preset
 
     preset = get_preset(args.preset)
-    out = args.out or f"data/{preset.name}"
+    out = Path(args.out or f"data/{preset.name}")
+    if args.sr is not None:
+        check_rate(args.sr, "--sr")
+    if out.exists() and not out.is_dir():
+        raise WsasError(f"{out}: exists and is not a folder (--out names the corpus folder)")
     started = time.time()
-    meta = build_corpus(preset, out, soundfont=args.soundfont, sr=args.sr)
+    meta = build_corpus(preset, out, args.soundfont, args.sr, progress=not args.quiet)
     print(f"wrote {meta} ({time.time() - started:.1f} s)")
 
 
@@ -46,17 +53,21 @@ def cmd_parse(args: argparse.Namespace) -> None:
     import time
 
     try:
-        with open(args.file, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except OSError as err:
-        raise WsasError(f"{args.file}: cannot read ({err.strerror})") from None
-    if not rows or args.column not in rows[0]:
-        raise WsasError(
-            f"{args.file}: no column '{args.column}' "
-            f"(columns: {', '.join(rows[0]) if rows else 'none'})"
-        )
+        with open(args.file, newline="", encoding="utf-8-sig") as f:  # -sig: drop a BOM
+            reader = csv.DictReader(f)
+            columns, rows = reader.fieldnames or [], list(reader)
+    except UnicodeDecodeError:
+        raise WsasError(f"{args.file}: not UTF-8 text (save the CSV as UTF-8)") from None
+    except csv.Error as err:
+        raise WsasError(f"{args.file}: not a readable CSV ({err})") from None
+    if args.column not in columns:
+        listed = ", ".join(repr(c) for c in columns) if columns else "none"
+        raise WsasError(f"{args.file}: no column '{args.column}' (columns: {listed})")
+    captions = [r.get(args.column) or "" for r in rows]
+    if not any(c.strip() for c in captions):
+        raise WsasError(f"{args.file}: no captions in column '{args.column}'")
     started = time.perf_counter()
-    counts = collections.Counter(len(parse(r[args.column])) for r in rows if r[args.column].strip())
+    counts = collections.Counter(len(parse(c)) for c in captions if c.strip())
     seconds = time.perf_counter() - started
     total = sum(counts.values())
     print(
@@ -118,14 +129,16 @@ def cmd_clap_score(args: argparse.Namespace) -> None:
     """Cosine similarity of each audio file to each text."""
     from wsas.audio import load
     from wsas.clap import load_clap
+    from wsas.separate import check_queries
 
+    texts = check_queries(args.text)
     clap = load_clap(args.backend, args.checkpoint)
     for path in args.audio:
         wave, sr = load(path)
-        sims = clap.similarity(wave[None], sr, args.text)[0]
+        sims = clap.similarity(wave[None], sr, texts)[0]
         print(
             json.dumps(
-                {"audio": path, "scores": {t: round(float(s), 4) for t, s in zip(args.text, sims)}}
+                {"audio": path, "scores": {t: round(float(s), 4) for t, s in zip(texts, sims)}}
             )
         )
 
@@ -188,6 +201,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         return
     if not args.data:
         raise WsasError("give --data CORPUS (reference-based scores) or --reference-free FOLDER")
+    if args.pairs is not None and args.pairs < 1:
+        raise WsasError(f"--pairs {args.pairs}: give a positive number of test mixtures")
     preset = get_preset(args.preset)
     pairs = args.pairs or preset.test_mixtures
     report = evaluate_run(
@@ -224,57 +239,131 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
     )
 
 
+def note(message: str) -> None:
+    """One line on stderr that is not an error."""
+    print(f"wsas: note: {message}", file=sys.stderr)
+
+
 def cmd_separate(args: argparse.Namespace) -> None:
-    """Separate files by text queries (-q) or by a whole caption (--caption)."""
+    """Separate files by text queries (-q) or by a whole caption (--caption).
+
+    Every output name is planned and checked before any work: names never clash (see
+    ``wsas.separate.output_names``/``unique_prefixes``), repeated queries and inputs are done
+    once, existing outputs are refused unless ``--overwrite``, and an input is never replaced.
+    """
+    from wsas.audio import open_audio
     from wsas.captions import parse
-    from wsas.separate import Separator, newest_checkpoint
+    from wsas.separate import (
+        Separator,
+        check_queries,
+        newest_checkpoint,
+        output_names,
+        unique_prefixes,
+    )
 
     if bool(args.query) == bool(args.caption):
         raise WsasError("give either -q QUERY (repeatable) or --caption CAPTION")
+    asked = check_queries(args.query) if args.query else parse(args.caption)
+    queries = list(dict.fromkeys(asked))
+    if len(queries) < len(asked):
+        repeated = sorted({q for q in asked if asked.count(q) > 1})
+        note(f"repeated {'queries' if args.query else 'clauses'} separated once: {repeated}")
+    first: dict[Path, str] = {}
+    for mix in args.mix:
+        first.setdefault(Path(mix).resolve(), mix)
+    mixes = list(first.values())
+    if len(mixes) < len(args.mix):
+        note("an input given twice is separated once")
+    for mix in mixes:
+        open_audio(mix).close()  # every input is readable before any work starts
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise WsasError(f"{out}: exists and is not a folder (-o names the output folder)")
+    residual = bool(args.caption or args.residual)
+    plan = [
+        (mix, prefix, output_names(prefix, queries, out, args.format, residual))
+        for mix, prefix in zip(mixes, unique_prefixes(mixes))
+    ]
+    targets = [
+        p for _, prefix, names in plan for p in [*names.values(), manifest_path(out, prefix)]
+    ]
+    inputs = {Path(m).resolve() for m in mixes}
+    if any(p.resolve() in inputs for p in targets):
+        hit = next(p for p in targets if p.resolve() in inputs)
+        raise WsasError(f"{hit}: is an input and would be overwritten; choose another -o")
+    existing = [p for p in targets if p.exists()]
+    if existing and not args.overwrite:
+        more = f" (and {len(existing) - 1} more outputs)" if len(existing) > 1 else ""
+        raise WsasError(f"{existing[0]}: exists{more}; pass --overwrite to replace")
     checkpoint = args.checkpoint or newest_checkpoint()
     if not args.checkpoint:
         print(f"using checkpoint {checkpoint}", file=sys.stderr)
     sep = Separator.from_checkpoint(checkpoint)
-    queries = args.query or parse(args.caption)
-    for path in args.mix:
-        written = sep.separate_file(
-            path,
-            queries,
-            args.out,
-            args.format,
-            residual=bool(args.caption or args.residual),
-            progress=not args.quiet,
-        )
-        if args.caption:
-            write_caption_manifest(sep, path, args.caption, written, args.out)
-        for name, out in written.items():
-            print(f"{name}\t{out}")
+    new_top = next((p for p in reversed([out, *out.parents]) if not p.exists()), None)
+    try:
+        for mix, prefix, _ in plan:
+            written = sep.separate_file(
+                mix, queries, out, args.format, residual, not args.quiet, prefix=prefix
+            )
+            write_manifest(sep, mix, written, manifest_path(out, prefix), args.caption)
+            if sep.output_gain != 1.0:
+                note(f"{mix}: outputs scaled by {sep.output_gain:.4f} to fit {args.format.upper()}")
+            for name, path in written.items():
+                print(f"{name}\t{path}")
+    except BaseException:
+        remove_empty_folders(out, new_top)  # a failed run leaves no empty folder behind
+        raise
 
 
-def write_caption_manifest(sep, mix_path: str, caption: str, written: dict, out_dir: str) -> None:
-    """JSON manifest of a caption-driven separation: clause, file, CLAP score, energy share."""
-    from wsas.audio import load
+def remove_empty_folders(folder: Path, top: Path | None) -> None:
+    """Remove ``folder`` and its parents up to ``top`` (the first one this run created) while
+    they are empty; nothing when ``top`` is None (the folder existed before)."""
+    for path in [folder, *folder.parents] if top is not None else []:
+        if not path.is_dir() or any(path.iterdir()):
+            return
+        path.rmdir()
+        if path == top:
+            return
+
+
+def manifest_path(out_dir: str | Path, prefix: str) -> Path:
+    return Path(out_dir) / f"{prefix}__manifest.json"
+
+
+def write_manifest(sep, mix_path: str, written: dict, path: Path, caption: str | None) -> None:
+    """JSON manifest of one separated file: query (or clause) -> file, and the output gain.
+
+    A caption-driven separation adds each clause's CLAP score and energy share (of the mixture
+    times the gain squared, i.e. as written).
+    """
     from wsas.results import write_text
+
+    gain = sep.output_gain
+    head = {"mixture": str(mix_path), "gain": gain}
+    if "residual" in written:
+        head["sum"] = "stems + residual = gain * mixture"
+    if caption is None:
+        rows = [{"query": q, "file": str(p)} for q, p in written.items()]
+        write_text(path, json.dumps({**head, "stems": rows}, indent=2, ensure_ascii=False) + "\n")
+        return
+    from wsas.audio import load
 
     mix, sr = load(mix_path, mono=False)
     limit = 60 * sr  # CLAP scores look at the first minute
-    stems = {name: load(path, mono=False)[0] for name, path in written.items()}
+    stems = {name: load(p, mono=False)[0] for name, p in written.items()}
     scores = sep.clap_scores({k: v[..., :limit] for k, v in stems.items() if k != "residual"}, sr)
-    energy = float(mix.pow(2).sum()) + 1e-12
+    energy = float(mix.pow(2).sum()) * gain**2 + 1e-12
     rows = [
         {
             "clause": name,
-            "file": str(path),
+            "file": str(p),
             "clap_score": scores.get(name),
             "energy_share": round(float(stems[name].pow(2).sum()) / energy, 4),
         }
-        for name, path in written.items()
+        for name, p in written.items()
     ]
-    manifest = Path(out_dir) / f"{Path(mix_path).stem}__manifest.json"
-    write_text(
-        manifest,
-        json.dumps({"mixture": mix_path, "caption": caption, "stems": rows}, indent=2) + "\n",
-    )
+    text = json.dumps({**head, "caption": caption, "stems": rows}, indent=2, ensure_ascii=False)
+    write_text(path, text + "\n")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -327,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--out", help="output folder (default: data/PRESET)")
     build.add_argument("--sr", type=int, help="sample rate in Hz (default: the preset's)")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
     build.set_defaults(func=cmd_data_build)
 
     clap = sub.add_parser("clap", help="the CLAP models").add_subparsers(
@@ -420,6 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
     sep.add_argument(
         "--residual", action="store_true", help="also write mixture minus all estimates"
     )
+    sep.add_argument(
+        "--overwrite", action="store_true", help="replace existing outputs (default: refuse)"
+    )
     sep.add_argument("--quiet", action="store_true", help="no progress bar")
     sep.set_defaults(func=cmd_separate)
 
@@ -463,19 +556,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every ``finally`` removes its temporary files."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+def user_error(err: BaseException) -> str | None:
+    """The one-line message of an error the user can cause, or None for a bug (a traceback)."""
+    import csv
+
+    if isinstance(err, WsasError):
+        message = str(err)
+    elif isinstance(err, OSError) and err.strerror:
+        names = [str(f) for f in (err.filename, err.filename2) if f is not None]
+        message = f"{' -> '.join(names)}: {err.strerror}" if names else err.strerror
+    elif isinstance(err, UnicodeError):
+        message = f"cannot decode text ({err})"
+    elif isinstance(err, csv.Error):
+        message = f"malformed CSV ({err})"
+    elif "soundfile" in sys.modules and isinstance(err, sys.modules["soundfile"].SoundFileError):
+        message = f"audio I/O failed ({err})"
+    elif isinstance(err, OSError):
+        message = str(err) or type(err).__name__
+    else:
+        return None
+    return " ".join(message.split()) or type(err).__name__  # always exactly one line
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         args.func(args)
-    except (WsasError, FileNotFoundError) as err:
-        if args.debug:
+    except KeyboardInterrupt as err:
+        terminated = isinstance(err, Terminated)
+        said = f": {err}" if str(err) else ""  # the trainer's says where its checkpoint is
+        print(f"wsas: {'terminated' if terminated else 'interrupted'}{said}", file=sys.stderr)
+        return 143 if terminated else 130
+    except Exception as err:
+        message = user_error(err)
+        if message is None or args.debug:
             raise
-        print(f"wsas: error: {err}", file=sys.stderr)
+        print(f"wsas: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as err:  # the trainer's says where its checkpoint is
-        print(f"wsas: interrupted{f': {err}' if str(err) else ''}", file=sys.stderr)
-        return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -18,3 +18,9 @@ class CaptionError(WsasError):
 
 class CheckpointError(WsasError):
     """A checkpoint that is missing, not ours, or made for another configuration."""
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

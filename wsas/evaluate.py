@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wsas.audio import istft, stft
+from wsas.audio import CHUNK_SECONDS, OVERLAP_SECONDS, istft, stft
 from wsas.bundle import load_run
 from wsas.clap import cached_text_embedder
 from wsas.data.datasets import load_clips
-from wsas.data.mixing import MixtureBatch, fixed_pairs
+from wsas.data.mixing import MixtureBatch, distinct_pairs, fixed_pair_batches
 from wsas.errors import WsasError
 from wsas.losses import si_sdr
 from wsas.models.queries import separate_pairs
@@ -97,31 +97,49 @@ def score(
 ) -> dict:
     """Mean SDR/SIR/SAR/SI-SDR/SDRi over all sources, and mean SDR per class (keyed by
     ``class_names[label]``, or the label index without names)."""
+    return summarise(score_sources(estimates, pairs, backend), class_names=class_names)
+
+
+def score_sources(
+    estimates: torch.Tensor, pairs: MixtureBatch, backend: str = "fast"
+) -> dict[str, np.ndarray]:
+    """Per-source scores ``(P', 2)`` (sdr, sir, sar, si_sdr, sdri in dB, and labels) of the pairs
+    whose references are not near-silent; concatenate several with :func:`summarise`."""
     refs, mix = pairs.sources[:, 0], pairs.mixtures[:, 0]
     keep = (refs.pow(2).mean(-1) > 1e-8).all(-1)
     refs, mix, est, labels = refs[keep], mix[keep], estimates[keep], pairs.labels[:, 0][keep]
     metrics = bss_eval(est, refs, backend)
     baseline = bss_eval(mix[:, None].expand_as(refs), refs, backend)["sdr"]
-    per_class = {}
-    for name_idx in labels.unique():
-        sel = (labels == name_idx).numpy()
-        name = class_names[int(name_idx)] if class_names else str(int(name_idx))
-        per_class[name] = round(float(metrics["sdr"][sel].mean()), 3)
+    return {
+        **metrics,
+        "si_sdr": si_sdr(est, refs).numpy(),
+        "sdri": metrics["sdr"] - baseline,
+        "labels": labels.numpy(),
+    }
 
-    def mean(
-        x,
-    ) -> float | None:  # SAR of the mixture itself is +inf: stored as null (JSON has no inf)
+
+def summarise(*parts: dict[str, np.ndarray], class_names: tuple[str, ...] | None = None) -> dict:
+    """The means of :func:`score` from one or more :func:`score_sources` results."""
+    per = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    labels = per["labels"]
+
+    def mean(x) -> float | None:  # SAR of the mixture itself is +inf: stored as null (JSON)
         value = float(np.mean(x))
         return value if np.isfinite(value) else None
 
     return {
-        "pairs": int(keep.sum()),
-        "sdr": mean(metrics["sdr"]),
-        "sir": mean(metrics["sir"]),
-        "sar": mean(metrics["sar"]),
-        "si_sdr": float(si_sdr(est, refs).mean()),
-        "sdri": float((metrics["sdr"] - baseline).mean()),
-        "sdr_per_class": per_class,
+        "pairs": len(labels),
+        "sdr": mean(per["sdr"]),
+        "sir": mean(per["sir"]),
+        "sar": mean(per["sar"]),
+        "si_sdr": float(per["si_sdr"].mean()),
+        "sdri": float(per["sdri"].mean()),
+        "sdr_per_class": {
+            (class_names[int(c)] if class_names else str(int(c))): round(
+                float(per["sdr"][labels == c].mean()), 3
+            )
+            for c in np.unique(labels)
+        },
     }
 
 
@@ -165,29 +183,59 @@ def clap_score(
     }
 
 
+SCORE_SECONDS = 60.0  # reference-free scores look at each file's first minute (bounded memory)
+
+
 def reference_free(checkpoint: str | os.PathLike, folder: str | os.PathLike) -> dict:
-    """CLAPScore of caption-driven separations of every file in ``FOLDER/captions.csv``
-    (columns file, caption)."""
+    """CLAPScore of caption-driven separations of the files in ``FOLDER/captions.csv``.
+
+    The CSV has columns ``file`` (relative to FOLDER) and ``caption``. Each file's first
+    ``SCORE_SECONDS`` are separated in overlapping windows, so memory is bounded by that.
+    """
     import csv
 
-    from wsas.audio import load
+    from wsas.audio import load, process_in_chunks
     from wsas.captions import parse
 
     folder = Path(folder)
     listing = folder / "captions.csv"
     if not listing.is_file():
         raise WsasError(f"{listing}: missing (a CSV with columns file,caption)")
-    run = load_run(checkpoint)
-    model, clap, sr = run.model, run.clap, run.config["sample_rate"]
+    try:
+        with open(listing, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns, entries = reader.fieldnames or [], list(reader)
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise WsasError(f"{listing}: not a readable UTF-8 CSV ({err})") from None
+    missing = [c for c in ("file", "caption") if c not in columns]
+    if missing:
+        raise WsasError(f"{listing}: no column {', '.join(missing)} (it needs file,caption)")
+    if not entries:
+        raise WsasError(f"{listing}: lists no files")
+    bundle = load_run(checkpoint)
+    model, clap, sr = bundle.model, bundle.clap, bundle.config["sample_rate"]
     embed = cached_text_embedder(clap)
     rows = []
-    with open(listing, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            wave, _ = load(folder / row["file"], sr=sr)
-            clauses = parse(row["caption"])
-            est = model(wave[None], embed(clauses)[None]).cpu()
-            scores = clap_score(clap, est, wave[None], [clauses], sr)
-            rows.append({"file": row["file"], "clauses": clauses, **scores})
+    for line, row in enumerate(entries, start=2):
+        if not (row.get("file") or "").strip():
+            raise WsasError(f"{listing}: line {line} names no file")
+        wave, _ = load(folder / row["file"], sr=sr, max_seconds=SCORE_SECONDS)
+        clauses = parse(row.get("caption") or "")
+        queries = embed(clauses)[None]
+        with torch.no_grad():
+            est = process_in_chunks(
+                lambda block: model(block[None], queries)[0].cpu(),  # noqa: B023 (used at once)
+                wave,
+                round(CHUNK_SECONDS * sr),
+                round(OVERLAP_SECONDS * sr),
+            )[None]  # (1, K, S)
+        rows.append(
+            {
+                "file": row["file"],
+                "clauses": clauses,
+                **clap_score(clap, est, wave[None], [clauses], sr),
+            }
+        )
     keys = ("clap_score", "clap_score_mixture", "clapscore_improvement")
     return {
         "files": len(rows),
@@ -203,19 +251,35 @@ def evaluate_run(
     backend: str = "fast",
     seed: int = 1234,
     clip_samples: int | None = None,
+    batch: int = 64,
 ) -> dict:
-    """Score a run on the fixed 2-source test pairs of ``data`` (a corpus folder or a labelled
-    layout ``music:DIR`` / ``vggsound:DIR``, cut to ``clip_samples``), each source queried by
-    its label prompt; unconditional models get their regime's oracle assignment."""
+    """Score a run on the fixed 2-source test pairs of ``data`` (a corpus folder, or a labelled
+    layout ``music:DIR`` / ``vggsound:DIR`` cut to ``clip_samples``), each source queried by its
+    label prompt; unconditional models get their regime's oracle assignment.
+
+    ``n_pairs`` is at most the number of distinct 2-source mixtures the test split holds; the
+    pairs are drawn, separated and scored ``batch`` at a time, so memory does not grow with it.
+    """
     bundle = load_run(run)
     config = bundle.config
     clips = load_clips(data, "test", config["sample_rate"], clip_samples)
-    pairs = fixed_pairs(clips, n_pairs, seed)
+    limit = distinct_pairs(clips.labels)
+    if not 1 <= n_pairs <= limit:
+        raise WsasError(
+            f"--pairs {n_pairs}: the test split of {data} holds {limit} distinct 2-source "
+            f"mixtures; ask for 1 to {limit}"
+        )
     regime = get_regime(config["train"]["mode"])
     n_slots = config["n_slots"] if regime.unconditional else 0
     embed = cached_text_embedder(bundle.clap)
-    estimates = separate_pairs(bundle.model, embed, pairs, clips.prompts, n_slots)
-    prompts = [[clips.prompts[int(c)] for c in row] for row in pairs.labels[:, 0]]
+    parts, claps = [], []
+    for pairs in fixed_pair_batches(clips, n_pairs, seed, batch):
+        estimates = separate_pairs(bundle.model, embed, pairs, clips.prompts, n_slots)
+        prompts = [[clips.prompts[int(c)] for c in row] for row in pairs.labels[:, 0]]
+        parts.append(score_sources(estimates, pairs, backend))
+        mixtures = pairs.mixtures[:, 0]
+        claps.append(clap_score(bundle.clap, estimates, mixtures, prompts, config["sample_rate"]))
+    sizes = np.array([min(batch, n_pairs - i * batch) for i in range(len(claps))])
     return {
         "run": str(run),
         "mode": regime.name,
@@ -223,6 +287,6 @@ def evaluate_run(
         "conditioning": config["train"]["conditioning"],
         "assignment": regime.assignment,
         "step": config["step"],
-        **score(estimates, pairs, backend, clips.class_names),
-        **clap_score(bundle.clap, estimates, pairs.mixtures[:, 0], prompts, config["sample_rate"]),
+        **summarise(*parts, class_names=clips.class_names),
+        **{k: float(np.average([c[k] for c in claps], weights=sizes)) for k in claps[0]},
     }

@@ -9,6 +9,8 @@ streamed block by block (``separate_file``), so memory stays bounded for any len
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import re
 import tempfile
@@ -20,6 +22,8 @@ import torch
 from tqdm import tqdm
 
 from wsas.audio import (
+    CHUNK_SECONDS,
+    OVERLAP_SECONDS,
     as_wave,
     check_rate,
     chunk_spans,
@@ -31,10 +35,9 @@ from wsas.audio import (
 from wsas.bundle import load_run
 from wsas.captions import parse
 from wsas.clap import cached_text_embedder
-from wsas.errors import AudioError, CaptionError, CheckpointError
+from wsas.errors import AudioError, CaptionError, CheckpointError, WsasError
 from wsas.regimes import REGIMES, get_regime
-
-CHUNK_SECONDS, OVERLAP_SECONDS = 8.0, 1.0
+from wsas.results import publish
 
 
 def check_queries(queries) -> list[str]:
@@ -49,8 +52,54 @@ def check_queries(queries) -> list[str]:
 
 
 def slug(text: str) -> str:
-    """A file-name-safe version of a query."""
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:60] or "query"
+    """A file-name-safe version of a query: its lower-cased words (any script) joined by '_'."""
+    return re.sub(r"\W+", "_", text.lower()).strip("_")[:60] or "query"
+
+
+def output_names(
+    prefix: str, queries: list[str], out_dir: str | os.PathLike, fmt: str, residual: bool = False
+) -> dict[str, Path]:
+    """``{query: out_dir/<prefix>__<slug>.<fmt>}`` plus ``"residual"``; never two the same file.
+
+    Queries whose slugs clash ("a dog barks", "A dog barks!") get ``_2``, ``_3``... in order;
+    ``residual`` is reserved for the residual stem. Duplicate queries must be removed first.
+    """
+    if len(set(queries)) != len(queries):
+        raise CaptionError("the same query is given twice")
+    if residual and "residual" in queries:
+        raise CaptionError("'residual' names the residual stem: rephrase that query")
+    out_dir, taken, names = Path(out_dir), {"residual"}, {}
+    for query in queries:
+        base = name = slug(query)
+        for i in itertools.count(2):
+            if name not in taken:
+                break
+            name = f"{base}_{i}"
+        taken.add(name)
+        names[query] = out_dir / f"{prefix}__{name}.{fmt}"
+    if residual:
+        names["residual"] = out_dir / f"{prefix}__residual.{fmt}"
+    return names
+
+
+def unique_prefixes(paths: list[str | os.PathLike]) -> list[str]:
+    """One output prefix per input: its file stem, or ``<stem>_<i>`` when stems clash.
+
+    ``d1/mix.wav`` and ``d2/mix.flac`` become ``mix_1`` and ``mix_2``; a lone stem stays as is.
+    """
+    stems = [Path(p).stem for p in paths]
+    clashing = {s.lower() for s in stems if sum(t.lower() == s.lower() for t in stems) > 1}
+    taken = {s.lower() for s in stems if s.lower() not in clashing}
+    prefixes = []
+    for stem in stems:
+        name = stem
+        if stem.lower() in clashing:
+            name = next(
+                f"{stem}_{i}" for i in itertools.count(1) if f"{stem}_{i}".lower() not in taken
+            )
+        taken.add(name.lower())
+        prefixes.append(name)
+    return prefixes
 
 
 class Separator:
@@ -60,9 +109,8 @@ class Separator:
         self.model, self.clap, self.config, self.device = model, clap, config, device
         self.embed = cached_text_embedder(clap)
         self.sample_rate = config["sample_rate"]
-        self.residual = (
-            None  # mixture minus all estimates of the last call, same type and shape as its input
-        )
+        self.residual = None  # mixture minus all estimates of the last call (input's type, shape)
+        self.output_gain = 1.0  # gain applied to every output of the last separate_file
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | None = None) -> Separator:
@@ -143,42 +191,46 @@ class Separator:
         fmt: str = "wav",
         residual: bool = False,
         progress: bool = True,
+        prefix: str | None = None,
+        overwrite: bool = True,
     ) -> dict[str, Path]:
-        """Stream ``path`` through the separator; write ``<stem>__<query>.<fmt>`` per query
-        (atomically).
+        """Stream ``path`` through the separator; write ``<prefix>__<query>.<fmt>`` per query.
 
+        ``prefix`` defaults to the file's stem; names follow :func:`output_names` (never two
+        the same file; repeated queries are separated once). With ``overwrite=False`` an
+        existing output raises a WsasError before any work. Each output is written to a hidden
+        temporary file and renamed at the end; none is left behind on failure or interruption.
         Memory is bounded by one chunk whatever the file's length. Returns ``{query: path}``.
+
+        WAV outputs are float32, so stems + residual sum to the mixture exactly as written.
+        FLAC holds integers in [-1, 1): when any output would exceed full scale, every output is
+        scaled by the same gain (``self.output_gain``, 1.0 otherwise) so the sum still holds.
         """
-        queries = check_queries(queries)
+        queries = list(dict.fromkeys(check_queries(queries)))
         out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        names = {q: out_dir / f"{Path(path).stem}__{slug(q)}.{fmt}" for q in queries}
-        if residual:
-            names["residual"] = out_dir / f"{Path(path).stem}__residual.{fmt}"
+        names = output_names(prefix or Path(path).stem, queries, out_dir, fmt, residual)
+        existing = [p for p in names.values() if p.exists()]
+        if existing and not overwrite:
+            raise WsasError(f"{existing[0]}: exists (pass --overwrite to replace it)")
         q = self.embed(queries).to(self.device)[None]
-        temps = []
+        temps, writers, peak = [], [], 0.0
         try:
             with open_audio(path) as f:
                 sr, channels = f.samplerate, f.channels
+                if fmt == "flac" and channels > 8:
+                    raise AudioError(
+                        f"{path}: {channels} channels, FLAC holds at most 8 (use --format wav)"
+                    )
                 chunk, overlap = self.chunking(sr)
                 spans = chunk_spans(f.frames, chunk, overlap)
-                writers = []
-                for target in names.values():
+                out_dir.mkdir(parents=True, exist_ok=True)
+                for target in names.values():  # float WAV first, whatever the final format
                     fd, tmp = tempfile.mkstemp(
-                        dir=out_dir, prefix=f".{target.stem}.", suffix=f".{fmt}"
+                        dir=out_dir, prefix=f".{target.stem}.", suffix=".wav"
                     )
                     os.close(fd)
                     temps.append(tmp)
-                    writers.append(
-                        sf.SoundFile(
-                            tmp,
-                            "w",
-                            sr,
-                            channels,
-                            format=fmt.upper(),
-                            subtype="FLOAT" if fmt == "wav" else "PCM_24",
-                        )
-                    )
+                    writers.append(sf.SoundFile(tmp, "w", sr, channels, "FLOAT", format="WAV"))
 
                 def blocks():
                     for start, end in tqdm(
@@ -194,19 +246,47 @@ class Separator:
                         yield torch.cat([est, (data - est.sum(0))[None]]) if residual else est
 
                 for piece in overlap_add(blocks(), overlap):
+                    peak = max(peak, float(piece.abs().max()))
                     for writer, stem in zip(writers, piece):
-                        writer.write(
-                            stem.T.numpy() if fmt == "wav" else np.clip(stem.T.numpy(), -1, 1)
-                        )
+                        writer.write(stem.T.numpy())
                 for writer in writers:
                     writer.close()
-            for tmp, target in zip(temps, names.values()):
-                os.replace(tmp, target)
+            self.output_gain = 1.0 if fmt == "wav" or peak < FULL_SCALE else FULL_SCALE / peak
+            for i, (tmp, target) in enumerate(zip(temps, names.values())):
+                if fmt != "wav":
+                    temps[i] = _to_integer_format(tmp, fmt, self.output_gain)
+                    os.unlink(tmp)
+                publish(temps[i], target)
         finally:
+            for writer in writers:  # after an error: close quietly, then remove
+                with contextlib.suppress(Exception):
+                    writer.close()
             for tmp in temps:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
         return names
+
+
+FULL_SCALE = 0.999  # peak of scaled integer outputs (a little under 1 so nothing clips)
+
+
+def _to_integer_format(wav: str, fmt: str, gain: float, block: int = 1 << 16) -> str:
+    """Copy the float WAV ``wav`` into a new hidden temporary ``fmt`` file, times ``gain``."""
+    fd, tmp = tempfile.mkstemp(dir=Path(wav).parent, prefix=Path(wav).stem + ".", suffix=f".{fmt}")
+    os.close(fd)
+    try:
+        with (
+            sf.SoundFile(wav) as src,
+            sf.SoundFile(
+                tmp, "w", src.samplerate, src.channels, "PCM_24", format=fmt.upper()
+            ) as dst,
+        ):
+            for data in src.blocks(block, dtype="float32", always_2d=True):
+                dst.write(np.clip(data * gain, -1, 1))
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
 
 
 def newest_checkpoint(root: str | os.PathLike = "work") -> Path:

@@ -19,7 +19,7 @@ from torch import nn
 from wsas.audio import resample
 from wsas.checkpoint import load_checkpoint, save_checkpoint
 from wsas.clap.base import Clap, TextCache
-from wsas.errors import WsasError
+from wsas.errors import CheckpointError, WsasError, first_line
 
 DEFAULTS = {
     "sample_rate": 8000,
@@ -107,8 +107,16 @@ class TinyClap(Clap):
         return F.normalize(self.text_proj(self.sentence_embeddings(texts)), dim=-1)
 
     def log_mel(self, wave: torch.Tensor, sr: int) -> torch.Tensor:
-        """``(B, S)`` at ``sr`` Hz -> level-normalised log-mel ``(B, 1, n_mels, frames)``."""
+        """``(B, S)`` at ``sr`` Hz -> level-normalised log-mel ``(B, 1, n_mels, frames)``.
+
+        Clips too short for the audio tower (one frame per halving of its ``len(channels)``
+        blocks, e.g. 0.24 s at 8 kHz) are zero-padded to that length.
+        """
         wave = resample(wave, sr, self.sample_rate)
+        c = self.config
+        shortest = max(c["n_fft"], (2 ** len(c["channels"]) - 1) * c["hop"])
+        if wave.shape[-1] < shortest:
+            wave = F.pad(wave, (0, shortest - wave.shape[-1]))
         logmel = torch.log(self.mel(wave) + 1e-6)
         return (logmel - logmel.mean(dim=(-2, -1), keepdim=True)).unsqueeze(1)
 
@@ -131,7 +139,13 @@ class TinyClap(Clap):
                 "the tiny CLAP needs a checkpoint: run `wsas clap pretrain --data DIR` first"
             )
         tensors, config = load_checkpoint(checkpoint, kind="tiny_clap")
-        return cls.from_state(config, tensors).to(device)
+        try:
+            return cls.from_state(config, tensors).to(device)
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            reason = first_line(err)
+            raise CheckpointError(
+                f"{checkpoint}: not a usable TinyCLAP checkpoint ({reason})"
+            ) from None
 
     @classmethod
     def from_state(cls, config: dict, tensors: dict[str, torch.Tensor]) -> TinyClap:

@@ -80,14 +80,15 @@ def load_embedded(root: str | os.PathLike, split: str, sr: int | None = None) ->
         rows = [r for r in csv.DictReader(f) if r["split"] == split]
     if not rows:
         raise WsasError(f"{meta}: no clips in split '{split}'")
-    waves, rate = [], sr
+    waves, rates = [], []
     for row in rows:
         wave, rate = load(root / row["path"], sr=sr)
         waves.append(wave)
-    if len({w.shape[-1] for w in waves}) > 1:
-        raise WsasError(f"{root}: clips of split '{split}' differ in length; rebuild the corpus")
+        rates.append(rate)
+    if len({(w.shape[-1], r) for w, r in zip(waves, rates)}) > 1:
+        raise WsasError(f"{root}: clips differ in rate or length; rebuild the corpus")
     phrasings = [tuple(row["captions"].split("|")) for row in rows]
-    return _clip_set(waves, [row["class"] for row in rows], phrasings, rate)
+    return _clip_set(waves, [row["class"] for row in rows], phrasings, rates[0])
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ training and evaluation; weakly supervised regimes see only mixtures and caption
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,6 +115,25 @@ def sample_batch(
 
     Each source gets a random gain in ``gain_db`` and (with ``shift``) a random circular time shift.
     """
+    draw = _draw(clips, batch, n_sources, rng, groups, gain_db, shift)
+    return _materialise(clips, draw, slice(None))
+
+
+@dataclass
+class _Draw:
+    """The random choices of a batch, without audio: ``idx``, ``labels`` ``(B, G * N)``,
+    ``gains (B, G * N, 1)``, ``offsets (B, G * N)`` or None, ``captions [B][G]``."""
+
+    idx: np.ndarray
+    labels: np.ndarray
+    gains: np.ndarray
+    offsets: np.ndarray | None
+    captions: list[list[str]]
+    groups: int
+    n_sources: int
+
+
+def _draw(clips, batch, n_sources, rng, groups, gain_db, shift) -> _Draw:
     n_total = groups * n_sources
     by_class = {int(c): np.flatnonzero(clips.labels.numpy() == c) for c in clips.labels.unique()}
     if n_total > len(by_class):
@@ -125,17 +145,8 @@ def sample_batch(
         chosen = rng.choice(classes, size=n_total, replace=False)
         labels[b] = chosen
         idx[b] = [rng.choice(by_class[c]) for c in chosen]
-    sources = clips.waves[torch.from_numpy(idx)]  # (B, n_total, S)
     gains = 10 ** (rng.uniform(*gain_db, size=(batch, n_total, 1)) / 20)
-    sources = sources * torch.from_numpy(gains).float()
-    if shift:
-        offsets = rng.integers(sources.shape[-1], size=(batch, n_total))
-        sources = torch.stack(
-            [
-                torch.stack([torch.roll(s, int(o)) for s, o in zip(row, offs)])
-                for row, offs in zip(sources, offsets)
-            ]
-        )
+    offsets = rng.integers(clips.waves.shape[-1], size=(batch, n_total)) if shift else None
     captions = [
         [
             compose_caption(
@@ -149,10 +160,25 @@ def sample_batch(
         ]
         for b in range(batch)
     ]
+    return _Draw(idx, labels, gains, offsets, captions, groups, n_sources)
+
+
+def _materialise(clips: ClipSet, draw: _Draw, rows: slice) -> MixtureBatch:
+    """The audio of ``draw``'s examples ``rows`` (only those are held in memory)."""
+    idx, labels = draw.idx[rows], draw.labels[rows]
+    sources = clips.waves[torch.from_numpy(idx)] * torch.from_numpy(draw.gains[rows]).float()
+    if draw.offsets is not None:
+        sources = torch.stack(
+            [
+                torch.stack([torch.roll(s, int(o)) for s, o in zip(row, offs)])
+                for row, offs in zip(sources, draw.offsets[rows])
+            ]
+        )
+    batch = len(idx)
     return MixtureBatch(
-        sources.reshape(batch, groups, n_sources, -1),
-        torch.from_numpy(labels).reshape(batch, groups, n_sources),
-        captions,
+        sources.reshape(batch, draw.groups, draw.n_sources, -1),
+        torch.from_numpy(labels).reshape(batch, draw.groups, draw.n_sources),
+        draw.captions[rows],
     )
 
 
@@ -160,3 +186,19 @@ def fixed_pairs(clips: ClipSet, n: int, seed: int = 1234) -> MixtureBatch:
     """The fixed, seeded 2-source evaluation set (the paper's protocol): ``n`` pairs of distinct
     classes, 0 dB."""
     return sample_batch(clips, n, 2, np.random.default_rng(seed), gain_db=(0.0, 0.0), shift=False)
+
+
+def fixed_pair_batches(
+    clips: ClipSet, n: int, seed: int = 1234, size: int = 64
+) -> Iterator[MixtureBatch]:
+    """:func:`fixed_pairs` in consecutive slices of ``size`` pairs: the same pairs, but only
+    ``size`` of them in memory at a time."""
+    draw = _draw(clips, n, 2, np.random.default_rng(seed), 1, (0.0, 0.0), False)
+    for start in range(0, n, size):
+        yield _materialise(clips, draw, slice(start, start + size))
+
+
+def distinct_pairs(labels: torch.Tensor) -> int:
+    """How many distinct 2-source mixtures of clips of different classes ``labels (N,)`` allow."""
+    counts = torch.bincount(labels).double()
+    return int((counts.sum() ** 2 - counts.pow(2).sum()) / 2)

@@ -12,13 +12,15 @@ import csv
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from wsas.audio import save
+from wsas.audio import check_rate, save
 from wsas.data.classes import CLASSES, SoundClass
 from wsas.errors import WsasError
 from wsas.info import soundfont_path
@@ -170,6 +172,9 @@ def active_fraction(
     return float(np.mean(10 * np.log10(energy / energy.max()) > floor_db))
 
 
+CORPUS_PARTS = ("audio", "metadata.csv", "metadata.csv.tmp", "corpus.json")
+
+
 def build_corpus(
     preset: Preset,
     out: str | os.PathLike,
@@ -181,11 +186,52 @@ def build_corpus(
     """Render the corpus of ``preset`` into ``out`` (audio/<split>/<class>/<id>.flac +
     metadata.csv).
 
-    ``metadata.csv`` is written last and atomically; ``corpus.json`` records the preset, rate and
-    soundfont. Returns the path of ``metadata.csv``.
+    ``corpus.json`` records the preset, rate and soundfont. The corpus is rendered into a hidden
+    folder next to ``out`` and swapped in at the end, so ``out`` holds either the old corpus or
+    the new one, never a mix (an interrupted build leaves nothing). Other files in an old
+    corpus folder (e.g. ``tinyclap.safetensors``) are kept. Returns the path of ``metadata.csv``.
     """
-    out, sr = Path(out), sr or preset.sr
+    out, sr = Path(out), check_rate(sr or preset.sr, "corpus rate")
+    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise WsasError(f"{existing}: exists and is not a folder (--out {out})")
+    if out.is_dir() and any(out.iterdir()) and not any((out / p).exists() for p in CORPUS_PARTS):
+        raise WsasError(f"{out}: a non-empty folder that holds no corpus; choose another --out")
     renderer = Renderer(soundfont, sr)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
+    try:
+        _render(preset, renderer, tmp, sr, base_seed, progress)
+        mask = os.umask(0)
+        os.umask(mask)
+        tmp.chmod(0o777 & ~mask)  # mkdtemp makes 0700 folders
+        _swap_in(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out / "metadata.csv"
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Put the finished corpus ``new`` in place of ``out``'s, keeping ``out``'s other files."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+    try:
+        os.replace(out, old / "corpus")
+        os.replace(new, out)
+        for entry in (old / "corpus").iterdir():
+            if entry.name not in CORPUS_PARTS:
+                os.replace(entry, out / entry.name)
+    finally:
+        if not out.exists() and (old / "corpus").exists():
+            os.replace(old / "corpus", out)  # interrupted between the two renames: put it back
+        shutil.rmtree(old)
+
+
+def _render(preset: Preset, renderer: Renderer, out: Path, sr: int, base_seed: int, progress):
+    """Render every clip of ``preset`` into the empty folder ``out``, then its metadata."""
     n_samples = round(preset.clip_samples * sr / preset.sr)
     rows, started = [], time.time()
     jobs = [
@@ -213,9 +259,7 @@ def build_corpus(
                 "captions": "|".join(cls.phrasings),
             }
         )
-    meta = out / "metadata.csv"
-    tmp = meta.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
+    with open(out / "metadata.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=METADATA_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
@@ -235,5 +279,3 @@ def build_corpus(
             indent=2,
         )
     )
-    os.replace(tmp, meta)
-    return meta
