@@ -261,3 +261,39 @@ def test_cli_trains_weak_on_recordings_and_names_missing_data(
         capsys.readouterr().err
         == "wsas: error: give --data CORPUS, --recordings LAYOUT:FOLDER, or both\n"
     )
+
+
+def test_learning_rate_warms_up_then_decays_to_five_percent():
+    config = TrainConfig(mode="supervised", steps=100, lr=1e-3, warmup=0.1)
+    rates = [config.learning_rate(s) for s in range(100)]
+    assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:]))  # never rises after warm-up
+    assert rates[-1] == pytest.approx(5e-5, rel=1e-3)
+    constant = TrainConfig(mode="supervised", steps=100, lr=1e-3, schedule="constant")
+    assert {constant.learning_rate(s) for s in range(100)} == {1e-3}
+
+
+@pytest.mark.parametrize("seed, same", [(0, True), (1, False)])
+def test_the_seed_decides_the_initial_weights(smoke_corpus, smoke_clap, tmp_path, seed, same):
+    first = make(smoke_corpus, smoke_clap, tmp_path / "a", seed=0)
+    torch.randn(100)  # whatever ran before must not matter
+    second = make(smoke_corpus, smoke_clap, tmp_path / "b", seed=seed)
+    equal = all(
+        torch.equal(a, b) for a, b in zip(first.model.parameters(), second.model.parameters())
+    )
+    assert equal == same
+
+
+def test_history_logs_every_loss_term_and_the_best_model_is_kept(
+    smoke_corpus, smoke_clap, tmp_path
+):
+    trainer = make(smoke_corpus, smoke_clap, tmp_path, mode="weak", steps=4, val_every=1)
+    record = trainer.run(progress=False)
+    assert set(trainer.history[-1]["terms"]) == {"total", "mixture", "consistency", "similarity"}
+    vals = [h["val_si_sdr"] for h in trainer.history]
+    assert record["best_val_si_sdr"] == pytest.approx(max(vals), abs=1e-3)
+    best = read_config(tmp_path / "best.safetensors")
+    assert best["step"] == record["best_step"] == trainer.history[vals.index(max(vals))]["step"]
+    assert record["last_quarter_gain_db"] == pytest.approx(vals[-1] - vals[2], abs=1e-3)
+    header = (tmp_path / "log.csv").read_text().splitlines()[0].split(",")
+    assert {"lr", "mixture", "consistency", "similarity", "logit_scale"} <= set(header)

@@ -21,7 +21,8 @@ from wsas.models.separator import MaskSeparator
 from wsas.models.unet import UNetConfig
 
 KIND = "separator"
-FILENAME = "checkpoint.safetensors"
+FILENAME = "checkpoint.safetensors"  # the last state, resumable (optimizer and RNG included)
+BEST = "best.safetensors"  # the model with the best validation score (evaluation's choice)
 
 
 @dataclass
@@ -34,9 +35,12 @@ class Bundle:
 
 
 def checkpoint_of(run: str | os.PathLike) -> Path:
-    """The checkpoint file of a run folder (or the file itself)."""
+    """The model a run folder stands for: its best-validation checkpoint when it has one, else
+    its last one; a file is itself."""
     run = Path(run)
-    return run / FILENAME if run.is_dir() else run
+    if not run.is_dir():
+        return run
+    return run / BEST if (run / BEST).is_file() else run / FILENAME
 
 
 def save_run(

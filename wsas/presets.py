@@ -11,6 +11,7 @@ conditioning, three seeds).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from wsas.errors import WsasError
@@ -35,7 +36,22 @@ class TrainConfig:
     recon_weight: float = 5.0
     val_every: int = 250
     val_mixtures: int = 48
+    schedule: str = (
+        "cosine"  # "cosine": linear warm-up, then cosine decay; "constant": lr throughout
+    )
+    warmup: float = 0.05  # fraction of the steps spent warming up
     unet: UNetConfig = field(default_factory=UNetConfig)
+
+    def learning_rate(self, step: int) -> float:
+        """The learning rate of step ``step`` (0-based): a linear warm-up over ``warmup`` of the
+        steps, then a cosine decay to 5 % of ``lr`` at the last step (``schedule="cosine"``)."""
+        if self.schedule == "constant":
+            return self.lr
+        warm = max(1, round(self.warmup * self.steps))
+        if step < warm:
+            return self.lr * (step + 1) / warm
+        progress = (step - warm) / max(1, self.steps - 1 - warm)
+        return self.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
     def __post_init__(self):
         if isinstance(self.unet, dict):  # read back from a checkpoint's JSON
@@ -44,6 +60,8 @@ class TrainConfig:
             raise WsasError(f"--sources must be between 1 and 6, got {self.sources}")
         if not 0 < self.clean_fraction <= 1:
             raise WsasError(f"--clean-fraction must be in (0, 1], got {self.clean_fraction}")
+        if self.schedule not in ("cosine", "constant"):
+            raise WsasError(f"schedule must be cosine or constant, got '{self.schedule}'")
         if self.conditioning not in ("deep", "late"):
             raise WsasError(f"conditioning must be deep or late, got '{self.conditioning}'")
 

@@ -32,7 +32,7 @@ from wsas.audio import (
     process_in_chunks,
     resample,
 )
-from wsas.bundle import load_run
+from wsas.bundle import checkpoint_of, load_run
 from wsas.captions import parse
 from wsas.clap import cached_text_embedder
 from wsas.errors import AudioError, CaptionError, CheckpointError, WsasError
@@ -302,4 +302,4 @@ def newest_checkpoint(root: str | os.PathLike = "work") -> Path:
         raise CheckpointError(
             f"no checkpoint under {root}/: run `make reproduce` or pass --checkpoint"
         )
-    return (weak or conditioned)[-1]
+    return checkpoint_of((weak or conditioned)[-1].parent)  # its best-validation model

@@ -7,13 +7,18 @@ real captioned recordings (each one a mixture of unknown sources described by it
 Validation uses fixed 2-source pairs of clean clips, each source queried by its label.
 
 Checkpoints (``wsas.bundle``) hold the model, the optimizer, the step and the RNG states, so
-``resume`` continues exactly; SIGINT/SIGTERM save one before stopping.
+``resume`` continues exactly; SIGINT/SIGTERM save one before stopping. The learning rate follows
+``TrainConfig.learning_rate`` (warm-up, cosine decay); every loss term is averaged over each
+validation interval and logged; the model with the best validation SI-SDR is kept beside the
+last one (``best.safetensors``: evaluation uses it), and the record says how much validation
+SI-SDR the last quarter of training still gained (the plateau check).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import signal
 import time
@@ -25,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from wsas import losses
-from wsas.bundle import FILENAME, restore_training, save_run
+from wsas.bundle import BEST, FILENAME, restore_training, save_run
 from wsas.captions import parse
 from wsas.checkpoint import read_config
 from wsas.clap import Clap, cached_text_embedder
@@ -169,7 +174,8 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.out / FILENAME
 
-    def save(self) -> Path:
+    def save(self, best: bool = False) -> Path:
+        """Write the resumable checkpoint (with ``best``: the model alone, ``best.safetensors``)."""
         progress = {
             "train": asdict(self.cfg),
             "n_slots": self.n_slots,
@@ -177,7 +183,24 @@ class Trainer:
             "history": self.history,
             "numpy_rng": self.rng.bit_generator.state,
         }
+        if best:
+            return save_run(self.out / BEST, self.model, self.clap, progress)
         return save_run(self.checkpoint_path, self.model, self.clap, progress, self.opt)
+
+    def summary(self) -> dict:
+        """Best validation step and SI-SDR, and the plateau check: the validation SI-SDR gained
+        over the last quarter of training (a model still gaining much was stopped too early)."""
+        vals = [(h["step"], h["val_si_sdr"]) for h in self.history if h["val_si_sdr"] is not None]
+        if not vals:
+            return {"best_step": None, "best_val_si_sdr": None, "last_quarter_gain_db": None}
+        best_step, best_val = max(vals, key=lambda sv: sv[1])
+        start = [v for s, v in vals if s <= 0.75 * self.cfg.steps]
+        gain = vals[-1][1] - start[-1] if start else None
+        return {
+            "best_step": best_step,
+            "best_val_si_sdr": round(best_val, 3),
+            "last_quarter_gain_db": None if gain is None else round(gain, 3),
+        }
 
     def resume(self) -> None:
         config = read_config(self.checkpoint_path)
@@ -209,10 +232,10 @@ class Trainer:
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         log = open(self.out / "log.csv" if main else os.devnull, "a", newline="")
         writer = csv.writer(log)
-        if main and log.tell() == 0:
-            writer.writerow(["step", "loss", "val_si_sdr", "seconds", "examples_per_s"])
         started = last = time.time()
-        last_step = self.step
+        last_step, sums = self.step, {}
+        best = max((h["val_si_sdr"] or -math.inf for h in self.history), default=-math.inf)
+        scale = round(float(self.clap.logit_scale), 3)  # frozen: the same at every step
         bar = tqdm(
             total=self.cfg.steps,
             initial=self.step,
@@ -232,26 +255,50 @@ class Trainer:
                         f"loss became {loss.item()} at step {self.step + 1}; stopped, the last "
                         f"good checkpoint is {self.checkpoint_path} (try a lower --lr)"
                     )
+                lr = self.cfg.learning_rate(self.step)
+                for group in self.opt.param_groups:
+                    group["lr"] = lr
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if self.world > 1:
                     average_gradients(self.model.parameters())
                 self.opt.step()
                 self.step += 1
+                values = {k: v.item() for k, v in parts.items()}
+                sums = {k: sums.get(k, 0.0) + v for k, v in values.items()}
                 bar.update(1)
-                bar.set_postfix({k: f"{v.item():.3f}" for k, v in parts.items()})
+                bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
                 if main and (self.step % self.cfg.val_every == 0 or self.step == self.cfg.steps):
                     now = time.time()
                     val = self.validate()
                     steps_done = self.step - last_step
                     rate = steps_done * self.cfg.batch_size / max(now - last, 1e-9)
-                    self.history.append({"step": self.step, "loss": loss.item(), "val_si_sdr": val})
+                    means = {k: round(v / steps_done, 5) for k, v in sums.items()}
+                    self.history.append(
+                        {
+                            "step": self.step,
+                            "loss": values["total"],
+                            "val_si_sdr": val,
+                            "lr": lr,
+                            "seconds": round(now - started, 1),
+                            "terms": means,  # each loss term averaged over the interval
+                            "logit_scale": scale,
+                        }
+                    )
+                    if log.tell() == 0:
+                        head = ["step", "loss", "val_si_sdr", "lr", "seconds", "examples_per_s"]
+                        writer.writerow([*head, *means, "logit_scale"])
                     val_text = "" if val is None else f"{val:.3f}"
-                    row = [self.step, f"{loss.item():.5f}", val_text, f"{now - started:.1f}"]
-                    writer.writerow([*row, f"{rate:.1f}"])
+                    row = [self.step, f"{values['total']:.5f}", val_text, f"{lr:.3g}"]
+                    writer.writerow(
+                        [*row, f"{now - started:.1f}", f"{rate:.1f}", *means.values(), scale]
+                    )
                     log.flush()
+                    if val is not None and val > best:
+                        best = val
+                        self.save(best=True)
                     self.save()
-                    last, last_step = time.time(), self.step
+                    last, last_step, sums = time.time(), self.step, {}
             if self._stop:
                 if main:
                     self.save()
@@ -266,6 +313,7 @@ class Trainer:
                 signal.signal(s, h)
         record = {
             **(self.history[-1] if self.history else {}),
+            **self.summary(),
             "seconds": round(time.time() - started, 1),
             "world_size": self.world,
         }
