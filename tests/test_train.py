@@ -297,3 +297,13 @@ def test_history_logs_every_loss_term_and_the_best_model_is_kept(
     assert record["last_quarter_gain_db"] == pytest.approx(vals[-1] - vals[2], abs=1e-3)
     header = (tmp_path / "log.csv").read_text().splitlines()[0].split(",")
     assert {"lr", "mixture", "consistency", "similarity", "logit_scale"} <= set(header)
+
+
+def test_semi_mixes_only_clips_outside_its_clean_subset(smoke_corpus, smoke_clap, tmp_path):
+    trainer = make(smoke_corpus, smoke_clap, tmp_path, mode="semi", clean_fraction=0.25)
+    clean = {w.numpy().tobytes() for w in trainer.clean.waves}
+    pool = {w.numpy().tobytes() for w in trainer.pool.waves}
+    assert clean and pool and not clean & pool
+    assert len(trainer.clean) + len(trainer.pool) == len(trainer.train_clips)
+    weak = make(smoke_corpus, smoke_clap, tmp_path / "weak", mode="weak")
+    assert weak.pool is weak.train_clips

@@ -45,7 +45,9 @@ class Context(Protocol):
     device: torch.device
     clean: ClipSet | None  # the clean training clips (regimes that need them)
 
-    def mixture_batch(self, groups: int) -> MixtureBatch | CaptionedBatch: ...
+    def mixture_batch(
+        self, groups: int, batch: int | None = None
+    ) -> MixtureBatch | CaptionedBatch: ...
 
     def clauses(self, caption: str) -> list[str]: ...
 
@@ -56,10 +58,10 @@ def _mag(ctx: Context, wave: torch.Tensor) -> torch.Tensor:
     return ctx.model.spectrogram(wave).abs()
 
 
-def supervised_loss(ctx: Context) -> Losses:
+def supervised_loss(ctx: Context, size: int | None = None) -> Losses:
     """Each clean source queried by its label prompt, L1 on masked magnitudes."""
     clips = ctx.clean
-    batch = sample_batch(clips, ctx.cfg.batch_size, ctx.cfg.sources, ctx.rng)
+    batch = sample_batch(clips, size or ctx.cfg.batch_size, ctx.cfg.sources, ctx.rng)
     sources = batch.sources[:, 0].to(ctx.device)
     queries = label_queries(ctx.embed, clips.prompts, batch.labels[:, 0]).to(ctx.device)
     masks, spec = ctx.model.masks(batch.mixtures[:, 0].to(ctx.device), queries)
@@ -98,9 +100,9 @@ def mixit_loss(ctx: Context) -> Losses:
     return {"total": loss}
 
 
-def weak_loss(ctx: Context) -> Losses:
+def weak_loss(ctx: Context, size: int | None = None) -> Losses:
     """The bi-modal weakly supervised objective on two captioned mixtures (see losses.weak_loss)."""
-    batch = ctx.mixture_batch(groups=2)
+    batch = ctx.mixture_batch(groups=2, batch=size)
     mixtures = batch.mixtures.to(ctx.device)  # (B, 2, S)
     b, k = len(mixtures), ctx.cfg.sources
     clause_slots = [[slots(ctx.clauses(c), k, ctx.rng) for c in caps] for caps in batch.captions]
@@ -129,9 +131,11 @@ def weak_loss(ctx: Context) -> Losses:
 
 
 def semi_loss(ctx: Context) -> Losses:
-    """Weak objective on mixtures plus the supervised loss on the clean fraction."""
-    weak = weak_loss(ctx)["total"]
-    sup = supervised_loss(ctx)["total"]
+    """Weak objective on mixtures of the unlabelled clips plus the supervised loss on the clean
+    fraction, half of the batch each (one objective, the same examples per step as the others)."""
+    half = ctx.cfg.batch_size // 2
+    weak = weak_loss(ctx, half)["total"]
+    sup = supervised_loss(ctx, ctx.cfg.batch_size - half)["total"]
     total = ctx.cfg.lambda_s * sup + ctx.cfg.lambda_u * weak
     return {"total": total, "supervised": sup, "weak": weak}
 
@@ -146,6 +150,7 @@ class Regime:
     unconditional: bool = False  # output slots instead of text queries
     slots_per_source: int = 1  # output slots per source of a training mixture
     assignment: str | None = None  # how unconditional outputs meet references at evaluation
+    mixes_rest: bool = False  # mixtures come only from the clips outside the clean subset
 
     def n_slots(self, sources: int) -> int:
         """Output slots of a model trained on ``sources``-source mixtures."""
@@ -160,7 +165,7 @@ REGIMES: dict[str, Regime] = {
         Regime("pit", pit_loss, True, unconditional=True, assignment="oracle permutation"),
         Regime("mixit", mixit_loss, False, True, slots_per_source=2, assignment="oracle selection"),
         Regime("weak", weak_loss, needs_clean=False),
-        Regime("semi", semi_loss, needs_clean=True),
+        Regime("semi", semi_loss, needs_clean=True, mixes_rest=True),
     )
 }
 

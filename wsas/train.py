@@ -78,13 +78,17 @@ def average_gradients(params) -> None:
             p.grad /= world
 
 
-def clean_subset(clips: ClipSet, fraction: float) -> ClipSet:
-    """The first ``fraction`` of each class's clips (at least one per class)."""
+def clean_subset(clips: ClipSet, fraction: float) -> tuple[ClipSet, ClipSet]:
+    """``(clean, rest)``: the first ``fraction`` of each class's clips (at least one per class),
+    and the others (all clips again when nothing is left)."""
     keep = []
     for c in clips.labels.unique():
         idx = (clips.labels == c).nonzero().flatten()
         keep.append(idx[: max(1, round(fraction * len(idx)))])
-    return clips.subset(torch.cat(keep).sort().values)
+    keep = torch.cat(keep).sort().values
+    rest = torch.ones(len(clips), dtype=torch.bool)
+    rest[keep] = False
+    return clips.subset(keep), clips.subset(rest.nonzero().flatten()) if rest.any() else clips
 
 
 class Trainer:
@@ -115,11 +119,10 @@ class Trainer:
                 f"--mode {config.mode} needs clean sources; captioned recordings train {trainable}"
             )
         self.train_clips = None if self.recordings is not None else train
-        self.clean = (
-            clean_subset(self.train_clips, config.clean_fraction)
-            if self.train_clips is not None
-            else None
-        )
+        self.clean = self.pool = None  # clean clips of supervision; clips that mixtures draw on
+        if self.train_clips is not None:
+            self.clean, rest = clean_subset(self.train_clips, config.clean_fraction)
+            self.pool = rest if self.regime.mixes_rest else self.train_clips
         self.val = fixed_pairs(val, config.val_mixtures, seed=99) if val is not None else None
         self.val_prompts = val.prompts if val is not None else ()
         torch.manual_seed(config.seed)  # before any weight exists: the seed decides the init
@@ -139,13 +142,13 @@ class Trainer:
         queries = slot_queries(self.n_slots, self.clap.embed_dim).to(self.device)
         return queries.expand(batch, -1, -1)
 
-    def mixture_batch(self, groups: int) -> MixtureBatch | CaptionedBatch:
-        """Training mixtures ``(B, groups, S)`` with captions: recordings, else clips mixed now."""
+    def mixture_batch(self, groups: int, batch: int | None = None) -> MixtureBatch | CaptionedBatch:
+        """Training mixtures ``(B, groups, S)`` with captions: recordings, else clips of the
+        mixture pool mixed now (``batch`` examples, default the configured batch size)."""
+        batch = batch or self.cfg.batch_size
         if self.recordings is not None:
-            return sample_captioned(self.recordings, self.cfg.batch_size, self.rng, groups)
-        return sample_batch(
-            self.train_clips, self.cfg.batch_size, self.cfg.sources, self.rng, groups=groups
-        )
+            return sample_captioned(self.recordings, batch, self.rng, groups)
+        return sample_batch(self.pool, batch, self.cfg.sources, self.rng, groups=groups)
 
     def clauses(self, caption: str) -> list[str]:
         """The parsed clauses of a caption (cached: captions repeat across steps)."""
