@@ -134,6 +134,8 @@ def bss_eval_v3(
     100 dB are float64 rounding of an exact decomposition (the mixture scored against its
     sources) and are returned as +inf.
     """
+    if len(references) == 0:
+        return tuple(np.zeros(references.shape[:2]) for _ in range(3))
     chunk = chunk or max(1, min(32, 2**21 // references.shape[-1]))  # ~0.5 GB peak at most
     out = [
         _bss_eval_chunk(estimates[i : i + chunk], references[i : i + chunk], taps)
