@@ -162,9 +162,13 @@ def _bss_eval_chunk(est: np.ndarray, ref: np.ndarray, taps: int):
     coef_all, ok = _block_levinson(gamma, rhs.transpose(0, 3, 2, 1))  # (P, taps, N ref, N est)
     own = np.arange(n)
     coef_all, coef_one = coef_all.transpose(0, 3, 2, 1), np.empty((p, n, taps))
-    for i, j in itertools.product(np.flatnonzero(ok), own):  # Levinson-Durbin, one source
+    # One source's system is a diagonal block of the joint one: no worse conditioned.
+    for i, j in itertools.product(np.flatnonzero(ok), own):
         column, row = lags[i, j, j, taps - 1 :: -1], lags[i, j, j, taps - 1 :]
-        coef_one[i, j] = scipy.linalg.solve_toeplitz((column, row), rhs[i, j, j])
+        try:
+            coef_one[i, j] = scipy.linalg.solve_toeplitz((column, row), rhs[i, j, j])
+        except np.linalg.LinAlgError:
+            ok[i] = False
     for i in np.flatnonzero(~ok):
         coef_all[i], coef_one[i] = _dense_filters(lags[i], rhs[i])
     # Energies as quadratic forms of the filters: ||R c||^2 = c.G c, <e, R c> = c.rhs.
