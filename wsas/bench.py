@@ -135,7 +135,7 @@ def shared_encoder_speedup(preset_name: str, conditioning: str, batch: int = 8) 
 def separation_like(
     n_items: int, samples: int, sr: int = 8000, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Realistic BSS Eval inputs ``(estimates, references)``, each ``(n_items, 2, samples)`` float64.
+    """Realistic BSS Eval inputs ``(estimates, references)``, each ``(n_items, 2, samples)``.
 
     Source 0 is a harmonic tone with vibrato and a tremolo envelope, source 1 band-limited noise
     with gaps; each estimate is its reference plus 10-50 % of the other source (leakage) plus
