@@ -11,7 +11,7 @@ conditioning, three seeds).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class Preset:
     ablation_steps: int = (
         0  # > 0: also train mix-and-separate and weak on 4-source mixtures this many steps
     )
+    variation: bool = False  # corpus timbre varies within a class (programs, EQ, room, ...)
+    classes: str = "all"  # the corpus's class set: a key of wsas.data.classes.CLASS_SETS
 
     @property
     def clip_seconds(self) -> float:
@@ -120,6 +122,11 @@ PRESETS: dict[str, Preset] = {
         seeds=(0, 1, 2),
     ),
 }
+
+# headroom presets (issue 18): tiny's sizes on a corpus whose timbre varies within each class,
+# over every class ("tiny-var") or over the MUSIC-like instruments only ("music")
+PRESETS["tiny-var"] = replace(PRESETS["tiny"], name="tiny-var", variation=True)
+PRESETS["music"] = replace(PRESETS["tiny"], name="music", variation=True, classes="music")
 
 
 def get_preset(name: str) -> Preset:
