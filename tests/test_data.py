@@ -129,6 +129,20 @@ def test_the_music_class_set_renders_its_instruments_only(tmp_path):
     assert len(CLASS_SETS["music"]) == 11 and "drum kit" not in CLASS_SETS["music"]
 
 
+def test_tinyclap_pretrains_on_the_11_music_classes(tmp_path):
+    from wsas.clap.tiny import pretrain
+
+    preset = type(PRESETS["music"])(
+        **{
+            **PRESETS["music"].to_dict(),
+            "clips_per_class": {"clap": 1, "train": 0, "val": 0, "test": 0},
+        }
+    )
+    build_corpus(preset, tmp_path, progress=False, workers=1)
+    model = pretrain(tmp_path, tmp_path / "clap.safetensors", steps=2, batch=24, progress=False)
+    assert (tmp_path / "clap.safetensors").is_file() and model is not None
+
+
 def test_existing_presets_render_without_variation():
     assert not any(PRESETS[n].variation for n in ("smoke", "tiny", "small", "paper"))
     assert PRESETS["tiny-var"].variation and PRESETS["tiny-var"].classes == "all"

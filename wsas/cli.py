@@ -28,7 +28,7 @@ def cmd_data_build(args: argparse.Namespace) -> None:
     preset = get_preset(args.preset)
     out = args.out or f"data/{preset.name}"
     started = time.time()
-    meta = build_corpus(preset, out, soundfont=args.soundfont, sr=args.sr)
+    meta = build_corpus(preset, out, soundfont=args.soundfont, sr=args.sr, workers=args.workers)
     print(f"wrote {meta} ({time.time() - started:.1f} s)")
 
 
@@ -314,12 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
     build = data.add_parser(
         "build", help="render single-source clips from a General MIDI soundfont"
     )
-    build.add_argument("--preset", default="tiny", help="smoke, tiny, small or paper")
+    build.add_argument(
+        "--preset", default="tiny", help="smoke, tiny, small, paper, tiny-var or music"
+    )
     build.add_argument(
         "--soundfont", help="a General MIDI .sf2 (default: the one in the pretty_midi wheel)"
     )
     build.add_argument("--out", help="output folder (default: data/PRESET)")
     build.add_argument("--sr", type=int, help="sample rate in Hz (default: the preset's)")
+    build.add_argument(
+        "--workers", type=int, help="rendering processes (default: every core; same files)"
+    )
     build.set_defaults(func=cmd_data_build)
 
     clap = sub.add_parser("clap", help="the CLAP models").add_subparsers(

@@ -171,7 +171,7 @@ def pretrain(
         [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4
     )
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
-    n_single = min(batch // 2 + batch // 4, len(PROMPTS))
+    n_single = min(batch // 2 + batch // 4, len(clips.labels.unique()))  # class sets may be small
     bar = tqdm(range(steps), desc="pretraining TinyCLAP", disable=not progress)
     for _ in bar:
         singles = sample_batch(clips, 1, n_single, rng, gain_db=(-10, 10))
