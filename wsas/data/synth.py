@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 from tqdm import tqdm
 
 from wsas.audio import save
@@ -164,7 +165,7 @@ def room(wave: np.ndarray, sr: int, rt60_s: float, wet_db: float, seed: int) -> 
     tail = np.random.default_rng([seed, 2]).standard_normal(n_ir) * 10 ** (-3 * t / rt60_s)
     ir = tail * 10 ** (wet_db / 20) / np.sqrt(np.sum(tail**2))
     ir[0] += 1.0
-    n_fft = len(wave) + n_ir - 1
+    n_fft = scipy.fft.next_fast_len(len(wave) + n_ir - 1, real=True)  # a prime size is slow
     return np.fft.irfft(np.fft.rfft(wave, n_fft) * np.fft.rfft(ir, n_fft), n_fft)[: len(wave)]
 
 
