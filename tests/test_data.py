@@ -130,7 +130,7 @@ def test_the_music_class_set_renders_its_instruments_only(tmp_path):
 
 
 def test_tinyclap_pretrains_on_the_11_music_classes(tmp_path):
-    from wsas.clap.tiny import pretrain
+    from wsas.clap.tiny import evaluate_clap, pretrain
 
     preset = type(PRESETS["music"])(
         **{
@@ -140,7 +140,8 @@ def test_tinyclap_pretrains_on_the_11_music_classes(tmp_path):
     )
     build_corpus(preset, tmp_path, progress=False, workers=1)
     model = pretrain(tmp_path, tmp_path / "clap.safetensors", steps=2, batch=24, progress=False)
-    assert (tmp_path / "clap.safetensors").is_file() and model is not None
+    report = evaluate_clap(model, tmp_path, "clap")
+    assert report["classes"] == 11 and report["clips"] == 11  # scored among its own classes
 
 
 def test_existing_presets_render_without_variation():

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.fft
+import torch
 from tqdm import tqdm
 
 from wsas.audio import save
@@ -293,6 +294,7 @@ _WORKER: dict = {}  # the renderer of a worker process, made once by _init_worke
 
 
 def _init_worker(soundfont: Path, sr: int) -> None:
+    torch.set_num_threads(1)  # saving goes through torch; OpenMP threads do not survive a fork
     renderer = _WORKER.get("renderer")  # a forked worker inherits the parent's, loaded already
     if renderer is None or (renderer.soundfont, renderer.sr) != (soundfont, sr):
         _WORKER["renderer"] = Renderer(soundfont, sr)
