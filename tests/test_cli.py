@@ -35,7 +35,9 @@ def test_user_error_is_one_line_without_traceback():
         text=True,
     )
     assert proc.returncode == 2
-    expected = "wsas: error: unknown preset 'huge'; choose one of smoke, tiny, small, paper"
+    from wsas.presets import PRESETS
+
+    expected = f"wsas: error: unknown preset 'huge'; choose one of {', '.join(PRESETS)}"
     assert proc.stderr.strip().splitlines() == [expected]
 
 
