@@ -73,6 +73,14 @@ def corpus_files(root):
     }
 
 
+def test_a_program_the_soundfont_lacks_is_a_user_error():
+    from wsas.errors import WsasError
+
+    drums = CLASSES[class_index("drum kit")]
+    with pytest.raises(WsasError, match="has no GM program 128:99"):
+        Renderer(None, 8000)._synthesize(drums, [(0.0, 0.1, 36, 100)], 800, program=99)
+
+
 def test_the_corpus_is_the_same_whatever_the_number_of_workers(tmp_path):
     preset = type(PRESETS["smoke"])(
         **{

@@ -257,7 +257,11 @@ class Renderer:
     def _synthesize(self, cls: SoundClass, events, n_samples: int, program: int) -> np.ndarray:
         self.reset()
         synth, chan = self._synth, 9 if cls.style == "drums" else 0
-        synth.program_select(chan, self._sfid, cls.bank, program, is_drums=cls.style == "drums")
+        if synth.sfpreset_name(self._sfid, cls.bank, program) is None:  # it would fall back
+            raise WsasError(
+                f"{self.soundfont.name} has no GM program {cls.bank}:{program} ({cls.name})"
+            )
+        synth.program_select(chan, self._sfid, cls.bank, program, is_drums=chan == 9)
         timeline = sorted(
             [(round(t * self.sr), 1, note, vel) for t, d, note, vel in events]
             + [(round((t + d) * self.sr), 0, note, 0) for t, d, note, vel in events]
