@@ -50,10 +50,12 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Audio, Markdown, display
 
+from wsas.data.classes import CLASSES, class_index
 from wsas.data.datasets import load_embedded
 from wsas.data.mixing import fixed_pairs
 from wsas.evaluate import oracle_irm, score
 from wsas.plots import spectrogram_row
+from wsas.data.synth import Renderer
 from wsas.presets import get_preset
 from wsas.reproduce import Cell, prepare, run_cell
 
@@ -79,6 +81,20 @@ spectrogram_row({names[0]: s1, names[1]: s2, "mixture": mix}, test.sr)
 plt.show()
 for name, wave in zip([*names, "mixture"], [s1, s2, mix]):
     display(Markdown(f"**{name}**"), Audio(wave.numpy(), rate=test.sr))
+
+# %% [markdown]
+# In this corpus a class has one timbre (every violin is GM program 40, dry), so a few clips
+# already cover it. The `tiny-var` and `music` presets (`Preset.variation`) draw each clip's
+# timbre from its seed: another GM program of the instrument (violin 40, viola 41, fiddle 110),
+# register, tempo, articulation, dynamics, a room (RT60) and an EQ. Two violins of such a corpus:
+
+# %%
+violin, renderer = CLASSES[class_index("violin")], Renderer(None, preset.sr)
+for seed in (2, 3):
+    wave, got = renderer.render_clip(violin, seed, preset.clip_samples, variation=True)
+    text = f"GM program {got['program']}, {got['pitch_shift']:+d} semitones"
+    text += f", RT60 {got['rt60_s']:.2f} s, EQ peak {got['eq_peak_db']:+.0f} dB"
+    display(Markdown(f"**violin, seed {seed}**: {text}"), Audio(wave, rate=preset.sr))
 
 # %% [markdown]
 # ## What a mask can do: the ideal ratio mask

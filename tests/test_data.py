@@ -1,12 +1,13 @@
 import csv
 import hashlib
+import json
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
-from wsas.data.classes import CLASSES
+from wsas.data.classes import CLASS_SETS, CLASSES, class_index
 from wsas.data.datasets import (
     AudioCaptionDataset,
     audiocaps_items,
@@ -16,7 +17,7 @@ from wsas.data.datasets import (
     vggsound_items,
 )
 from wsas.data.mixing import fixed_pairs, sample_batch
-from wsas.data.synth import Renderer, build_corpus
+from wsas.data.synth import VARIATION_RANGES, Renderer, build_corpus, draw_variation
 from wsas.presets import PRESETS
 
 
@@ -41,6 +42,120 @@ def test_build_is_deterministic(smoke_corpus, tmp_path):
         a = hashlib.sha256((tmp_path / row["path"]).read_bytes()).hexdigest()
         b = hashlib.sha256((smoke_corpus / row["path"]).read_bytes()).hexdigest()
         assert a == b, row["id"]
+
+
+class FreshRenderer(Renderer):
+    """The reference: a new synthesizer (soundfont loaded again) for every clip."""
+
+    def reset(self):
+        import tinysoundfont
+
+        self._synth = tinysoundfont.Synth(samplerate=self.sr)
+        self._sfid = self._synth.sfload(str(self.soundfont))
+
+
+@pytest.mark.parametrize("variation", [False, True])
+def test_a_reset_synthesizer_renders_the_bytes_of_a_fresh_one(variation):
+    names = ("church organ", "violin", "piano", "drum kit", "helicopter", "gunshots", "birds")
+    reused, fresh = Renderer(None, 8000), FreshRenderer(None, 8000)
+    for seed in (3, 17):  # every clip follows a clip of another class on the reused synthesizer
+        for name in names:
+            a, params_a = reused.render_clip(CLASSES[class_index(name)], seed, 8192, variation)
+            b, params_b = fresh.render_clip(CLASSES[class_index(name)], seed, 8192, variation)
+            assert a.tobytes() == b.tobytes() and params_a == params_b, (name, seed)
+
+
+def corpus_files(root):
+    return {
+        path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.name != "corpus.json"  # corpus.json records the timing
+    }
+
+
+def test_a_program_the_soundfont_lacks_is_a_user_error():
+    from wsas.errors import WsasError
+
+    drums = CLASSES[class_index("drum kit")]
+    with pytest.raises(WsasError, match="has no GM program 128:99"):
+        Renderer(None, 8000)._synthesize(drums, [(0.0, 0.1, 36, 100)], 800, program=99)
+
+
+def test_the_corpus_is_the_same_whatever_the_number_of_workers(tmp_path):
+    preset = type(PRESETS["smoke"])(
+        **{
+            **PRESETS["smoke"].to_dict(),
+            "clips_per_class": {"clap": 1, "train": 1, "val": 1, "test": 0},
+        }
+    )
+    build_corpus(preset, tmp_path / "one", progress=False, workers=1)
+    build_corpus(preset, tmp_path / "two", progress=False, workers=2)
+    one, two = corpus_files(tmp_path / "one"), corpus_files(tmp_path / "two")
+    assert len(one) == 3 * len(CLASSES) + 1 and one == two
+
+
+def test_variation_changes_clips_deterministically():
+    renderer, cls = Renderer(None, 8000), CLASSES[class_index("violin")]
+    plain, _ = renderer.render_clip(cls, 5, 8192)
+    varied, params = renderer.render_clip(cls, 5, 8192, variation=True)
+    again, params_again = renderer.render_clip(cls, 5, 8192, variation=True)
+    assert varied.tobytes() == again.tobytes() and params == params_again
+    assert not np.allclose(plain, varied)
+    assert set(VARIATION_RANGES) | {"program", "gain_db"} == set(params)
+
+
+def test_clips_of_one_class_differ_in_program_and_eq():
+    cls = CLASSES[class_index("saxophone")]
+    draws = [draw_variation(cls, seed, 8000) for seed in range(12)]
+    assert {d["program"] for d in draws} == set(cls.programs)  # 4 saxophones, all drawn
+    assert len({round(d["eq_peak_hz"]) for d in draws}) == 12
+    assert all(lo <= d["rt60_s"] <= hi for d in draws for lo, hi in [VARIATION_RANGES["rt60_s"]])
+
+
+def test_a_smoke_sized_variation_corpus_records_what_each_clip_got(tmp_path):
+    preset = type(PRESETS["smoke"])(**{**PRESETS["smoke"].to_dict(), "variation": True})
+    build_corpus(preset, tmp_path, progress=False)
+    rows = rows_of(tmp_path)
+    assert len(rows) == len(CLASSES) * sum(preset.clips_per_class.values())
+    violins = [r for r in rows if r["class"] == "violin"]
+    assert {int(r["program"]) for r in violins} == {40, 41, 110}  # violin, viola, fiddle
+    assert len({r["rt60_s"] for r in violins}) == len(violins)
+    corpus = json.loads((tmp_path / "corpus.json").read_text())
+    assert corpus["variation"] and corpus["programs"]["violin"] == [40, 41, 110]
+
+
+def test_the_music_class_set_renders_its_instruments_only(tmp_path):
+    preset = type(PRESETS["music"])(
+        **{
+            **PRESETS["music"].to_dict(),
+            "clips_per_class": {"clap": 0, "train": 1, "val": 0, "test": 1},
+        }
+    )
+    build_corpus(preset, tmp_path, progress=False)
+    rows = rows_of(tmp_path)
+    assert {r["class"] for r in rows} == set(CLASS_SETS["music"]) and len(rows) == 22
+    assert len(CLASS_SETS["music"]) == 11 and "drum kit" not in CLASS_SETS["music"]
+
+
+def test_tinyclap_pretrains_on_the_11_music_classes(tmp_path):
+    from wsas.clap.pretrain import evaluate_clap, pretrain
+
+    preset = type(PRESETS["music"])(
+        **{
+            **PRESETS["music"].to_dict(),
+            "clips_per_class": {"clap": 1, "train": 0, "val": 0, "test": 0},
+        }
+    )
+    build_corpus(preset, tmp_path, progress=False, workers=1)
+    model = pretrain(tmp_path, tmp_path / "clap.safetensors", steps=2, batch=24, progress=False)
+    report = evaluate_clap(model, tmp_path, "clap")
+    assert report["classes"] == 11 and report["clips"] == 11  # scored among its own classes
+
+
+def test_existing_presets_render_without_variation():
+    assert not any(PRESETS[n].variation for n in ("smoke", "tiny", "small", "paper"))
+    assert PRESETS["tiny-var"].variation and PRESETS["tiny-var"].classes == "all"
+    assert PRESETS["music"].variation and PRESETS["music"].classes == "music"
 
 
 def test_splits_are_disjoint_and_classes_balanced(smoke_corpus):

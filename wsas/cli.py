@@ -35,7 +35,9 @@ def cmd_data_build(args: argparse.Namespace) -> None:
     if out.exists() and not out.is_dir():
         raise WsasError(f"{out}: exists and is not a folder (--out names the corpus folder)")
     started = time.time()
-    meta = build_corpus(preset, out, args.soundfont, args.sr, progress=not args.quiet)
+    meta = build_corpus(
+        preset, out, args.soundfont, args.sr, progress=not args.quiet, workers=args.workers
+    )
     print(f"wrote {meta} ({time.time() - started:.1f} s)")
 
 
@@ -417,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", help="output folder (default: data/PRESET)")
     build.add_argument("--sr", type=int, help="sample rate in Hz (default: the preset's)")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.add_argument(
+        "--workers", type=int, help="rendering processes (default: every core; same files)"
+    )
     build.set_defaults(func=cmd_data_build)
 
     clap = sub.add_parser("clap", help="the CLAP models").add_subparsers(

@@ -12,7 +12,7 @@ conditioning, three seeds).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from wsas.errors import WsasError
 from wsas.models.unet import UNetConfig
@@ -36,9 +36,8 @@ class TrainConfig:
     recon_weight: float = 5.0
     val_every: int = 250
     val_mixtures: int = 48
-    schedule: str = (
-        "cosine"  # "cosine": linear warm-up, then cosine decay; "constant": lr throughout
-    )
+    # "cosine": linear warm-up, then cosine decay; "constant": the same lr throughout
+    schedule: str = "cosine"
     warmup: float = 0.05  # fraction of the steps spent warming up
     unet: UNetConfig = field(default_factory=UNetConfig)
 
@@ -92,6 +91,8 @@ class Preset:
     semi_fractions: tuple[float, ...] = (0.05, 0.10, 0.25)
     conditioning_ablation: bool = True
     ablation_steps: int = 0
+    variation: bool = False  # corpus timbre varies within a class (programs, EQ, room, ...)
+    classes: str = "all"  # the corpus's class set: a key of wsas.data.classes.CLASS_SETS
 
     @property
     def clip_seconds(self) -> float:
@@ -214,6 +215,11 @@ PRESETS: dict[str, Preset] = {
         seeds=(0, 1, 2),
     ),
 }
+
+# headroom presets (issue 18): tiny's sizes on a corpus whose timbre varies within each class,
+# over every class ("tiny-var") or over the MUSIC-like instruments only ("music")
+PRESETS["tiny-var"] = replace(PRESETS["tiny"], name="tiny-var", variation=True)
+PRESETS["music"] = replace(PRESETS["tiny"], name="music", variation=True, classes="music")
 
 
 def get_preset(name: str) -> Preset:

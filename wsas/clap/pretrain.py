@@ -87,6 +87,7 @@ def evaluate_clap(model: Clap, corpus: str | os.PathLike, split: str = "test") -
     return {
         "split": split,
         "clips": len(clips),
+        "classes": len(clips.class_names),
         "zero_shot_accuracy": accuracy,
         "text_to_audio_recall@1": float(recall),
     }

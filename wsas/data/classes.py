@@ -25,10 +25,16 @@ class SoundClass:
     phrasings: tuple[str, ...]  # single-source captions, each one clause
     bank: int = 0
     density: tuple[float, float] | None = None  # notes per second; None = the style's default
+    variants: tuple[int, ...] = ()  # other GM programs of the same instrument (corpus variation)
 
     @property
     def prompt(self) -> str:
         return label_prompt(self.name)
+
+    @property
+    def programs(self) -> tuple[int, ...]:
+        """Every GM program that plays this class: ``program`` first, then the variants."""
+        return (self.program, *self.variants)
 
 
 CLASSES: tuple[SoundClass, ...] = (
@@ -45,6 +51,7 @@ CLASSES: tuple[SoundClass, ...] = (
             "a folk tune is played on the accordion",
             "an accordion wheezes out a melody",
         ),
+        variants=(23,),  # bandoneon
     ),
     SoundClass(
         "acoustic guitar",
@@ -58,6 +65,7 @@ CLASSES: tuple[SoundClass, ...] = (
             "a guitarist picks a tune",
             "an acoustic guitar plays softly",
         ),
+        variants=(24,),  # nylon-string guitar
     ),
     SoundClass(
         "cello",
@@ -71,6 +79,7 @@ CLASSES: tuple[SoundClass, ...] = (
             "deep bowed cello strings resonate",
             "a cellist plays a slow line",
         ),
+        variants=(43,),  # contrabass in the cello's register
     ),
     SoundClass(
         "clarinet",
@@ -97,6 +106,7 @@ CLASSES: tuple[SoundClass, ...] = (
             "a flutist plays a tune",
             "a flute sounds airy notes",
         ),
+        variants=(72, 74, 75),  # piccolo, recorder, pan flute
     ),
     SoundClass(
         "saxophone",
@@ -110,6 +120,7 @@ CLASSES: tuple[SoundClass, ...] = (
             "a sax solo is played",
             "a saxophonist blows a melody",
         ),
+        variants=(64, 66, 67),  # soprano, tenor, baritone sax
     ),
     SoundClass(
         "trumpet",
@@ -123,6 +134,7 @@ CLASSES: tuple[SoundClass, ...] = (
             "a trumpet fanfare is played",
             "a trumpeter plays loudly",
         ),
+        variants=(59,),  # muted trumpet
     ),
     SoundClass(
         "tuba",
@@ -149,6 +161,7 @@ CLASSES: tuple[SoundClass, ...] = (
             "a fiddle is played",
             "a violinist plays a tune",
         ),
+        variants=(41, 110),  # viola, fiddle
     ),
     SoundClass(
         "xylophone",
@@ -162,6 +175,7 @@ CLASSES: tuple[SoundClass, ...] = (
             "a xylophone plays a melody",
             "mallets tap a xylophone",
         ),
+        variants=(12,),  # marimba
     ),
     SoundClass(
         "bagpipe",
@@ -188,6 +202,7 @@ CLASSES: tuple[SoundClass, ...] = (
             "a pianist plays a melody",
             "keys of a piano are struck",
         ),
+        variants=(1, 3),  # bright grand, honky-tonk
     ),
     SoundClass(
         "harp",
@@ -214,6 +229,7 @@ CLASSES: tuple[SoundClass, ...] = (
             "an organist plays",
             "a pipe organ drones",
         ),
+        variants=(20,),  # reed organ
     ),
     SoundClass(
         "choir",
@@ -227,6 +243,7 @@ CLASSES: tuple[SoundClass, ...] = (
             "a chorus sings aah",
             "singers hold a chord",
         ),
+        variants=(53,),  # voice oohs
     ),
     SoundClass(
         "steel drums",
@@ -254,6 +271,7 @@ CLASSES: tuple[SoundClass, ...] = (
             "drums and cymbals are hit",
         ),
         bank=128,
+        variants=(8, 16, 24, 25, 32, 40),  # room, power, electronic, TR-808, jazz, brush kits
     ),
     # non-musical sounds General MIDI offers
     SoundClass(
@@ -353,3 +371,6 @@ CLASSES: tuple[SoundClass, ...] = (
 
 CLASS_NAMES: tuple[str, ...] = tuple(c.name for c in CLASSES)
 PROMPTS: tuple[str, ...] = tuple(c.prompt for c in CLASSES)
+# named subsets a preset can render (``Preset.classes``); "music": the MUSIC data set's
+# instruments that General MIDI has (MUSIC-11 without erhu, plus bagpipe from MUSIC-21)
+CLASS_SETS: dict[str, tuple[str, ...]] = {"all": CLASS_NAMES, "music": CLASS_NAMES[:11]}
