@@ -382,7 +382,7 @@ CASES = {
     "separate-checkpoint-without-clap-tensors": Case(
         ["separate", "{d}/mix.wav", "--checkpoint", "{d}/bad.safetensors", *DOG],
         2,
-        "does not match",
+        "CLAP weights are missing",
         (*MIX, checkpoint("no-clap-tensors")),
     ),
     "separate-clap-checkpoint-as-separator": Case(
