@@ -488,7 +488,9 @@ CASES = {
     "build-out-not-a-corpus": Case(
         [*BUILD, "--out", "{d}"], 2, "holds no corpus", (raw("notes.txt", "mine"),)
     ),
-    "build-unknown-preset": Case(["data", "build", "--preset", "huge"], 2, "unknown preset"),
+    "build-unknown-preset": Case(
+        ["data", "build", "--preset", "huge"], 2, "invalid choice: 'huge'"
+    ),
     "build-missing-soundfont": Case(
         [*BUILD, "--out", "{d}/c", "--soundfont", "{d}/none.sf2"], 2, "soundfont not found"
     ),
