@@ -4,7 +4,7 @@ from dataclasses import asdict
 import pytest
 
 from wsas.presets import PRESETS
-from wsas.report import findings, tables
+from wsas.report import claims, findings, si_sdr_tables, tables
 from wsas.reproduce import Cell, grid, reproduce
 
 
@@ -54,8 +54,13 @@ def test_smoke_reproduction_end_to_end_and_resume(tmp_path):
     checkpoints = {
         p: p.stat().st_mtime_ns for p in (tmp_path / "work").rglob("checkpoint.safetensors")
     }
-    again = reproduce("smoke", work=tmp_path / "work", results=tmp_path / "results", progress=False)
+    again = reproduce(
+        "smoke", work=tmp_path / "work", results=tmp_path / "results", progress=False, resume=True
+    )
     assert again["cells"] == summary["cells"]
+    assert set(again["resumed_cells"]) == {c.name for c in grid(PRESETS["smoke"])}
+    assert set(again["claims"]) >= {"a_weak_beats_mix_and_separate_by_2dB_at_3_4_sources"}
+    assert "class_template" in again["bounds"] and "SI-SDR" in (out / "tables.md").read_text()
     # finished cells are read back, not retrained: no checkpoint was rewritten
     assert {p: p.stat().st_mtime_ns for p in checkpoints} == checkpoints
 
@@ -81,8 +86,8 @@ def test_longer_training_cells_stay_out_of_the_main_tables():
         report("mix-and-separate", 4, 4.5, steps=900),
     ]
     bounds = {
-        "mixture": {"sdr": 0.1, "sir": 0.2, "sar": None},
-        "oracle_irm": {"sdr": 15.0, "sir": 20.0, "sar": 17.0},
+        "mixture": {"si_sdr": 0.0, "sdr": 0.1, "sir": 0.2, "sar": None},
+        "oracle_irm": {"si_sdr": 14.0, "sdr": 15.0, "sir": 20.0, "sar": 17.0},
     }
     markdown, numbers = tables(cells, bounds, "late")
     assert (
@@ -116,3 +121,44 @@ def test_findings_put_our_gaps_next_to_the_papers():
     assert said[2] == "With deep conditioning, weak minus mix-and-separate: +1.50 dB (4 sources)."
     assert said[3] == "Deep minus late conditioning, weak: +0.50 dB (4 sources)."
     assert said[4].endswith("6.00 dB, +1.00 dB over the preset's steps.")
+
+
+def scored(mode, sources, items, conditioning="deep", clean=1.0, seed=0):
+    """A cell report with per-test-mixture SI-SDR ``items``."""
+    items = [float(v) for v in items]
+    cell = Cell(mode, sources, clean, conditioning, seed)
+    return {
+        "cell": asdict(cell),
+        "name": cell.name,
+        "si_sdr": sum(items) / len(items),
+        "sdr": 0.0,
+        "sir": 0.0,
+        "sar": 0.0,
+        "items": {"si_sdr": items},
+    }
+
+
+def test_claims_get_verdicts_from_paired_intervals():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(5, 2, 60)  # 60 shared test mixtures: hard and easy ones
+    cells = [
+        scored("supervised", 2, base + 1),
+        scored("weak", 2, base + 1 + rng.normal(0, 0.1, 60)),
+        scored("weak", 3, base + 3 + rng.normal(0, 0.1, 60)),
+        scored("mix-and-separate", 3, base),
+        scored("weak", 4, base + 2 + rng.normal(0, 0.5, 60)),
+        scored("mix-and-separate", 4, base),
+        scored("semi", 2, base + 1 - 0.5, clean=0.05),
+    ]
+    bounds = {"oracle_irm": {"items": {"si_sdr": list(base + 15)}}}
+    result = claims(cells, bounds, "deep")
+    a = result["a_weak_beats_mix_and_separate_by_2dB_at_3_4_sources"]
+    assert a["3_sources"]["verdict"] == "holds" and a["4_sources"]["verdict"] == "inconclusive"
+    assert a["verdict"] == "inconclusive" and a["conditioning"] == "deep"
+    b = result["b_weak_reaches_95pct_of_supervised"]  # weak = base + 1 vs 0.95 (base + 1)
+    assert b["verdict"] == "holds" and b["difference_db"] > 0
+    assert result["c_semi_5pct_beats_supervised_100pct"]["verdict"] == "fails"
+    assert result["d_supervised_within_3dB_of_oracle_mask"]["verdict"] == "fails"
+    assert "4.00 [" not in si_sdr_tables(cells, "deep")  # one seed: no interval

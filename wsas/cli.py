@@ -232,6 +232,7 @@ def cmd_reproduce(args: argparse.Namespace) -> None:
         only=args.only,
         sources=tuple(args.sources),
         jobs=args.jobs,
+        resume=args.resume,
     )
     print(
         json.dumps(
@@ -538,8 +539,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--sources",
         type=int,
         nargs="+",
-        default=[2],
-        help="smoke/tiny: also train the unsupervised methods on these mixture sizes (e.g. 2 3 4)",
+        default=[],
+        help="also train the unsupervised methods on these mixture sizes (e.g. 3 4)",
+    )
+    rep.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep cells already in RESULTS/PRESET/cells and continue half-trained runs "
+        "(default: train every cell; committed results are only compared with)",
     )
     rep.add_argument(
         "--jobs",

@@ -7,6 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
+from wsas.stats import mean_ci, paired_difference, verdict
+
+METHODS = (  # Table 1's rows; the unconditional ones are references, out of the ranking
+    ("pit", "PIT (oracle permutation)"),
+    ("mixit", "MixIT (oracle selection)"),
+    ("mix-and-separate", "mix-and-separate (CLIPSep-style)"),
+    ("weak", "bi-modal weak (ours)"),
+)
+
 PAPER_TABLE1 = {  # SDR (dB) on MUSIC 2-source test mixtures, from the paper (METHOD.md)
     "pit": {"supervised": 8.0},
     "mixit": {"2": 3.2, "3": 2.3, "4": 1.4},
@@ -53,7 +62,7 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
     ]
     for mode, label in (
         ("pit", "PIT (oracle permutation)"),
-        ("mixit", "MixIT (oracle permutation)"),
+        ("mixit", "MixIT (oracle selection)"),
         ("mix-and-separate", "mix-and-separate (CLIPSep-style)"),
         ("weak", "bi-modal weak (ours)"),
     ):
@@ -147,48 +156,172 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
         "",
         "### Bounds on the same test mixtures",
         "",
-        "| estimate | SDR | SIR | SAR |",
-        "|---|---|---|---|",
+        "| estimate | SI-SDR | SDR | SIR | SAR |",
+        "|---|---|---|---|---|",
     ]
     for name, b in bounds.items():
+        keys = ("si_sdr", "sdr", "sir", "sar")
         lines.append(
-            f"| {name} | "
-            + " | ".join("∞" if b[k] is None else f"{b[k]:.2f}" for k in ("sdr", "sir", "sar"))
-            + " |"
+            f"| {name} | " + " | ".join("∞" if b[k] is None else f"{b[k]:.2f}" for k in keys) + " |"
         )
     numbers = {"table1": t1, "table2": t2, "conditioning": cond, "longer_training": numbers_longer}
     return "\n".join(lines) + "\n", numbers
 
 
-def claims(numbers: dict, bounds: dict) -> dict:
-    """The paper's claims as checks on our numbers (None where a cell was not run)."""
-    t1, t2 = numbers["table1"], numbers["table2"]
-    weak, ms = t1.get("weak", {}), t1.get("mix-and-separate", {})
-    sup_sdr = ms.get("supervised")  # the supervised row of Table 1
+def _matching(cells: list[dict], steps: int | None = None, **match) -> list[dict]:
+    """The cells (one per seed) of a grid position; the longer-training ablation only with
+    ``steps``."""
+    return [
+        c
+        for c in cells
+        if c["cell"].get("steps") == steps and all(c["cell"][k] == v for k, v in match.items())
+    ]
 
-    def check(ok, detail):
-        return {"holds": bool(ok) if ok is not None else None, "detail": detail}
 
-    gaps = {n: weak[n] - ms[n] for n in ("3", "4") if n in weak and n in ms}
+def _interval(values: list[float]) -> str:
+    """``mean [low, high]`` over seeds (95 % Student t), the value alone for one seed."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    mean, low, high = mean_ci(values)
+    return f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def si_sdr_tables(cells: list[dict], conditioning: str) -> str:
+    """Table 1 and Table 2 in SI-SDR (what decides the claims), mean and 95 % interval over
+    seeds, then every cell with SDR, SIR, SAR, its best validation step and the plateau check."""
+    lines = [
+        "### Table 1 analogue: SI-SDR (dB) on 2-source test mixtures (decides the claims)",
+        "",
+        "| method | supervised (clean) | unsup. 2-src | unsup. 3-src | unsup. 4-src |",
+        "|---|---|---|---|---|",
+    ]
+    for mode, label in METHODS:
+        if mode == "pit":
+            row = {"supervised": _matching(cells, mode="pit", sources=2)}
+        else:
+            row = {
+                str(n): _matching(cells, mode=mode, sources=n, conditioning=conditioning)
+                for n in (2, 3, 4)
+            }
+            if mode == "mix-and-separate":
+                row["supervised"] = _matching(
+                    cells, mode="supervised", clean_fraction=1.0, conditioning=conditioning
+                )
+        lines.append(
+            f"| {label} | "
+            + " | ".join(
+                _interval([c["si_sdr"] for c in row.get(k, [])])
+                for k in ("supervised", "2", "3", "4")
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "### Table 2 analogue: SI-SDR (dB), clean fraction and semi-supervision",
+        "",
+        "| training | SI-SDR (dB) |",
+        "|---|---|",
+    ]
+    for mode in ("supervised", "semi"):
+        for fraction in sorted(
+            {c["cell"]["clean_fraction"] for c in cells if c["cell"]["mode"] == mode}
+        ):
+            found = _matching(
+                cells, mode=mode, clean_fraction=fraction, sources=2, conditioning=conditioning
+            )
+            if found:
+                label = f"{mode} {round(fraction * 100)}%"
+                lines.append(f"| {label} | {_interval([c['si_sdr'] for c in found])} |")
+    lines += [
+        "",
+        "### Every cell",
+        "",
+        "| cell | SI-SDR | SDR | SIR | SAR | best step | last-quarter val gain (dB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in cells:
+        train = c.get("train", {})
+        gain = train.get("last_quarter_gain_db")
+        values = [c["si_sdr"], c["sdr"], c["sir"], c["sar"]]
+        lines.append(
+            f"| {c['name']} | "
+            + " | ".join("∞" if v is None else f"{v:.2f}" for v in values)
+            + f" | {train.get('best_step', '-')} | {'-' if gain is None else f'{gain:+.2f}'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _items(cells: list[dict]) -> np.ndarray | None:
+    """Per-test-mixture SI-SDR ``(seeds, items)`` of a grid position (None if not run)."""
+    rows = [c["items"]["si_sdr"] for c in cells if "items" in c]
+    return np.array(rows, dtype=float) if rows else None
+
+
+def _decide(a, b, threshold: float, direction: str = ">=", weight: float = 1.0) -> dict:
+    """Paired difference ``a - weight * b`` on the same test mixtures, its interval and verdict."""
+    if a is None or b is None:
+        return {"verdict": "not run"}
+    mean, low, high = paired_difference(a, weight * b)
     return {
-        "a_weak_beats_mix_and_separate_by_2dB_at_3_4_sources": check(
-            all(g >= 2 for g in gaps.values()) if gaps else None,
-            {k: round(v, 2) for k, v in gaps.items()},
+        "difference_db": round(mean, 3),
+        "ci95": [round(low, 3), round(high, 3)],
+        "threshold_db": threshold,
+        "direction": direction,
+        "verdict": verdict(low, high, threshold, direction),
+    }
+
+
+def claims(cells: list[dict], bounds: dict, conditioning: str) -> dict:
+    """The paper's claims, decided on SI-SDR by paired statistics on the same test mixtures
+    (``wsas.stats``): each has the difference, its 95 % interval and a verdict (holds, fails,
+    or inconclusive when the interval straddles the threshold). Claim (a) compares the two
+    methods on deep conditioning when those cells exist (the paper's U-Net), else on the main
+    conditioning."""
+    main = {"conditioning": conditioning, "clean_fraction": 1.0}
+    deep = "deep" if _matching(cells, mode="weak", conditioning="deep") else conditioning
+    a = {
+        n: _decide(
+            _items(_matching(cells, mode="weak", sources=n, conditioning=deep)),
+            _items(_matching(cells, mode="mix-and-separate", sources=n, conditioning=deep)),
+            2.0,
+        )
+        for n in (3, 4)
+    }
+    verdicts = {d["verdict"] for d in a.values()}
+    overall = (
+        "fails"
+        if "fails" in verdicts
+        else "holds"
+        if verdicts == {"holds"}
+        else "not run"
+        if verdicts == {"not run"}
+        else "inconclusive"
+    )
+    supervised = _items(_matching(cells, mode="supervised", sources=2, **main))
+    oracle = (
+        np.array([bounds["oracle_irm"]["items"]["si_sdr"]])
+        if "items" in bounds.get("oracle_irm", {})
+        else None
+    )
+    semi = _items(
+        _matching(cells, mode="semi", sources=2, clean_fraction=0.05, conditioning=conditioning)
+    )
+    return {
+        "a_weak_beats_mix_and_separate_by_2dB_at_3_4_sources": {
+            "verdict": overall,
+            "conditioning": deep,
+            **{f"{n}_sources": d for n, d in a.items()},
+        },
+        "b_weak_reaches_95pct_of_supervised": _decide(
+            _items(_matching(cells, mode="weak", sources=2, conditioning=conditioning)),
+            supervised,
+            0.0,
+            weight=0.95,
         ),
-        "b_weak_reaches_95pct_of_supervised": check(
-            weak["2"] >= 0.95 * sup_sdr if "2" in weak and sup_sdr else None,
-            {"weak_2src": weak.get("2"), "supervised": sup_sdr},
-        ),
-        "c_semi_5pct_beats_supervised_100pct": check(
-            t2["semi 5%"] >= t2["supervised 100%"]
-            if {"semi 5%", "supervised 100%"} <= set(t2)
-            else None,
-            {k: t2.get(k) for k in ("semi 5%", "supervised 100%")},
-        ),
-        "d_supervised_within_3dB_of_oracle_mask": check(
-            bounds["oracle_irm"]["sdr"] - sup_sdr <= 3 if sup_sdr else None,
-            {"supervised": sup_sdr, "oracle_irm": bounds["oracle_irm"]["sdr"]},
-        ),
+        "c_semi_5pct_beats_supervised_100pct": _decide(semi, supervised, 0.0),
+        "d_supervised_within_3dB_of_oracle_mask": _decide(oracle, supervised, 3.0, "<="),
     }
 
 

@@ -23,9 +23,9 @@ from wsas.data.datasets import load_embedded
 from wsas.data.mixing import fixed_pairs
 from wsas.data.synth import build_corpus
 from wsas.evaluate import bounds as mixture_bounds
-from wsas.evaluate import evaluate_run
+from wsas.evaluate import class_templates, evaluate_run
 from wsas.presets import Preset, get_preset
-from wsas.report import claims, figure, findings, rank_agreement, tables
+from wsas.report import claims, figure, findings, rank_agreement, si_sdr_tables, tables
 from wsas.results import write_json, write_text
 from wsas.train import Trainer
 
@@ -90,9 +90,11 @@ def run_cell(
     runs: Path,
     progress: bool = True,
     steps: int | None = None,
+    resume: bool = True,
 ) -> dict:
-    """Train (or resume) one cell and evaluate it on the fixed test pairs (``steps`` overrides the
-    cell's and the preset's)."""
+    """Train one cell (continuing its checkpoint with ``resume``, else from scratch) and
+    evaluate its best-validation model on the fixed test pairs (``steps`` overrides the cell's
+    and the preset's)."""
     steps = steps or cell.steps or preset.train_steps
     config = preset.train_config(
         cell.mode,
@@ -106,7 +108,7 @@ def run_cell(
     train, val = load_embedded(corpus, "train"), load_embedded(corpus, "val")
     trainer = Trainer(config, load_clap("tiny", clap_ckpt), run, train, val)
     started = time.time()
-    trainer.run(resume=True, progress=progress)
+    trainer.run(resume=resume, progress=progress)
     train_seconds = time.time() - started
     report = evaluate_run(run, corpus, preset.test_mixtures)
     return {
@@ -114,6 +116,7 @@ def run_cell(
         "name": cell.name,
         "train_seconds": round(train_seconds, 1),
         "history": trainer.history,
+        "train": trainer.summary(),
         **report,
     }
 
@@ -137,12 +140,13 @@ def _run_cell_job(
     path: Path,
     threads: int | None = None,
     progress: bool = False,
+    resume: bool = False,
 ) -> dict:
     """Train and evaluate one cell (with ``threads`` torch threads when given) and write its JSON to
     ``path``."""
     if threads:
         torch.set_num_threads(threads)
-    report = run_cell(cell, preset, corpus, clap_ckpt, runs, progress)
+    report = run_cell(cell, preset, corpus, clap_ckpt, runs, progress, resume=resume)
     write_json(path, {"preset": preset.name, **report})
     return report
 
@@ -189,37 +193,57 @@ def _collect(reports, done: dict, progress: bool) -> None:
             )
 
 
+def compare(reports: list[dict], committed: dict[str, dict]) -> list[dict]:
+    """Each re-made cell next to the committed result it replaces: SI-SDR and SDR differences."""
+    rows = []
+    for r in reports:
+        old = committed.get(r["name"])
+        if old is not None and "si_sdr" in old:
+            rows.append(
+                {
+                    "cell": r["name"],
+                    "si_sdr_now": round(r["si_sdr"], 3),
+                    "si_sdr_committed": round(old["si_sdr"], 3),
+                    "delta_si_sdr": round(r["si_sdr"] - old["si_sdr"], 3),
+                    "delta_sdr": round(r["sdr"] - old["sdr"], 3),
+                    "committed_at": old.get("provenance", {}).get("git_commit"),
+                }
+            )
+    return rows
+
+
 def reproduce(
     preset_name: str,
     work: str | os.PathLike = "work",
     results: str | os.PathLike = "results",
     progress: bool = True,
     only: list[str] | None = None,
-    sources: tuple[int, ...] = (2,),
+    sources: tuple[int, ...] = (),
     jobs: int = 1,
+    resume: bool = False,
 ) -> dict:
     """Run a preset end to end; returns the summary written to ``results/<preset>/summary.json``.
 
-    ``jobs > 1`` trains that many cells at once in worker processes (longest first), splitting the
-    CPU threads between them: on 2 cores, two 1-thread jobs did 1.24x the work of one 2-thread job.
+    Every cell of the grid is trained (committed results are the reference, never a cache) and
+    its result written as soon as it finishes. With ``resume``, cells already in
+    ``results/<preset>/cells`` are kept and half-trained ones continue from their checkpoints;
+    the summary lists which cells were resumed and from which commit. Cells in that folder that
+    are not in this grid (e.g. other mixture sizes) stay in the tables. The summary ends with each
+    re-made cell's difference from the committed one. ``jobs > 1`` trains that many cells at once
+    in worker processes (longest first), splitting the CPU threads between them.
     """
     preset = get_preset(preset_name)
     started = time.time()
     out = Path(results) / preset.name
+    cells_dir = out / "cells"
+    committed = {p.stem: json.loads(p.read_text()) for p in sorted(cells_dir.glob("*.json"))}
     corpus, clap_ckpt = prepare(preset, work, out / "clap.json", progress)
     work = Path(work) / preset.name
-    cells_dir = out / "cells"
     cells = grid(preset, sources)
-    done = {
-        c.name: json.loads(
-            (cells_dir / f"{c.name}.json").read_text()
-        )  # finished earlier: never recomputed
-        for c in cells
-        if (cells_dir / f"{c.name}.json").is_file()
-    }
-    todo = [
-        c for c in cells if c.name not in done and not (only and c.mode not in only)
-    ]  # --only: train these now
+    done = {c.name: committed[c.name] for c in cells if resume and c.name in committed}
+    resumed = {name: r.get("provenance", {}).get("git_commit") for name, r in done.items()}
+    todo = [c for c in cells if c.name not in done and not (only and c.mode not in only)]
+    jobs_args = dict(corpus=corpus, clap_ckpt=clap_ckpt, runs=work / "runs", resume=resume)
     if jobs > 1 and len(todo) > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
         from multiprocessing import get_context
@@ -231,44 +255,50 @@ def reproduce(
                     _run_cell_job,
                     c,
                     preset,
-                    corpus,
-                    clap_ckpt,
-                    work / "runs",
-                    cells_dir / f"{c.name}.json",
-                    threads,
+                    path=cells_dir / f"{c.name}.json",
+                    threads=threads,
+                    **jobs_args,
                 )
                 for c in sorted(todo, key=relative_cost, reverse=True)
             ]
-            finished = (future.result() for future in as_completed(futures))
-            _collect(finished, done, progress)
+            _collect((f.result() for f in as_completed(futures)), done, progress)
     else:
         _collect(
             (
                 _run_cell_job(
-                    c,
-                    preset,
-                    corpus,
-                    clap_ckpt,
-                    work / "runs",
-                    cells_dir / f"{c.name}.json",
-                    progress=progress,
+                    c, preset, path=cells_dir / f"{c.name}.json", progress=progress, **jobs_args
                 )
                 for c in todo
             ),
             done,
             progress,
         )
-    reports = [done[c.name] for c in cells if c.name in done]
+    names = [c.name for c in cells]
+    others = {k: v for k, v in committed.items() if k not in names}  # other grids' cells stay
+    reports = [done[n] for n in names if n in done] + list(others.values())
     pairs = fixed_pairs(load_embedded(corpus, "test"), preset.test_mixtures)
-    bounds = mixture_bounds(pairs, preset.n_fft, preset.hop)
+    templates = class_templates(load_embedded(corpus, "train"), preset.n_fft, preset.hop)
+    bounds = mixture_bounds(pairs, preset.n_fft, preset.hop, templates=templates)
     markdown, numbers = tables(reports, bounds, preset.conditioning)
+    markdown = si_sdr_tables(reports, preset.conditioning) + "\n" + markdown
     said = findings(numbers)
     if said:
         markdown += (
-            "\n### What the numbers say about claim (a)\n\n"
+            "\n### What the numbers say about claim (a) (SDR)\n\n"
             + "\n".join(f"- {line}" for line in said)
             + "\n"
         )
+    verdicts = claims(reports, bounds, preset.conditioning)
+    markdown += (
+        "\n### The claims, decided on SI-SDR (paired, 95 % intervals)\n\n"
+        + "\n".join(
+            f"- {name}: **{c['verdict']}** "
+            + json.dumps({k: v for k, v in c.items() if k != "verdict"})
+            for name, c in verdicts.items()
+        )
+        + "\n"
+    )
+    against = compare([done[n] for n in names if n in done and n not in resumed], committed)
     summary = {
         "preset": preset.to_dict(),
         "wall_seconds_this_invocation": round(time.time() - started, 1),
@@ -277,12 +307,15 @@ def reproduce(
         "bounds": {
             k: {m: v[m] for m in ("sdr", "sir", "sar", "si_sdr")} for k, v in bounds.items()
         },
-        "claims": claims(numbers, bounds),
+        "claims": verdicts,
         "findings": said,
         "clapscore_vs_sdr": rank_agreement(reports),
+        "resumed_cells": resumed,
+        "kept_from_other_grids": sorted(others),
+        "compared_with_committed": against,
         "cells": [
             {
-                k: r[k]
+                k: r.get(k)
                 for k in (
                     "name",
                     "sdr",
@@ -293,6 +326,7 @@ def reproduce(
                     "clapscore_improvement",
                     "leakage",
                     "train_seconds",
+                    "train",
                 )
             }
             for r in reports
