@@ -54,10 +54,24 @@ for preset in PRESETS:
 # %%
 for preset, summary in summaries.items():
     display(Markdown(f"**{preset}**"))
-    display(Markdown(markdown_table([{"claim": k, "holds": v["holds"], "numbers": json.dumps(v["detail"])}
-                                     for k, v in summary["claims"].items()])))
+    rows = []
+    for claim, v in summary["claims"].items():  # verdicts (new format) or holds/detail (older files)
+        said = v.get("verdict") or {True: "holds", False: "fails"}.get(v.get("holds"), "not run")
+        numbers = v.get("detail", {k: x for k, x in v.items() if k != "verdict"})
+        rows.append({"claim": claim, "verdict": said, "numbers": json.dumps(numbers)})
+    display(Markdown(markdown_table(rows)))
     if (Path(RESULTS) / preset / "sdr_vs_sources.png").is_file():
         display(Image(str(Path(RESULTS) / preset / "sdr_vs_sources.png")))
+
+# %% [markdown]
+# ## Which code made these files
+# Each file names its commit. The committed `tiny` and `small` results were made before the
+# changes of issue 18: a constant learning rate, the last iterate evaluated, SDR only, one seed,
+# late conditioning for claim (a). The current code trains with a warm-up and cosine schedule,
+# evaluates each run's best-validation model, reports SI-SDR beside SDR with 95 % intervals over
+# seeds, adds the class-template bound, and decides each claim from paired intervals on the same
+# test mixtures (holds, fails or inconclusive). Files made by it show a `verdict` per claim;
+# older ones show `holds`. `make reproduce` re-makes them and lists how far each cell moved.
 
 # %% [markdown]
 # ## Reading the results
