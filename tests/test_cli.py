@@ -68,3 +68,15 @@ def test_parse_file_reports_distribution(tmp_path, capsys):
 def test_data_build_smoke(tmp_path, capsys):
     assert main(["data", "build", "--preset", "smoke", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "metadata.csv").is_file()
+
+
+def test_device_flag_is_checked_in_one_line(capsys):
+    import torch
+
+    code = main(["separate", "x.wav", "-q", "a dog", "--device", "warp-drive"])
+    assert code == 2 and "--device warp-drive: not a device" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert (
+            main(["train", "--mode", "weak", "--out", "r", "--data", "d", "--device", "cuda"]) == 2
+        )
+        assert "has no CUDA device" in capsys.readouterr().err

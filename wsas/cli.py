@@ -145,8 +145,24 @@ def cmd_clap_score(args: argparse.Namespace) -> None:
         )
 
 
+def device(name: str | None) -> str | None:
+    """A ``--device`` choice checked against this machine (None: the default device)."""
+    import torch
+
+    if name is None:
+        return None
+    try:
+        chosen = torch.device(name)
+    except RuntimeError:
+        raise WsasError(f"--device {name}: not a device (cpu, cuda or cuda:N)") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise WsasError(f"--device {name}: this machine has no CUDA device")
+    return name
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     """Train a separator in one of the regimes."""
+    device(args.device)
     from wsas.clap import load_clap
     from wsas.data.datasets import is_labelled, load_clips, load_recordings
     from wsas.presets import get_preset
@@ -181,7 +197,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         train = load_recordings(args.recordings, preset.sr, preset.clip_samples, args.seed)
     else:
         train = load_clips(args.data, "train", **size)
-    trainer = Trainer(config, load_clap(args.clap, checkpoint), args.out, train, val)
+    clap = load_clap(args.clap, checkpoint)
+    trainer = Trainer(config, clap, args.out, train, val, device=args.device)
     print(json.dumps(trainer.run(resume=args.resume)))
 
 
@@ -254,6 +271,7 @@ def cmd_separate(args: argparse.Namespace) -> None:
     ``wsas.separate.output_names``/``unique_prefixes``), repeated queries and inputs are done
     once, existing outputs are refused unless ``--overwrite``, and an input is never replaced.
     """
+    device(args.device)
     from wsas.audio import open_audio
     from wsas.captions import parse
     from wsas.separate import (
@@ -301,7 +319,7 @@ def cmd_separate(args: argparse.Namespace) -> None:
     checkpoint = args.checkpoint or newest_checkpoint()
     if not args.checkpoint:
         print(f"using checkpoint {checkpoint}", file=sys.stderr)
-    sep = Separator.from_checkpoint(checkpoint)
+    sep = Separator.from_checkpoint(checkpoint, args.device)
     new_top = next((p for p in reversed([out, *out.parents]) if not p.exists()), None)
     try:
         for mix, prefix, _ in plan:
@@ -484,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--resume", action="store_true", help="continue from OUT/checkpoint.safetensors"
     )
+    train.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="SDR/SIR/SAR on the fixed 2-source test mixtures")
@@ -520,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace existing outputs (default: refuse)"
     )
     sep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sep.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     sep.set_defaults(func=cmd_separate)
 
     rep = sub.add_parser("reproduce", help="the paper's Tables 1 and 2 end to end")
