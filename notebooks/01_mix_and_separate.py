@@ -50,7 +50,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Audio, Markdown, display
 
-from wsas.data.classes import CLASSES, class_index
+from wsas.data.classes import CLASS_BY_NAME
 from wsas.data.datasets import load_embedded
 from wsas.data.mixing import fixed_pairs
 from wsas.evaluate import oracle_irm, score
@@ -89,7 +89,7 @@ for name, wave in zip([*names, "mixture"], [s1, s2, mix]):
 # register, tempo, articulation, dynamics, a room (RT60) and an EQ. Two violins of such a corpus:
 
 # %%
-violin, renderer = CLASSES[class_index("violin")], Renderer(None, preset.sr)
+violin, renderer = CLASS_BY_NAME["violin"], Renderer(None, preset.sr)
 for seed in (2, 3):
     wave, got = renderer.render_clip(violin, seed, preset.clip_samples, variation=True)
     text = f"GM program {got['program']}, {got['pitch_shift']:+d} semitones"

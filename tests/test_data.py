@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from wsas.data.classes import CLASS_SETS, CLASSES
+from wsas.data.classes import CLASS_BY_NAME, CLASS_SETS, CLASSES
 from wsas.data.datasets import (
     AudioCaptionDataset,
     audiocaps_items,
@@ -19,11 +19,6 @@ from wsas.data.datasets import (
 from wsas.data.mixing import fixed_pairs, sample_batch
 from wsas.data.synth import VARIATION_RANGES, Renderer, build_corpus, draw_variation
 from wsas.presets import PRESETS
-
-
-def sound(name: str):
-    """The corpus class called ``name``."""
-    return next(c for c in CLASSES if c.name == name)
 
 
 def rows_of(root):
@@ -65,8 +60,8 @@ def test_a_reset_synthesizer_renders_the_bytes_of_a_fresh_one(variation):
     reused, fresh = Renderer(None, 8000), FreshRenderer(None, 8000)
     for seed in (3, 17):  # every clip follows a clip of another class on the reused synthesizer
         for name in names:
-            a, params_a = reused.render_clip(sound(name), seed, 8192, variation)
-            b, params_b = fresh.render_clip(sound(name), seed, 8192, variation)
+            a, params_a = reused.render_clip(CLASS_BY_NAME[name], seed, 8192, variation)
+            b, params_b = fresh.render_clip(CLASS_BY_NAME[name], seed, 8192, variation)
             assert a.tobytes() == b.tobytes() and params_a == params_b, (name, seed)
 
 
@@ -81,7 +76,7 @@ def corpus_files(root):
 def test_a_program_the_soundfont_lacks_is_a_user_error():
     from wsas.errors import WsasError
 
-    drums = sound("drum kit")
+    drums = CLASS_BY_NAME["drum kit"]
     with pytest.raises(WsasError, match="has no GM program 128:99"):
         Renderer(None, 8000)._synthesize(drums, [(0.0, 0.1, 36, 100)], 800, program=99)
 
@@ -100,7 +95,7 @@ def test_the_corpus_is_the_same_whatever_the_number_of_workers(tmp_path):
 
 
 def test_variation_changes_clips_deterministically():
-    renderer, cls = Renderer(None, 8000), sound("violin")
+    renderer, cls = Renderer(None, 8000), CLASS_BY_NAME["violin"]
     plain, _ = renderer.render_clip(cls, 5, 8192)
     varied, params = renderer.render_clip(cls, 5, 8192, variation=True)
     again, params_again = renderer.render_clip(cls, 5, 8192, variation=True)
@@ -110,7 +105,7 @@ def test_variation_changes_clips_deterministically():
 
 
 def test_clips_of_one_class_differ_in_program_and_eq():
-    cls = sound("saxophone")
+    cls = CLASS_BY_NAME["saxophone"]
     draws = [draw_variation(cls, seed, 8000) for seed in range(12)]
     assert {d["program"] for d in draws} == set(cls.programs)  # 4 saxophones, all drawn
     assert len({round(d["eq_peak_hz"]) for d in draws}) == 12

@@ -159,7 +159,7 @@ def patch_render_interrupt(monkeypatch, d: Path) -> None:
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("wsas.data.synth.Renderer.render", interrupted)
+    monkeypatch.setattr("wsas.data.synth.Renderer.render_clip", interrupted)
 
 
 def patch_one_clip_per_split(monkeypatch, d: Path) -> None:
@@ -501,7 +501,7 @@ CASES = {
         (raw("bad.sf2", b"RIFF garbage" * 50),),
     ),
     "build-interrupted-keeps-the-old-corpus": Case(
-        [*BUILD, "--out", "{d}/corpus", "--sr", "16000"],
+        [*BUILD, "--out", "{d}/corpus", "--sr", "16000", "--workers", "1"],
         130,
         "interrupted",
         (fake_corpus,),

@@ -371,6 +371,7 @@ CLASSES: tuple[SoundClass, ...] = (
 
 CLASS_NAMES: tuple[str, ...] = tuple(c.name for c in CLASSES)
 PROMPTS: tuple[str, ...] = tuple(c.prompt for c in CLASSES)
+CLASS_BY_NAME: dict[str, SoundClass] = {c.name: c for c in CLASSES}
 # named subsets a preset can render (``Preset.classes``); "music": the MUSIC data set's
 # instruments that General MIDI has (MUSIC-11 without erhu, plus bagpipe from MUSIC-21)
 CLASS_SETS: dict[str, tuple[str, ...]] = {"all": CLASS_NAMES, "music": CLASS_NAMES[:11]}
