@@ -18,6 +18,7 @@ reproduce: $(STAMP)
 	$(BIN)/wsas reproduce --preset $(PRESET)
 
 test: $(STAMP)
+	$(BIN)/ruff check wsas tests
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
