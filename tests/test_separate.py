@@ -8,7 +8,7 @@ import torch
 from wsas.audio import load
 from wsas.checkpoint import save_checkpoint
 from wsas.cli import main
-from wsas.errors import AudioError, CaptionError, CheckpointError
+from wsas.errors import AudioError, CaptionError, CheckpointError, WsasError
 from wsas.separate import Separator
 
 
@@ -195,3 +195,19 @@ def test_cli_separates_44k_stereo_mp3_with_two_queries(smoke_separator, tmp_path
     stem, sr = load(tmp_path / "out" / "song__a_violin_plays.wav", mono=False)
     original, _ = load(path, mono=False)
     assert sr == 44100 and stem.shape == original.shape
+
+
+def test_a_published_model_is_listed_and_loads_by_name(smoke_separator, smoke_corpus, tmp_path):
+    from wsas.evaluate import evaluate_run
+    from wsas.pretrained import cards, model_path, publish
+
+    report = evaluate_run(smoke_separator, smoke_corpus, 6)
+    card = publish(smoke_separator, "tiny-weak", report, "smoke corpus", folder=tmp_path)
+    assert cards(tmp_path) == {"tiny-weak": card}
+    assert card["test_si_sdr_db"]["mean"] == pytest.approx(report["si_sdr"], abs=0.01)
+    low, high = card["test_si_sdr_db"]["ci95"]
+    assert low < card["test_si_sdr_db"]["mean"] < high and card["test_pairs"] == 6
+    sep = Separator.from_checkpoint(model_path("tiny-weak", tmp_path))
+    assert set(sep(torch.randn(4000) * 0.1, 8000, ["a dog barks"])) == {"a dog barks"}
+    with pytest.raises(WsasError, match="unknown model 'nope'; shipped: tiny-weak"):
+        model_path("nope", tmp_path)

@@ -277,7 +277,6 @@ def cmd_separate(args: argparse.Namespace) -> None:
     from wsas.separate import (
         Separator,
         check_queries,
-        newest_checkpoint,
         output_names,
         unique_prefixes,
     )
@@ -316,10 +315,11 @@ def cmd_separate(args: argparse.Namespace) -> None:
     if existing and not args.overwrite:
         more = f" (and {len(existing) - 1} more outputs)" if len(existing) > 1 else ""
         raise WsasError(f"{existing[0]}: exists{more}; pass --overwrite to replace")
-    checkpoint = args.checkpoint or newest_checkpoint()
-    if not args.checkpoint:
-        print(f"using checkpoint {checkpoint}", file=sys.stderr)
-    sep = Separator.from_checkpoint(checkpoint, args.device)
+    if args.checkpoint:
+        sep = Separator.from_checkpoint(args.checkpoint, args.device)
+    else:
+        sep = Separator.from_pretrained(args.model, args.device)
+        note(f"using the shipped model '{args.model}' (`wsas models` describes it)")
     new_top = next((p for p in reversed([out, *out.parents]) if not p.exists()), None)
     try:
         for mix, prefix, _ in plan:
@@ -387,6 +387,24 @@ def write_manifest(sep, mix_path: str, written: dict, path: Path, caption: str |
     write_text(path, text + "\n")
 
 
+def cmd_models(args: argparse.Namespace) -> None:
+    """The shipped pretrained models and their cards."""
+    from wsas.pretrained import cards
+
+    shipped = cards()
+    if not shipped:
+        print("no shipped models in this version")
+    for name, card in shipped.items():
+        si, sdr = card["test_si_sdr_db"], card["test_sdr_db"]
+        print(
+            f"{name}: {card['mode']} ({card['conditioning']}), {card['sample_rate']} Hz, "
+            f"{card['size_mb']} MB; test SI-SDR {si['mean']} dB {si['ci95']}, SDR {sdr['mean']} "
+            f"dB {sdr['ci95']} on {card['test_pairs']} mixtures; trained on {card['trained_on']}"
+        )
+    if args.json:
+        print(json.dumps(shipped, indent=2))
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     """Speed and memory on this machine; JSON to results/bench.json and a table."""
     from wsas.bench import run_bench, table
@@ -416,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("info", help="versions, device, CLAP backends").set_defaults(func=cmd_info)
+    models = sub.add_parser("models", help="the shipped pretrained models and their cards")
+    models.add_argument("--json", action="store_true", help="also print the cards as JSON")
+    models.set_defaults(func=cmd_models)
 
     parse = sub.add_parser("parse", help="split a caption into one clause per sound source")
     parse.add_argument("caption", nargs="*", help="the caption (quote it)")
@@ -529,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     sep.add_argument(
         "--caption", help="a caption: one stem per clause, plus the residual and a manifest"
     )
-    sep.add_argument("--checkpoint", help="separator checkpoint (default: the newest under work/)")
+    sep.add_argument("--checkpoint", help="a run folder or checkpoint (default: --model)")
     sep.add_argument("-o", "--out", default="separated", help="output folder (default: separated/)")
     sep.add_argument("--format", default="wav", choices=["wav", "flac"])
     sep.add_argument(
@@ -540,6 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sep.add_argument("--quiet", action="store_true", help="no progress bar")
     sep.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    sep.add_argument("--model", default="weak", help="a shipped model (wsas models; default: weak)")
     sep.set_defaults(func=cmd_separate)
 
     rep = sub.add_parser("reproduce", help="the paper's Tables 1 and 2 end to end")

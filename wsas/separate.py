@@ -32,10 +32,11 @@ from wsas.audio import (
     process_in_chunks,
     resample,
 )
-from wsas.bundle import checkpoint_of, load_run
+from wsas.bundle import load_run
 from wsas.captions import parse
 from wsas.clap import cached_text_embedder
 from wsas.errors import AudioError, CaptionError, CheckpointError, WsasError
+from wsas.pretrained import DEFAULT, model_path
 from wsas.regimes import REGIMES, get_regime
 from wsas.results import publish
 
@@ -124,6 +125,11 @@ class Separator:
                 f"use a text-conditioned one ({queried})"
             )
         return cls(run.model, run.clap, run.config, device)
+
+    @classmethod
+    def from_pretrained(cls, name: str = DEFAULT, device: str | None = None) -> Separator:
+        """A model shipped with wsas (``wsas models`` lists them), e.g. ``"weak"``."""
+        return cls.from_checkpoint(model_path(name), device)
 
     @torch.no_grad()
     def _separate_block(self, block: torch.Tensor, sr: int, queries: torch.Tensor) -> torch.Tensor:
@@ -287,19 +293,3 @@ def _to_integer_format(wav: str, fmt: str, gain: float, block: int = 1 << 16) ->
         os.unlink(tmp)
         raise
     return tmp
-
-
-def newest_checkpoint(root: str | os.PathLike = "work") -> Path:
-    """The newest separator checkpoint under ``root`` (``make reproduce`` writes them), weak runs
-    first."""
-    found = sorted(
-        Path(root).glob("*/runs/*/checkpoint.safetensors"), key=lambda p: p.stat().st_mtime
-    )
-    regimes = [REGIMES.get(p.parent.name.split("-x")[0]) for p in found]  # runs are MODE-xN-...
-    conditioned = [p for p, r in zip(found, regimes) if r is not None and not r.unconditional]
-    weak = [p for p in conditioned if p.parent.name.startswith("weak-")]
-    if not (weak or conditioned):
-        raise CheckpointError(
-            f"no checkpoint under {root}/: run `make reproduce` or pass --checkpoint"
-        )
-    return checkpoint_of((weak or conditioned)[-1].parent)  # its best-validation model
