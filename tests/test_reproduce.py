@@ -4,7 +4,7 @@ from dataclasses import asdict
 import pytest
 
 from wsas.presets import PRESETS
-from wsas.report import claims, findings, si_sdr_tables, tables
+from wsas.report import claims, findings, headroom, si_sdr_tables, tables
 from wsas.reproduce import Cell, grid, reproduce
 
 
@@ -162,3 +162,6 @@ def test_claims_get_verdicts_from_paired_intervals():
     assert result["c_semi_5pct_beats_supervised_100pct"]["verdict"] == "fails"
     assert result["d_supervised_within_3dB_of_oracle_mask"]["verdict"] == "fails"
     assert "4.00 [" not in si_sdr_tables(cells, "deep")  # one seed: no interval
+    room = headroom([*cells, scored("supervised", 2, base - 2, clean=0.05)], "deep")
+    assert room["supervised_minus_supervised_5pct"]["verdict"] == "holds"
+    assert room["supervised_minus_mix_and_separate"]["verdict"] == "not run"

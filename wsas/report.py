@@ -273,6 +273,24 @@ def _decide(a, b, threshold: float, direction: str = ">=", weight: float = 1.0) 
     }
 
 
+def headroom(cells: list[dict], conditioning: str) -> dict:
+    """Can the corpus show the paper's effect? Supervised (100 % clean) minus mix-and-separate
+    (2-source training mixtures) and minus supervised on 5 % of the clips, SI-SDR, paired 95 %
+    intervals on the same test mixtures: both should be clearly positive."""
+    main = {"sources": 2, "conditioning": conditioning}
+    supervised = _items(_matching(cells, mode="supervised", clean_fraction=1.0, **main))
+    return {
+        "supervised_minus_mix_and_separate": _decide(
+            supervised, _items(_matching(cells, mode="mix-and-separate", **main)), 0.0
+        ),
+        "supervised_minus_supervised_5pct": _decide(
+            supervised,
+            _items(_matching(cells, mode="supervised", clean_fraction=0.05, **main)),
+            0.0,
+        ),
+    }
+
+
 def claims(cells: list[dict], bounds: dict, conditioning: str) -> dict:
     """The paper's claims, decided on SI-SDR by paired statistics on the same test mixtures
     (``wsas.stats``): each has the difference, its 95 % interval and a verdict (holds, fails,

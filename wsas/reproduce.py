@@ -25,7 +25,15 @@ from wsas.data.synth import build_corpus
 from wsas.evaluate import bounds as mixture_bounds
 from wsas.evaluate import class_templates, evaluate_run
 from wsas.presets import Preset, get_preset
-from wsas.report import claims, figure, findings, rank_agreement, si_sdr_tables, tables
+from wsas.report import (
+    claims,
+    figure,
+    findings,
+    headroom,
+    rank_agreement,
+    si_sdr_tables,
+    tables,
+)
 from wsas.results import write_json, write_text
 from wsas.train import Trainer
 
@@ -289,6 +297,16 @@ def reproduce(
             + "\n"
         )
     verdicts = claims(reports, bounds, preset.conditioning)
+    room = headroom(reports, preset.conditioning)
+    markdown += (
+        "\n### Headroom: can this corpus show the effect? (SI-SDR, paired)\n\n"
+        + "\n".join(
+            f"- {name}: **{c['verdict']}** "
+            + json.dumps({k: v for k, v in c.items() if k != "verdict"})
+            for name, c in room.items()
+        )
+        + "\n"
+    )
     markdown += (
         "\n### The claims, decided on SI-SDR (paired, 95 % intervals)\n\n"
         + "\n".join(
@@ -308,6 +326,7 @@ def reproduce(
             k: {m: v[m] for m in ("sdr", "sir", "sar", "si_sdr")} for k, v in bounds.items()
         },
         "claims": verdicts,
+        "headroom": room,
         "findings": said,
         "clapscore_vs_sdr": rank_agreement(reports),
         "resumed_cells": resumed,
