@@ -3,6 +3,7 @@ sentences computed from the numbers, and the figure. Pure functions of the cells
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -271,6 +272,16 @@ def _decide(a, b, threshold: float, direction: str = ">=", weight: float = 1.0) 
         "direction": direction,
         "verdict": verdict(low, high, threshold, direction),
     }
+
+
+def verdict_section(title: str, decisions: dict[str, dict]) -> str:
+    """A markdown section with one line per decision: its verdict and numbers."""
+    lines = [
+        f"- {name}: **{d['verdict']}** "
+        + json.dumps({k: v for k, v in d.items() if k != "verdict"})
+        for name, d in decisions.items()
+    ]
+    return f"\n### {title}\n\n" + "\n".join(lines) + "\n"
 
 
 def headroom(cells: list[dict], conditioning: str) -> dict:

@@ -33,6 +33,7 @@ from wsas.report import (
     rank_agreement,
     si_sdr_tables,
     tables,
+    verdict_section,
 )
 from wsas.results import write_json, write_text
 from wsas.train import Trainer
@@ -298,24 +299,8 @@ def reproduce(
         )
     verdicts = claims(reports, bounds, preset.conditioning)
     room = headroom(reports, preset.conditioning)
-    markdown += (
-        "\n### Headroom: can this corpus show the effect? (SI-SDR, paired)\n\n"
-        + "\n".join(
-            f"- {name}: **{c['verdict']}** "
-            + json.dumps({k: v for k, v in c.items() if k != "verdict"})
-            for name, c in room.items()
-        )
-        + "\n"
-    )
-    markdown += (
-        "\n### The claims, decided on SI-SDR (paired, 95 % intervals)\n\n"
-        + "\n".join(
-            f"- {name}: **{c['verdict']}** "
-            + json.dumps({k: v for k, v in c.items() if k != "verdict"})
-            for name, c in verdicts.items()
-        )
-        + "\n"
-    )
+    markdown += verdict_section("Headroom: can this corpus show the effect? (SI-SDR, paired)", room)
+    markdown += verdict_section("The claims, decided on SI-SDR (paired, 95 % intervals)", verdicts)
     against = compare([done[n] for n in names if n in done and n not in resumed], committed)
     summary = {
         "preset": preset.to_dict(),
