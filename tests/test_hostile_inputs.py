@@ -89,6 +89,8 @@ def checkpoint(kind: str):
             return
         if kind == "no-unet":
             del config["unet"]
+        if kind == "no-train-mode":
+            del config["train"]["mode"]
         if kind == "no-clap-tensors":
             tensors = {k: v for k, v in tensors.items() if not k.startswith("clap.")}
         save_checkpoint(d / "bad.safetensors", tensors, config)
@@ -378,6 +380,12 @@ CASES = {
         2,
         "lacks unet",
         (*MIX, checkpoint("no-unet")),
+    ),
+    "separate-checkpoint-without-train-mode": Case(
+        ["separate", "{d}/mix.wav", "--checkpoint", "{d}/bad.safetensors", *DOG],
+        2,
+        "lacks train.mode",
+        (*MIX, checkpoint("no-train-mode")),
     ),
     "separate-checkpoint-without-clap-tensors": Case(
         ["separate", "{d}/mix.wav", "--checkpoint", "{d}/bad.safetensors", *DOG],

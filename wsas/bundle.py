@@ -98,6 +98,8 @@ def load_run(run: str | os.PathLike, device: str | torch.device = "cpu") -> Bund
     missing = [k for k in ("unet", "sample_rate", "clap", "train") if k not in config]
     if missing:
         raise CheckpointError(f"{path}: its config lacks {', '.join(missing)}")
+    if not isinstance(config["train"], dict) or "mode" not in config["train"]:
+        raise CheckpointError(f"{path}: its config lacks train.mode")
     model = load_model(tensors, config, str(path)).to(device).eval()
     info = config["clap"] if isinstance(config["clap"], dict) else {}
     backend = clap_class(info.get("backend", "?"))
