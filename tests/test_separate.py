@@ -211,3 +211,18 @@ def test_a_published_model_is_listed_and_loads_by_name(smoke_separator, smoke_co
     assert set(sep(torch.randn(4000) * 0.1, 8000, ["a dog barks"])) == {"a dog barks"}
     with pytest.raises(WsasError, match="unknown model 'nope'; shipped: tiny-weak"):
         model_path("nope", tmp_path)
+
+
+def test_separation_works_before_any_training_with_the_shipped_model(tmp_path, capsys):
+    from wsas.pretrained import DEFAULT, cards
+
+    assert DEFAULT in cards() and {"weak", "mix-and-separate", "supervised"} <= set(cards())
+    path = tmp_path / "mix.wav"
+    sf.write(path, noise(16000), 16000)
+    code = main(["separate", str(path), "-q", "a violin plays", "-o", str(tmp_path / "o")])
+    captured = capsys.readouterr()
+    assert code == 0 and "using the shipped model 'weak'" in captured.err
+    (line,) = [x for x in captured.out.splitlines() if x.startswith("a violin plays")]
+    stem, rate = sf.read(line.split("\t")[1])
+    assert rate == 16000 and stem.shape == (16000,)
+    assert main(["models"]) == 0 and "weak: weak (late), 8000 Hz" in capsys.readouterr().out
