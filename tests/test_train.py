@@ -307,3 +307,14 @@ def test_semi_mixes_only_clips_outside_its_clean_subset(smoke_corpus, smoke_clap
     assert len(trainer.clean) + len(trainer.pool) == len(trainer.train_clips)
     weak = make(smoke_corpus, smoke_clap, tmp_path / "weak", mode="weak")
     assert weak.pool is weak.train_clips
+
+
+def test_a_fresh_run_replaces_an_earlier_runs_log_and_best_model(
+    smoke_corpus, smoke_clap, tmp_path
+):
+    for _ in range(2):
+        make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", steps=2, val_every=1).run(
+            progress=False
+        )
+    assert len((tmp_path / "log.csv").read_text().splitlines()) == 3  # header + 2 rows
+    assert json.loads((tmp_path / "train.json").read_text())["final"]["step"] == 2

@@ -47,6 +47,7 @@ from wsas.models.queries import separate_pairs, slot_queries
 from wsas.models.separator import MaskSeparator
 from wsas.presets import TrainConfig
 from wsas.regimes import REGIMES, get_regime
+from wsas.results import write_text
 
 __all__ = ["REGIMES", "TrainConfig", "Trainer", "TrainingInterrupted", "clean_subset"]
 
@@ -215,8 +216,10 @@ class Trainer:
                 f"{self.checkpoint_path}: made with a different configuration; use another --out"
             )
         restore_training(self.checkpoint_path, self.model, self.opt)
-        self.rng.bit_generator.state = config["numpy_rng"]
+        self.rng.bit_generator.state = config["numpy_rng"]  # rank 0's; one process resumes exactly
         self.step, self.history = config["step"], config["history"]
+        if self.world > 1:  # only rank 0's generator was saved: give each rank its own again
+            self.rng = np.random.default_rng([self.cfg.seed, self.rank, self.step])
 
     # ---- the loop --------------------------------------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
@@ -232,6 +235,9 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if resume and self.checkpoint_path.is_file():
             self.resume()
+        elif main:  # a fresh run owns its folder: no earlier run's log or best model survives
+            (self.out / BEST).unlink(missing_ok=True)
+            (self.out / "log.csv").unlink(missing_ok=True)
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         log = open(self.out / "log.csv" if main else os.devnull, "a", newline="")
         writer = csv.writer(log)
@@ -322,5 +328,5 @@ class Trainer:
         }
         if main:
             summary = {"config": asdict(self.cfg), "final": record, "history": self.history}
-            (self.out / "train.json").write_text(json.dumps(summary, indent=2))
+            write_text(self.out / "train.json", json.dumps(summary, indent=2))
         return record
