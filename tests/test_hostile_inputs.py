@@ -444,7 +444,7 @@ CASES = {
     ),
     "reference-free-no-captions-csv": Case(EVAL_FREE, 2, "missing", (folder("eval"),)),
     "reference-free-csv-without-file-column": Case(
-        EVAL_FREE, 2, "no column file", (captions("caption\na dog barks\n"),)
+        EVAL_FREE, 2, "no column 'file'", (captions("caption\na dog barks\n"),)
     ),
     "reference-free-header-only": Case(
         EVAL_FREE, 2, "lists no files", (captions("file,caption\n"),)

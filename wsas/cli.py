@@ -51,20 +51,11 @@ def cmd_parse(args: argparse.Namespace) -> None:
         print(json.dumps(parse(" ".join(args.caption))))
         return
     import collections
-    import csv
     import time
 
-    try:
-        with open(args.file, newline="", encoding="utf-8-sig") as f:  # -sig: drop a BOM
-            reader = csv.DictReader(f)
-            columns, rows = reader.fieldnames or [], list(reader)
-    except UnicodeDecodeError:
-        raise WsasError(f"{args.file}: not UTF-8 text (save the CSV as UTF-8)") from None
-    except csv.Error as err:
-        raise WsasError(f"{args.file}: not a readable CSV ({err})") from None
-    if args.column not in columns:
-        listed = ", ".join(repr(c) for c in columns) if columns else "none"
-        raise WsasError(f"{args.file}: no column '{args.column}' (columns: {listed})")
+    from wsas.data.datasets import read_table
+
+    rows = read_table(args.file, (args.column,))
     captions = [r.get(args.column) or "" for r in rows]
     if not any(c.strip() for c in captions):
         raise WsasError(f"{args.file}: no captions in column '{args.column}'")

@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wsas.audio import CHUNK_SECONDS, OVERLAP_SECONDS, istft, stft
+from wsas.audio import CHUNK_SECONDS, OVERLAP_SECONDS, istft, load, process_in_chunks, stft
 from wsas.bundle import load_run
+from wsas.captions import parse
 from wsas.clap import cached_text_embedder
-from wsas.data.datasets import ClipSet, load_clips
+from wsas.data.datasets import ClipSet, load_clips, read_table
 from wsas.data.mixing import MixtureBatch, distinct_pairs, fixed_pair_batches
 from wsas.errors import WsasError
 from wsas.losses import si_sdr
@@ -388,24 +389,11 @@ def reference_free(checkpoint: str | os.PathLike, folder: str | os.PathLike) -> 
     The CSV has columns ``file`` (relative to FOLDER) and ``caption``. Each file's first
     ``SCORE_SECONDS`` are separated in overlapping windows, so memory is bounded by that.
     """
-    import csv
-
-    from wsas.audio import load, process_in_chunks
-    from wsas.captions import parse
-
     folder = Path(folder)
     listing = folder / "captions.csv"
     if not listing.is_file():
         raise WsasError(f"{listing}: missing (a CSV with columns file,caption)")
-    try:
-        with open(listing, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            columns, entries = reader.fieldnames or [], list(reader)
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise WsasError(f"{listing}: not a readable UTF-8 CSV ({err})") from None
-    missing = [c for c in ("file", "caption") if c not in columns]
-    if missing:
-        raise WsasError(f"{listing}: no column {', '.join(missing)} (it needs file,caption)")
+    entries = read_table(listing, ("file", "caption"))
     if not entries:
         raise WsasError(f"{listing}: lists no files")
     bundle = load_run(checkpoint)

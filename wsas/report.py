@@ -47,11 +47,7 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
     """
 
     def sdrs(steps: int | None = None, **match) -> list[float]:
-        return [
-            c["sdr"]
-            for c in cells
-            if c["cell"].get("steps") == steps and all(c["cell"][k] == v for k, v in match.items())
-        ]
+        return [c["sdr"] for c in _matching(cells, steps, **match)]
 
     t1, t2, cond, numbers_longer = {}, {}, {}, {}
     lines = [

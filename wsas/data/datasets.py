@@ -147,6 +147,25 @@ def fit_length(wave: torch.Tensor, n: int) -> torch.Tensor:
     return torch.nn.functional.pad(wave, (0, n - wave.shape[-1]))
 
 
+def read_table(path: str | os.PathLike, columns: tuple[str, ...]) -> list[dict]:
+    """The rows of a user's CSV file (UTF-8, a BOM allowed) that must have ``columns``; an
+    unreadable file or a missing column is a one-line :class:`WsasError`."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: drop a BOM
+            reader = csv.DictReader(f)
+            found, rows = reader.fieldnames or [], list(reader)
+    except UnicodeDecodeError:
+        raise WsasError(f"{path}: not UTF-8 text (save the CSV as UTF-8)") from None
+    except csv.Error as err:
+        raise WsasError(f"{path}: not a readable CSV ({err})") from None
+    missing = [c for c in columns if c not in found]
+    if missing:
+        listed = ", ".join(repr(c) for c in found) if found else "none"
+        named = ", ".join(repr(c) for c in missing)
+        raise WsasError(f"{path}: no column {named} (columns: {listed})")
+    return rows
+
+
 def _read_csv(path: Path, header: bool = True) -> list:
     if not path.is_file():
         raise WsasError(f"{path}: missing (see wsas.data.datasets for the expected layout)")
