@@ -9,6 +9,8 @@ column is left empty: each set was labelled by hand before the parser ran on its
 - heldout2_captions.tsv: ``draw_heldout.py train.csv`` (seed 19, 170 captions)
 - heldout3_captions.tsv: ``draw_heldout.py train.csv 23 60 tests/data/heldout2_captions.tsv``,
   drawn after the rules had been improved on heldout2
+- heldout4_captions.tsv: ``draw_heldout.py train.csv 31 170 tests/data/heldout2_captions.tsv
+  tests/data/heldout3_captions.tsv`` (issue 19), labelled and committed before the parser ran
 """
 
 import csv
