@@ -20,6 +20,9 @@ HELDOUT = (
 HELDOUT2 = Path(__file__).parent / "data" / "heldout2_captions.tsv"
 # 60 more (seed 23), drawn after the last rule change and labelled before parsing: unseen
 HELDOUT3 = Path(__file__).parent / "data" / "heldout3_captions.tsv"
+# 170 more (seed 31, issue 19), labelled and committed before the parser first ran on them
+# (count 0.882, F1 0.961 then); the rules were improved on general patterns afterwards
+HELDOUT4 = Path(__file__).parent / "data" / "heldout4_captions.tsv"
 AUDIOCAPS = Path(__file__).resolve().parents[2] / "shared" / "data" / "audiocaps"
 
 
@@ -46,10 +49,12 @@ def test_heldout_set_is_real_validation_captions():
         assert all(c in captions for c, _ in pairs)
 
 
-@pytest.mark.parametrize("path,size", [(HELDOUT2, 150), (HELDOUT3, 60)], ids=["2", "3"])
+@pytest.mark.parametrize(
+    "path,size", [(HELDOUT2, 150), (HELDOUT3, 60), (HELDOUT4, 160)], ids=["2", "3", "4"]
+)
 def test_train_heldout_sets_are_real_train_captions_unlike_the_other_sets(path, size):
     pairs = gold_pairs(path)
-    others = [p for p in (GOLD, HELDOUT, HELDOUT2, HELDOUT3) if p != path]
+    others = [p for p in (GOLD, HELDOUT, HELDOUT2, HELDOUT3, HELDOUT4) if p != path]
     seen = {c for p in others for c, _ in gold_pairs(p)}
     assert len(pairs) >= size and not {c for c, _ in pairs} & seen
     assert all(all(g) for _, g in pairs)  # every caption has labelled, non-empty clauses
@@ -60,12 +65,18 @@ def test_train_heldout_sets_are_real_train_captions_unlike_the_other_sets(path, 
 
 @pytest.mark.parametrize(
     "path,count_floor,f1_floor",
-    [(GOLD, 0.96, 0.98), (HELDOUT, 0.92, 0.97), (HELDOUT2, 0.94, 0.965), (HELDOUT3, 0.85, 0.93)],
-    ids=["development", "heldout-val", "heldout2-train", "heldout3-unseen"],
+    [
+        (GOLD, 0.96, 0.98),
+        (HELDOUT, 0.92, 0.97),
+        (HELDOUT2, 0.94, 0.965),
+        (HELDOUT3, 0.85, 0.93),
+        (HELDOUT4, 0.93, 0.965),
+    ],
+    ids=["development", "heldout-val", "heldout2-train", "heldout3-unseen", "heldout4-train"],
 )
 def test_parser_scores_stay_above_their_floors(path, count_floor, f1_floor):
     # measured (count, F1): development 0.981 / 0.992, held-out 1 0.949 / 0.987,
-    # held-out 2 0.959 / 0.980, held-out 3 0.883 / 0.952
+    # held-out 2 0.959 / 0.980, held-out 3 0.883 / 0.952, held-out 4 0.947 / 0.977
     scores = evaluate_parser(gold_pairs(path))
     assert scores["count_accuracy"] >= count_floor
     assert scores["f1"] >= f1_floor
@@ -132,6 +143,33 @@ def test_parse_examples(caption, expected):
         ("A dog barks. A man speaks", ["a dog barks", "a man speaks"]),
         ("A beep, then an engine starts and more beeps go off", ["a beep", "an engine starts"]),
         ("A train horn blasts over and over", ["a train horn blasts repeatedly"]),
+        # found on held-out set 4 (issue 19)
+        (
+            "A motorbike engine revving then running idle",
+            ["a motorbike engine revving then running idle"],
+        ),
+        ("Pots are tapped and scraped", ["pots are tapped and scraped"]),
+        (
+            "A woman is washing dishes and scrubbing them",
+            ["a woman is washing dishes and scrubbing them"],
+        ),
+        ("Two men talk and one of them whistles", ["two men talk and one of them whistles"]),
+        ("Sirens wail near and far", ["sirens wail near and far"]),
+        ("A car drives further and further away", ["a car drives further and further away"]),
+        ("A woman speaks and then barks are heard", ["a woman speaks", "barks are heard"]),
+        ("Humming and wind blowing", ["humming", "wind blowing"]),
+        ("Beeping and electrical buzzing", ["beeping and electrical buzzing"]),
+        ("A piano plays while it is raining", ["a piano plays", "it is raining"]),
+        ("A man speaks followed a dog barking", ["a man speaks", "a dog barking"]),
+        ("A buzzing sound is followed by a thud", ["a buzzing sound", "a thud"]),
+        (
+            "Water is rushing, during which a man speaks",
+            ["water is rushing", "a man speaks"],
+        ),
+        (
+            "An aircraft engine idles, a bell rings and an aircraft engine starts",
+            ["an aircraft engine idles", "a bell rings"],
+        ),
     ],
 )
 def test_parse_patterns_found_on_unseen_captions(caption, expected):

@@ -12,10 +12,13 @@ The parser is rule based, as in the paper, made robust on real AudioCaps phrasin
    known or not, without its own subject), "adults and children speak" (shared predicate),
    "a loud, long burp" (adjectives) and "hissing and scraping noise" (sound events of one
    action) are one. A bare list splits where voice meets non-voice ("female speech and
-   sizzling") or people meet things ("some knocks and a man speaking").
-3. Pieces that refer back (a pronoun, "the engine" or "more beeps" already mentioned, a bare
-   subject repeated) merge into the source they describe; "silence" is not a source; repeats
-   are dropped.
+   sizzling") or people meet things ("some knocks and a man speaking"), or where a sound event
+   meets a noun doing something ("hissing and wind blowing"). A verb keeps its object or
+   complement ("revving then running idle", "clanking and tapping it"), a passive its second
+   participle ("tapped and rasped"), and "near and far", "further and further" stay one.
+3. Pieces that refer back (a pronoun, "one of them", "the engine" or "more beeps" already
+   mentioned, a bare or compound subject repeated) merge into the source they describe; "it
+   rains" is weather, not a pronoun; "silence" is not a source; repeats are dropped.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ STRONG = (
     "is accompanied by",
     "accompanied by",
     "after which",
+    "during which",
     "thereafter",
     "followed briefly by",
     "followed by",
@@ -302,10 +306,11 @@ def _forms(stem: str) -> set[str]:
 
 
 VERBS = set().union(*(_forms(s) for s in VERB_STEMS)) | IRREGULAR
-# -ing words that are nouns, not verb forms ("a ceiling fan", "something rattles")
+# -ing words that are not verb forms ("a ceiling fan", "something rattles", "during which")
 ING_NOUNS = set(
     """something nothing anything everything thing ceiling building clothing morning evening
-    ring string spring wing king sibling railing siding wedding lightning pudding ding""".split()
+    ring string spring wing king sibling railing siding wedding lightning pudding ding
+    during""".split()
 )
 # the whole of a person's or crowd's voice: a bare list splits where voice meets non-voice
 VOCAL = set(
@@ -325,6 +330,14 @@ CHANNELS = set(
     megaphone walkie-talkie pa speakerphone""".split()
 )
 MANNERS = {"accent", "drawl", "echo", "reverb", "lisp"}
+# what "it" does when it is the weather, not a source mentioned before: "while it rains"
+WEATHER = {"rains", "raining", "pours", "pouring", "snows", "snowing", "thunders", "storms"}
+# adjectives the lists above do not hold: "electrical buzzing", "hydraulic hissing"
+ADJECTIVE_ENDINGS = ("ical", "lic", "nic", "ous", "ive", "ful")
+# a place or direction paired with another: "sirens ring near and far", "here and there"
+PLACES = {"far", "near", "nearby", "close", "there", "here", "forth", "around", "about"}
+# words that complete a verb rather than name a source after it ("running idle", "revving high")
+COMPLEMENTS = {"idle", "fast", "slow", "high", "low", "hard"}
 # plural sources that open clauses in AudioCaps ("and footsteps shuffle"), so never a second verb
 PLURALS = set(
     """birds dogs waves pigeons ducks tires vehicles insects leaves cars bees bells engines goats
@@ -404,6 +417,11 @@ def _adjectives_only(text: str) -> bool:
     )
 
 
+def _pronoun(words: list[str]) -> bool:
+    """A phrase that opens with a pronoun for a source mentioned before (not "it rains")."""
+    return words[0] in PRONOUNS and not (words[0] == "it" and set(words[1:3]) & WEATHER)
+
+
 def _is_vocal(words: list[str]) -> bool:
     return any(w in VOCAL for w in words)
 
@@ -414,7 +432,7 @@ def _starts_new_subject(words: list[str]) -> bool:
     if not words:
         return False
     first = words[0]
-    if first in PRONOUNS or first in {
+    if _pronoun(words) or first in {
         "then",
         "also",
         "again",
@@ -432,14 +450,23 @@ def _starts_new_subject(words: list[str]) -> bool:
         "by",
     }:
         return False
-    if first == "one" and (len(words) == 1 or _is_adverb(words[1]) or words[1] in PREPOSITIONS):
-        return False  # "two men speak, one loudly and one in background"
+    if first == "one" and (
+        len(words) == 1
+        or _is_adverb(words[1])
+        or words[1] in PREPOSITIONS
+        or words[1] == "of"
+        and words[2:3]
+        and words[2] in PRONOUNS
+    ):
+        return False  # "two men speak, one loudly and one in background", "one of them"
     if _is_adverb(first) and (len(words) == 1 or words[1] not in DETERMINERS | {"after", "before"}):
         return False  # "rain drops steadily and heavily plop down"
     if len(words) < 2:
         return not _is_verb(first)
     second = words[1]
     if first.endswith("ing") and _is_verb(first):
+        if second in PRONOUNS or second in COMPLEMENTS:
+            return False  # a verb with its object or complement: "tapping it", "running idle"
         # "rustling occurs", "slamming and splintering occurs" (a gerund subject with its own
         # verb) vs "meowing and groaning" (continuation); "flowing water falls" (a gerund used
         # as an adjective) also opens a new subject
@@ -457,6 +484,8 @@ def _starts_new_subject(words: list[str]) -> bool:
             and not _is_adverb(second)
             and second not in PREPOSITIONS
         )
+    if first in VERBS and first.endswith("s") and second in AUX and not second.endswith("s"):
+        return True  # a plural noun with its verb: "meows occur", "barks are heard"
     if first in VERBS and not first.endswith(("s", "ed")):
         # a stem that is also a noun: "thunder roars", "sound of water moving"
         finite = second in VERBS and second.endswith("s") and not second.endswith("ss")
@@ -471,6 +500,9 @@ def _normalise(caption: str) -> str:
     text = caption.lower().replace("’", "'")
     text = re.sub(r"[.!?]+\s+(?=[a-z0-9])", " ; ", text)  # a sentence ends: a strong break
     text = re.sub(r"\bas well\b(?! as)", " ", text)
+    # "followed quickly by", and the frequent slip "followed a man speaking"
+    text = re.sub(r"\bfollowed \w+ly by\b", "followed by", text)
+    text = re.sub(r"\bfollowed (?=(?:a|an|the|some)\b)", "followed by ", text)
     text = re.sub(
         r"\b(over and over|again and again|on and off|back and forth|up and down)\b",
         "repeatedly",
@@ -510,6 +542,8 @@ def _agrees(left: list[str], right: list[str]) -> bool:
     ):
         return False
     form = left[verb]
+    if form in AUX and left[verb + 1 :] and left[verb + 1].endswith("ed"):
+        return w.endswith("ed") and len(right) == 1  # "objects are tapped and rasped"
     if form in AUX or form.endswith("ing"):
         return False
     if form.endswith("s") and not form.endswith("ss"):
@@ -517,6 +551,19 @@ def _agrees(left: list[str], right: list[str]) -> bool:
     if form.endswith("ed"):
         return w.endswith("ed")
     return len(right) > 1 and not w.endswith(("s", "ed", "ing", "ly")) or w.endswith("ize")
+
+
+def _noun_doing(words: list[str]) -> bool:
+    """A noun subject with an -ing predicate and no verb after it ("wind blowing", "a door
+    opening"), not a gerund subject ("subtle splashing are present", "high-pitched whining")."""
+    verb = _predicate(words)
+    if verb is None or not _is_ing(words[verb]) or any(w in AUX for w in words[verb + 1 :]):
+        return False
+    adjective = MODIFIERS | {"of"}
+    return not any(
+        w in adjective or "-" in w or w.endswith(ADJECTIVE_ENDINGS) or _is_ing(w)
+        for w in words[:verb]
+    )
 
 
 def _joins_previous(left_text: str, right: list[str], join: str) -> bool:
@@ -533,8 +580,9 @@ def _joins_previous(left_text: str, right: list[str], join: str) -> bool:
     right_adjective = right[0] in MODIFIERS or _is_ing(right[0]) or "-" in right[0]
     if _adjectives_only(left_text) and bare and (left_adjective or "," in join and right_adjective):
         return True  # "a loud, long burp", "a soft and short beep", "a gurgling, bubbling"
-    if right == left[-1:]:
-        return True  # "louder and louder"
+    again = right[0] == left[-1] and not _has_predicate(right)
+    if again or len(right) == 1 and right[0] in PLACES:
+        return True  # "louder and louder", "further and further away", "near and far"
     if not _starts_new_subject(right) or "," not in join and _agrees(left, right):
         return True  # "a man speaks and laughs", "a baby cries and babbles"
     if _people(left) and right[0] in PEOPLE:
@@ -543,6 +591,9 @@ def _joins_previous(left_text: str, right: list[str], join: str) -> bool:
         return True  # "a speech between a man and woman"
     if not left_pred and right_pred and ("," not in join or _people(left)):
         # shared predicate: "adults and children speak", not "a thud and footsteps shuffling"
+        # nor a sound event before a new subject: "hissing and wind blowing"
+        if _is_ing(left[-1]) and _noun_doing(right):
+            return False
         same_voice = _is_vocal(left) == _is_vocal(_subject(right))
         number = left[0] in {"a", "an"} and "of" not in left and right[0] in PLURALS
         return _is_human(left) == _is_human(right) and same_voice and not number
@@ -581,13 +632,16 @@ def _inflected(words: list[str]) -> bool:
 
 def _refers_back(words: list[str], earlier: list[list[str]]) -> bool:
     """A source mentioned before: 'the engine fades' after 'an engine idles', 'more beeps go off'
-    after 'a beep', a bare 'faucet water pouring' after 'faucet water dripping'."""
+    after 'a beep', a bare 'faucet water pouring' after 'faucet water dripping', 'a motorboat
+    engine powering down' after 'a motorboat engine running'."""
     if len(words) < 2 or words[1] in {"sound", "sounds", "noise"}:
         return False
     if words[0] not in {"the", "this", "that", "more"}:
         subject = _subject(words)
+        # a bare subject, or a compound one repeated word for word ("a motorboat engine")
+        repeated = words[0] not in DETERMINERS or words[0] in {"a", "an"} and len(subject) > 1
         return (
-            words[0] not in DETERMINERS
+            repeated
             and _has_predicate(words)
             and not set(subject) & PEOPLE
             and any(subject == _subject(prev) and _inflected(prev) for prev in earlier)
@@ -647,7 +701,7 @@ def parse(caption: str) -> list[str]:
                 clauses
                 and i == 0
                 and (
-                    words[0] in PRONOUNS
+                    _pronoun(words)
                     or connective in SAME_SOURCE_CONNECTIVES
                     and not _starts_new_subject(words)
                     or _modifies(connective, words, _words(clauses[-1]))
@@ -660,7 +714,7 @@ def parse(caption: str) -> list[str]:
             clauses.append(chunk)
     if not clauses:
         raise CaptionError(f"no sound source found in caption {caption!r}")
-    return clauses
+    return [re.sub(r" (?:is|are)$", "", c) for c in clauses]  # "a hum is | followed by ..."
 
 
 def slots(clauses: list[str], k: int, rng=None) -> tuple[list[str], list[float]]:
