@@ -226,3 +226,53 @@ def test_separation_works_before_any_training_with_the_shipped_model(tmp_path, c
     stem, rate = sf.read(line.split("\t")[1])
     assert rate == 16000 and stem.shape == (16000,)
     assert main(["models"]) == 0 and "weak: weak (late), 8000 Hz" in capsys.readouterr().out
+
+
+def test_cli_separate_names_the_model_and_the_output_folder(tmp_path, capsys):
+    from wsas.pretrained import model_path
+
+    path = tmp_path / "mix.wav"
+    sf.write(path, noise(8000), 8000)
+    assert main(["separate", str(path), "-q", "a dog barks", "-o", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert "using the shipped model 'weak' (`wsas models` describes it; 8000 Hz)" in err
+    assert f"wrote 1 audio file and 1 manifest to {tmp_path / 'o'}" in err
+    weights = model_path("weak")
+    args = ["-q", "a dog barks", "--checkpoint", str(weights), "-o", str(tmp_path / "c")]
+    assert main(["separate", str(path), *args]) == 0
+    assert f"using the checkpoint {weights} (weak, 8000 Hz)" in capsys.readouterr().err
+    assert main(["separate", str(path), *args, "--overwrite", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""  # --quiet: no bar, no notes on model and outputs
+
+
+def test_cli_separate_verbose_says_how_the_input_is_resampled(tmp_path, capsys):
+    path = tmp_path / "song.wav"
+    sf.write(path, noise((22050, 2)), 44100)
+    args = ["separate", str(path), "-q", "a dog barks", "--quiet"]
+    assert main([*args, "-o", str(tmp_path / "v"), "--verbose"]) == 0
+    said = f"{path}: resampled 44100 Hz -> 8000 Hz for the model; outputs written at 44100 Hz"
+    assert said in capsys.readouterr().err
+    assert sf.info(str(tmp_path / "v" / "song__a_dog_barks.wav")).samplerate == 44100
+    assert main([*args, "-o", str(tmp_path / "plain")]) == 0
+    assert "resampled" not in capsys.readouterr().err
+
+
+def test_progress_bar_only_for_inputs_of_a_minute_or_more_and_never_when_quiet(
+    tmp_path, capsys, monkeypatch
+):
+    import wsas.separate
+
+    assert wsas.separate.PROGRESS_SECONDS == 60
+    monkeypatch.setattr(wsas.separate, "PROGRESS_SECONDS", 1.0)  # a "long" file of 2 s
+    short, long = tmp_path / "short.wav", tmp_path / "long.wav"
+    sf.write(short, noise(4000), 8000)
+    sf.write(long, noise(16000), 8000)
+
+    def shows_bar(*args):
+        out = ["-q", "a dog barks", "-o", str(tmp_path / "o"), "--overwrite"]
+        assert main(["separate", *args, *out]) == 0
+        return "separating" in capsys.readouterr().err
+
+    assert shows_bar(str(long))
+    assert not shows_bar(str(short))
+    assert not shows_bar(str(long), "--quiet")

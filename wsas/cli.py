@@ -285,8 +285,10 @@ def cmd_separate(args: argparse.Namespace) -> None:
     mixes = list(first.values())
     if len(mixes) < len(args.mix):
         note("an input given twice is separated once")
-    for mix in mixes:
-        open_audio(mix).close()  # every input is readable before any work starts
+    rates = {}
+    for mix in mixes:  # every input is readable before any work starts
+        with open_audio(mix) as f:
+            rates[mix] = f.samplerate
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise WsasError(f"{out}: exists and is not a folder (-o names the output folder)")
@@ -308,9 +310,21 @@ def cmd_separate(args: argparse.Namespace) -> None:
         raise WsasError(f"{existing[0]}: exists{more}; pass --overwrite to replace")
     if args.checkpoint:
         sep = Separator.from_checkpoint(args.checkpoint, args.device)
+        used = f"the checkpoint {args.checkpoint} ({sep.config['train']['mode']}, "
     else:
         sep = Separator.from_pretrained(args.model, args.device)
-        note(f"using the shipped model '{args.model}' (`wsas models` describes it)")
+        used = f"the shipped model '{args.model}' (`wsas models` describes it; "
+    if not args.quiet:
+        note(f"using {used}{sep.sample_rate} Hz)")
+    if args.verbose:
+        for mix, sr in rates.items():
+            if sr == sep.sample_rate:
+                note(f"{mix}: {sr} Hz, the model's rate: no resampling")
+            else:
+                note(
+                    f"{mix}: resampled {sr} Hz -> {sep.sample_rate} Hz for the model; "
+                    f"outputs written at {sr} Hz"
+                )
     new_top = next((p for p in reversed([out, *out.parents]) if not p.exists()), None)
     try:
         for mix, prefix, _ in plan:
@@ -325,6 +339,12 @@ def cmd_separate(args: argparse.Namespace) -> None:
     except BaseException:
         remove_empty_folders(out, new_top)  # a failed run leaves no empty folder behind
         raise
+    files, manifests = sum(len(names) for _, _, names in plan), len(plan)
+    if not args.quiet:
+        note(
+            f"wrote {files} audio file{'s' * (files != 1)} and {manifests} "
+            f"manifest{'s' * (manifests != 1)} to {out}"
+        )
 
 
 def remove_empty_folders(folder: Path, top: Path | None) -> None:
@@ -550,7 +570,14 @@ def build_parser() -> argparse.ArgumentParser:
     sep.add_argument(
         "--overwrite", action="store_true", help="replace existing outputs (default: refuse)"
     )
-    sep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sep.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar (shown for inputs of a minute or more), no note on model and outputs",
+    )
+    sep.add_argument(
+        "--verbose", action="store_true", help="also say how each input is resampled for the model"
+    )
     sep.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     sep.add_argument("--model", default="weak", help="a shipped model (wsas models; default: weak)")
     sep.set_defaults(func=cmd_separate)

@@ -40,6 +40,8 @@ from wsas.pretrained import DEFAULT, model_path
 from wsas.regimes import REGIMES, get_regime
 from wsas.results import publish
 
+PROGRESS_SECONDS = 60.0  # inputs at least this long show a progress bar over their chunks
+
 
 def check_queries(queries) -> list[str]:
     """A non-empty list of non-empty text queries (a single string is one query)."""
@@ -208,6 +210,9 @@ class Separator:
         temporary file and renamed at the end; none is left behind on failure or interruption.
         Memory is bounded by one chunk whatever the file's length. Returns ``{query: path}``.
 
+        ``progress`` shows a bar over the chunks of inputs of ``PROGRESS_SECONDS`` (a minute) or
+        more; shorter ones finish too soon for a bar to help.
+
         WAV outputs are float32, so stems + residual sum to the mixture exactly as written.
         FLAC holds integers in [-1, 1): when any output would exceed full scale, every output is
         scaled by the same gain (``self.output_gain``, 1.0 otherwise) so the sum still holds.
@@ -229,6 +234,7 @@ class Separator:
                     )
                 chunk, overlap = self.chunking(sr)
                 spans = chunk_spans(f.frames, chunk, overlap)
+                bar = progress and f.frames >= PROGRESS_SECONDS * sr
                 out_dir.mkdir(parents=True, exist_ok=True)
                 for target in names.values():  # float WAV first, whatever the final format
                     fd, tmp = tempfile.mkstemp(
@@ -240,7 +246,7 @@ class Separator:
 
                 def blocks():
                     for start, end in tqdm(
-                        spans, desc=f"separating {Path(path).name}", disable=not progress
+                        spans, desc=f"separating {Path(path).name}", disable=not bar
                     ):
                         f.seek(start)
                         data = torch.from_numpy(
