@@ -67,9 +67,10 @@ def spectrogram_grid(
     cell: tuple[float, float] = (3.0, 1.9),
 ):
     """Spectrograms of mono waves ``(S,)`` in a grid: one row per entry of ``rows``, one column
-    per key met in any row (in order of first appearance), a missing cell left blank. Every
-    panel shares one dB scale (the loudest panel's peak), so a quieter wave looks darker.
-    ``cell`` is one panel's (width, height) in inches. Returns the figure."""
+    per key met in any row (in order of first appearance), a missing cell left blank; panels are
+    titled "row: column" (just "column" in a row named ""). Every panel shares one dB scale
+    (the loudest panel's peak), so a quieter wave looks darker. ``cell`` is one panel's
+    (width, height) in inches. Returns the figure."""
     columns = list(dict.fromkeys(c for row in rows.values() for c in row))
     top = max(
         float(_spectrogram_db(w, stft_config).max()) for r in rows.values() for w in r.values()
@@ -83,7 +84,8 @@ def spectrogram_grid(
     for ax_row, (name, row) in zip(axes, rows.items()):
         for ax, column in zip(ax_row, columns):
             if column in row:
-                spectrogram(ax, row[column], sr, f"{name}: {column}", stft_config, top)
+                title = f"{name}: {column}" if name else column
+                spectrogram(ax, row[column], sr, title, stft_config, top)
             else:
                 ax.axis("off")
     fig.tight_layout()
