@@ -107,3 +107,12 @@ def test_si_sdr():
     ref = torch.randn(2, 1000)
     assert (losses.si_sdr(ref * 3, ref) > 60).all()
     assert (losses.si_sdr(ref + torch.randn(2, 1000), ref).abs() < 3).all()
+
+
+def test_snr_is_capped_costs_level_errors_and_is_zero_for_silence():
+    ref = torch.randn(3, 1000)
+    assert torch.allclose(losses.snr(ref, ref), torch.full((3,), 30.0), atol=1e-3)
+    assert torch.allclose(losses.snr(torch.zeros_like(ref), ref), torch.zeros(3), atol=1e-2)
+    half = losses.snr(0.5 * ref, ref)  # the error is half the reference: ~6 dB
+    assert torch.allclose(half, torch.full((3,), 6.0), atol=0.1)
+    assert (losses.si_sdr(0.5 * ref, ref) > 60).all()  # which SI-SDR forgives

@@ -44,3 +44,26 @@ def test_separator_returns_one_wave_per_query():
 def test_paper_configuration_builds():
     net = ConditionalUNet(UNetConfig(n_fft=1022, hop=256, channels=32, levels=7, cond_dim=512))
     assert sum(p.numel() for p in net.parameters()) > 10_000_000
+
+
+def test_decoder_block_is_a_convolution_over_the_concatenated_skip():
+    from wsas.models.unet import DecoderBlock
+
+    torch.manual_seed(0)
+    block = DecoderBlock(4, 1).eval()
+    up, skip = torch.randn(6, 4, 8, 8), torch.randn(2, 4, 8, 8)  # 3 queries per mixture
+    joint = torch.nn.Conv2d(8, 4, 3, padding=1, bias=False)
+    joint.weight.data = torch.cat([block.up_conv.weight, block.skip_conv.weight], dim=1)
+    plain = block.rest(joint(torch.cat([up, skip.repeat_interleave(3, dim=0)], dim=1)))
+    assert torch.allclose(block(up, block.skip_conv(skip)), plain, atol=1e-5)
+
+
+@pytest.mark.parametrize("conditioning", ["deep", "late"])
+def test_masks_do_not_depend_on_the_input_level(conditioning):
+    torch.manual_seed(0)
+    net = ConditionalUNet(UNetConfig(channels=4, levels=2, cond_dim=8, conditioning=conditioning))
+    log_mag, queries = torch.randn(2, 16, 12), torch.randn(2, 3, 8)
+    net.eval()
+    assert torch.allclose(net(log_mag, queries), net(log_mag + 3.0, queries), atol=1e-5)
+    other = log_mag.flip(-1)  # the same values elsewhere in time: other masks
+    assert not torch.allclose(net(log_mag, queries), net(other, queries), atol=1e-3)

@@ -169,6 +169,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         lr=args.lr,
         seed=args.seed,
         clean_fraction=args.clean_fraction,
+        recon_loss=args.recon_loss,
     )
     if not (args.data or args.recordings):
         raise WsasError("give --data CORPUS, --recordings LAYOUT:FOLDER, or both")
@@ -421,9 +422,13 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from wsas.bench import run_bench, table
     from wsas.results import write_json
 
-    report = run_bench(args.preset, args.long_seconds)
-    write_json(args.out, report)
-    print(json.dumps(report, indent=2))
+    sections = args.only.split(",") if args.only else None
+    minutes = [float(m) for m in args.convergence.split(",")] if args.convergence else []
+    report = run_bench(args.preset, args.long_seconds, sections, args.against, minutes)
+    out = Path(args.out)
+    earlier = json.loads(out.read_text()) if out.is_file() else {}
+    earlier.pop("provenance", None)  # sections measured now replace theirs; the rest stay
+    write_json(out, {**earlier, **report})
     print(table(report))
 
 
@@ -527,6 +532,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--conditioning", choices=["deep", "late"], help="default: the preset's")
     train.add_argument(
+        "--recon-loss",
+        choices=["magnitude", "snr"],
+        help="supervised/mix-and-separate: the paper's magnitude L1 (default) or waveform SNR",
+    )
+    train.add_argument(
         "--clean-fraction", type=float, default=1.0, help="supervised/semi: clean share of clips"
     )
     train.add_argument("--clap", default="tiny", choices=list(BACKENDS))
@@ -617,9 +627,21 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_reproduce)
 
     bench = sub.add_parser(
-        "bench", help="inference RTF, memory, shared-encoder speed-up, BSS Eval speed"
+        "bench",
+        help="step time by phase, shared-encoder speed-up, paper-size step, inference, BSS Eval",
     )
     bench.add_argument("--preset", default="tiny", choices=list(PRESETS))
+    bench.add_argument(
+        "--only", help="comma-separated sections (default: all the quick ones; see wsas.bench)"
+    )
+    bench.add_argument(
+        "--against", metavar="REV", help="also time training steps of git revision REV (before)"
+    )
+    bench.add_argument(
+        "--convergence",
+        metavar="MINUTES",
+        help="also train supervised for these comma-separated minutes, before/after (slow)",
+    )
     bench.add_argument(
         "--long-seconds", type=float, default=600.0, help="length of the long-file test (s)"
     )

@@ -160,6 +160,20 @@ def weak_loss(
     return parts
 
 
+def snr(
+    estimate: torch.Tensor, reference: torch.Tensor, max_db: float = 30.0, eps: float = 1e-8
+) -> torch.Tensor:
+    """Signal-to-noise ratio in dB, ``(..., S)`` x2 -> ``(...)``, soft-capped at ``max_db``.
+
+    ``10 log10(|r|^2 / (|r - e|^2 + tau |r|^2))`` with ``tau = 10^(-max_db / 10)`` (Wisdom et
+    al., 2020): a training loss stops pushing examples already separated beyond ``max_db``, and
+    a near-silent reference cannot dominate a batch. Unlike SI-SDR, a wrong level costs.
+    """
+    power = reference.pow(2).sum(-1)
+    error = (reference - estimate).pow(2).sum(-1)
+    return 10 * torch.log10(power / (error + 10 ** (-max_db / 10) * power + eps) + eps)
+
+
 def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Scale-invariant SDR in dB: ``(..., S)`` x2 -> ``(...)`` (Le Roux et al., 2019)."""
     reference = reference - reference.mean(-1, keepdim=True)

@@ -32,6 +32,8 @@ class TrainConfig:
     clean_fraction: float = 1.0  # supervised / semi: fraction of train clips available clean
     lambda_s: float = 1.0
     lambda_u: float = 1.0
+    # supervised / mix-and-separate: "magnitude" (the paper's weighted L1) or "snr" (waveform)
+    recon_loss: str = "magnitude"
     sim_weight: float = 0.5
     recon_weight: float = 5.0
     val_every: int = 250
@@ -61,6 +63,8 @@ class TrainConfig:
             raise WsasError(f"--clean-fraction must be in (0, 1], got {self.clean_fraction}")
         if self.schedule not in ("cosine", "constant"):
             raise WsasError(f"schedule must be cosine or constant, got '{self.schedule}'")
+        if self.recon_loss not in ("magnitude", "snr"):
+            raise WsasError(f"recon_loss must be magnitude or snr, got '{self.recon_loss}'")
         if self.conditioning not in ("deep", "late"):
             raise WsasError(f"conditioning must be deep or late, got '{self.conditioning}'")
 
@@ -75,7 +79,7 @@ class Preset:
     hop: int
     unet_channels: int  # channels of the first U-Net level
     unet_levels: int  # number of downsamplings
-    convs_per_block: int
+    convs_per_block: int  # of the encoder
     batch_size: int
     train_steps: int
     lr: float
@@ -83,6 +87,7 @@ class Preset:
     test_mixtures: int  # fixed 2-source test mixtures
     val_mixtures: int
     conditioning: str = "deep"  # of the main cells; "late" is ~3x cheaper per weak step on CPU
+    decoder_convs: int = 1  # per decoder block (the per-query part of deep conditioning)
     seeds: tuple[int, ...] = (0,)
     # the grid (wsas.reproduce.grid): unsupervised methods at these training-mixture sizes, semi at
     # these clean fractions, the other conditioning as an ablation, and (ablation_steps > 0)
@@ -109,6 +114,7 @@ class Preset:
             channels=self.unet_channels,
             levels=self.unet_levels,
             convs_per_block=self.convs_per_block,
+            decoder_convs=self.decoder_convs,
             cond_dim=cond_dim,
             conditioning=conditioning or self.conditioning,
         )
@@ -213,6 +219,7 @@ PRESETS: dict[str, Preset] = {
         test_mixtures=500,
         val_mixtures=100,
         seeds=(0, 1, 2),
+        decoder_convs=2,
     ),
 }
 

@@ -25,7 +25,7 @@ from wsas import losses
 from wsas.captions import slots
 from wsas.clap.base import Clap
 from wsas.data.datasets import ClipSet
-from wsas.data.mixing import CaptionedBatch, MixtureBatch, sample_batch
+from wsas.data.mixing import CaptionedBatch, MixtureBatch
 from wsas.errors import WsasError
 from wsas.models.queries import Embed, label_queries
 from wsas.models.separator import MaskSeparator
@@ -49,6 +49,8 @@ class Context(Protocol):
         self, groups: int, batch: int | None = None
     ) -> MixtureBatch | CaptionedBatch: ...
 
+    def clean_batch(self, batch: int | None = None) -> MixtureBatch: ...
+
     def clauses(self, caption: str) -> list[str]: ...
 
     def slots(self, batch: int) -> torch.Tensor: ...
@@ -58,14 +60,27 @@ def _mag(ctx: Context, wave: torch.Tensor) -> torch.Tensor:
     return ctx.model.spectrogram(wave).abs()
 
 
+def _reconstruction(
+    ctx: Context, masks: torch.Tensor, spec: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    """How far the masked mixture ``masks (B, K, F, T) * spec (B, F, T)`` is from the target
+    waveforms ``(B, K, S)``: the paper's weighted L1 on magnitudes (``recon_loss="magnitude"``)
+    or minus the thresholded SNR of the waveforms (``"snr"``: the mixture's phase, through the
+    iSTFT; it optimises what SDR measures and converges faster, measured in ``wsas bench``)."""
+    if ctx.cfg.recon_loss == "snr":
+        waves = ctx.model.to_waves(masks, spec, targets.shape[-1])
+        return -losses.snr(waves, targets).mean()
+    return losses.reconstruction_loss(masks, spec.abs(), _mag(ctx, targets))
+
+
 def supervised_loss(ctx: Context, size: int | None = None) -> Losses:
-    """Each clean source queried by its label prompt, L1 on masked magnitudes."""
+    """Each clean source queried by its label prompt, reconstructed (``_reconstruction``)."""
     clips = ctx.clean
-    batch = sample_batch(clips, size or ctx.cfg.batch_size, ctx.cfg.sources, ctx.rng)
+    batch = ctx.clean_batch(size)
     sources = batch.sources[:, 0].to(ctx.device)
     queries = label_queries(ctx.embed, clips.prompts, batch.labels[:, 0]).to(ctx.device)
     masks, spec = ctx.model.masks(batch.mixtures[:, 0].to(ctx.device), queries)
-    return {"total": losses.reconstruction_loss(masks, spec.abs(), _mag(ctx, sources))}
+    return {"total": _reconstruction(ctx, masks, spec, sources)}
 
 
 def mix_and_separate_loss(ctx: Context) -> Losses:
@@ -75,7 +90,7 @@ def mix_and_separate_loss(ctx: Context) -> Losses:
     captions = [c for caps in batch.captions for c in caps]
     queries = ctx.embed(captions).reshape(len(mixtures), 2, -1)
     masks, spec = ctx.model.masks(mixtures.sum(1), queries)
-    return {"total": losses.reconstruction_loss(masks, spec.abs(), _mag(ctx, mixtures))}
+    return {"total": _reconstruction(ctx, masks, spec, mixtures)}
 
 
 def pit_loss(ctx: Context) -> Losses:

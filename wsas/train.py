@@ -151,6 +151,10 @@ class Trainer:
             return sample_captioned(self.recordings, batch, self.rng, groups)
         return sample_batch(self.pool, batch, self.cfg.sources, self.rng, groups=groups)
 
+    def clean_batch(self, batch: int | None = None) -> MixtureBatch:
+        """Mixtures ``(B, 1, S)`` of the clean subset's clips with their sources and labels."""
+        return sample_batch(self.clean, batch or self.cfg.batch_size, self.cfg.sources, self.rng)
+
     def clauses(self, caption: str) -> list[str]:
         """The parsed clauses of a caption (cached: captions repeat across steps)."""
         if caption not in self._clause_cache:

@@ -10,6 +10,13 @@ Two conditionings share the same encoder:
 
 Efficiency: the mixture is encoded once; only the conditioned part runs per query, with the
 ``K`` queries of a mixture batched along the batch axis (``late`` runs the whole U-Net once).
+Each decoder level's first convolution, over ``[upsampled, skip]`` in a plain U-Net, is split
+into a convolution of the upsampled path plus one of the skip (the same function): the skip half
+is query-independent, so it runs once per mixture and is broadcast over the queries.
+
+Input normalisation: the log-magnitude is standardised per example (zero mean, unit variance
+over frequency and time), so the network sees the same input at any level and no statistics
+fitted on training mixtures meet test mixtures of another kind at the input.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ class UNetConfig:
     hop: int = 128
     channels: int = 8  # first level; doubles per level up to 8x
     levels: int = 4  # downsamplings (the paper: 7)
-    convs_per_block: int = 2
+    convs_per_block: int = 2  # of the encoder
+    decoder_convs: int = 2  # per decoder block: 1 makes the per-query part of deep ~half as costly
     cond_dim: int = 128  # query embedding width
     conditioning: str = "deep"  # or "late"
     late_channels: int = 32
@@ -36,15 +44,36 @@ class UNetConfig:
         return asdict(self)
 
 
+def _conv(c_in: int, c_out: int) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+
+
+def _norm_act(channels: int) -> list[nn.Module]:
+    return [nn.BatchNorm2d(channels), nn.LeakyReLU(0.2, inplace=True)]
+
+
 def _convs(c_in: int, c_out: int, n: int) -> nn.Sequential:
     layers = []
     for i in range(n):
-        layers += [
-            nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False),
-            nn.BatchNorm2d(c_out),
-            nn.LeakyReLU(0.2, inplace=True),
-        ]
+        layers += [_conv(c_in if i == 0 else c_out, c_out), *_norm_act(c_out)]
     return nn.Sequential(*layers)
+
+
+class DecoderBlock(nn.Module):
+    """``n`` conv-BN-LeakyReLU layers over ``[upsampled (N, C, F, T), skip]``, the first one split
+    in two: ``conv(upsampled) + skip_part`` where ``skip_part = skip_conv(skip)`` is computed once
+    per mixture ``(B, C, F, T)`` and broadcast over the ``N / B`` queries of each mixture."""
+
+    def __init__(self, channels: int, n: int):
+        super().__init__()
+        self.up_conv, self.skip_conv = _conv(channels, channels), _conv(channels, channels)
+        self.rest = nn.Sequential(*_norm_act(channels), *_convs(channels, channels, n - 1))
+
+    def forward(self, upsampled: torch.Tensor, skip_part: torch.Tensor) -> torch.Tensor:
+        h = self.up_conv(upsampled)
+        b, k = skip_part.shape[0], h.shape[0] // skip_part.shape[0]
+        h = (h.unflatten(0, (b, k)) + skip_part.unsqueeze(1)).flatten(0, 1)
+        return self.rest(h.contiguous(memory_format=torch.channels_last))
 
 
 class FiLM(nn.Module):
@@ -68,7 +97,6 @@ class ConditionalUNet(nn.Module):
         super().__init__()
         self.config = c = config
         widths = [c.channels * 2 ** min(i, 3) for i in range(c.levels + 1)]
-        self.input_norm = nn.BatchNorm2d(1)
         self.down = nn.ModuleList(
             [
                 _convs(1 if i == 0 else widths[i - 1], widths[i], c.convs_per_block)
@@ -83,7 +111,7 @@ class ConditionalUNet(nn.Module):
             ]
         )
         self.up = nn.ModuleList(
-            [_convs(2 * widths[i], widths[i], c.convs_per_block) for i in reversed(range(c.levels))]
+            [DecoderBlock(widths[i], c.decoder_convs) for i in reversed(range(c.levels))]
         )
         deep = c.conditioning == "deep"
         if c.conditioning not in ("deep", "late"):
@@ -103,25 +131,27 @@ class ConditionalUNet(nn.Module):
         return F.pad(x, (0, -t % m, 0, -f % m)), (f, t)
 
     def encode(self, log_mag: torch.Tensor) -> list[torch.Tensor]:
-        """Encoder features of ``(B, F, T)``: skips from fine to coarse, then the bottleneck
-        input."""
+        """The query-independent part of ``(B, F, T)``: each decoder level's skip part, from
+        coarse to fine, then the bottleneck output ``(B, C, F', T')``."""
         x, _ = self._pad(log_mag.unsqueeze(1))
-        x = self.input_norm(x)
+        mean, std = x.mean(dim=(-2, -1), keepdim=True), x.std(dim=(-2, -1), keepdim=True)
+        x = ((x - mean) / (std + 1e-5)).contiguous(memory_format=torch.channels_last)
         skips = []
         for block in self.down:
             x = block(x)
             skips.append(x)
             x = F.max_pool2d(x, 2)
-        return [*skips, x]
+        parts = [up.skip_conv(s) for up, s in zip(self.up, reversed(skips))]
+        return [*parts, self.bottleneck(x)]
 
     def decode(self, feats: list[torch.Tensor], queries: torch.Tensor | None) -> torch.Tensor:
-        """Decoder; ``queries (N, D)`` FiLM-modulate it when deep (feats already repeated to N)."""
-        *skips, x = feats
-        x = self.bottleneck(x)
+        """The conditioned part: ``queries (N, D)`` (N a multiple of B) FiLM-modulate it when
+        deep; ``(N, C_out, F', T')``."""
+        *parts, x = feats
         if self.film is not None:
             x = self.film[0](x, queries)
         for i, (upsample, block) in enumerate(zip(self.upsample, self.up)):
-            x = block(torch.cat([upsample(x), skips[-1 - i]], dim=1))
+            x = block(upsample(x), parts[i])
             if self.film is not None:
                 x = self.film[i + 1](x, queries)
         return self.head(x)
@@ -131,10 +161,8 @@ class ConditionalUNet(nn.Module):
         f, t = log_mag.shape[-2:]
         feats = self.encode(log_mag)
         if self.film is not None:  # run only the conditioned decoder per query, queries batched
-            feats = [h.repeat_interleave(k, dim=0) for h in feats]
-            logits = self.decode(feats, queries.reshape(b * k, -1)).reshape(
-                b, k, *feats[0].shape[-2:]
-            )
+            feats[-1] = feats[-1].repeat_interleave(k, dim=0)
+            logits = self.decode(feats, queries.reshape(b * k, -1)).unflatten(0, (b, k))[:, :, 0]
         else:  # late: one unconditioned pass, then a per-query weighted sum of feature maps
             maps = self.decode(feats, None)  # (B, C, F', T')
             w = self.query_to_weights(queries)  # (B, K, C + 1)
