@@ -80,3 +80,21 @@ def test_paper_step_reports_flops_memory_and_a_gpu_estimate():
     expected = 100e9 * p.batch_size * p.train_steps / 3600 / 1e12
     assert low == pytest.approx(expected / GPU_TFLOPS[1], abs=0.05)
     assert high == pytest.approx(expected / GPU_TFLOPS[0], abs=0.05)
+
+
+def test_unknown_bench_section_is_a_one_line_error():
+    from wsas.bench import run_bench
+    from wsas.errors import WsasError
+
+    with pytest.raises(WsasError, match="unknown bench section"):
+        run_bench("smoke", sections=["steps", "warp"])
+
+
+@pytest.mark.slow
+def test_before_after_times_a_git_revision_against_this_tree():
+    from wsas.bench import before_after
+
+    report = before_after("HEAD", cells=(("supervised", "late"),), steps=1, rounds=1)
+    row = report["supervised-late"]
+    assert len(report["before"]) >= 7 and row["before_s"] > 0 and row["after_s"] > 0
+    assert row["speedup"] == pytest.approx(row["before_s"] / row["after_s"], rel=0.02)

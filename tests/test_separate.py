@@ -198,6 +198,9 @@ def test_cli_separates_44k_stereo_mp3_with_two_queries(smoke_separator, tmp_path
 
 
 def test_a_published_model_is_listed_and_loads_by_name(smoke_separator, smoke_corpus, tmp_path):
+    from safetensors import safe_open
+
+    from wsas.bundle import load_run
     from wsas.evaluate import evaluate_run
     from wsas.pretrained import cards, model_path, publish
 
@@ -209,6 +212,16 @@ def test_a_published_model_is_listed_and_loads_by_name(smoke_separator, smoke_co
     assert low < card["test_si_sdr_db"]["mean"] < high and card["test_pairs"] == 6
     sep = Separator.from_checkpoint(model_path("tiny-weak", tmp_path))
     assert set(sep(torch.randn(4000) * 0.1, 8000, ["a dog barks"])) == {"a dog barks"}
+    with safe_open(model_path("tiny-weak", tmp_path), "pt") as f:  # stored as float16
+        assert {f.get_tensor(k).dtype for k in f.keys()} <= {torch.float16, torch.int64}
+    trained, shipped = (
+        load_run(p).model.state_dict() for p in (smoke_separator, model_path("tiny-weak", tmp_path))
+    )
+    for key, value in trained.items():  # loads back as float32, equal to float16 rounding
+        assert shipped[key].dtype == value.dtype
+        assert torch.equal(
+            shipped[key], value.half().to(value.dtype) if value.is_floating_point() else value
+        )
     with pytest.raises(WsasError, match="unknown model 'nope'; shipped: tiny-weak"):
         model_path("nope", tmp_path)
 

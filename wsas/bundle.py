@@ -49,12 +49,16 @@ def save_run(
     clap: Clap,
     config: dict,
     optimizer: torch.optim.Optimizer | None = None,
+    half: bool = False,
 ) -> Path:
     """Write a bundle atomically; ``config`` holds the run's own entries (training config,
-    progress...), to which the separator's and the CLAP's descriptions are added."""
+    progress...), to which the separator's and the CLAP's descriptions are added. ``half``
+    stores the weights as float16 (half the size; they load back as float32)."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     if clap.weights_travel:
         tensors.update({f"clap.{k}": v for k, v in clap.state_dict().items()})
+    if half:
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
     if optimizer is not None:
         for i, state in optimizer.state_dict()["state"].items():
             tensors.update({f"opt.{i}.{k}": torch.as_tensor(v) for k, v in state.items()})
@@ -95,6 +99,7 @@ def load_run(run: str | os.PathLike, device: str | torch.device = "cpu") -> Bund
     """The separator (eval mode) and frozen CLAP of a run folder or checkpoint file."""
     path = checkpoint_of(run)
     tensors, config = load_checkpoint(path, kind=KIND)
+    tensors = {k: v.float() if v.dtype == torch.float16 else v for k, v in tensors.items()}
     missing = [k for k in ("unet", "sample_rate", "clap", "train") if k not in config]
     if missing:
         raise CheckpointError(f"{path}: its config lacks {', '.join(missing)}")

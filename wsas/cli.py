@@ -422,7 +422,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from wsas.bench import run_bench, table
     from wsas.results import write_json
 
-    sections = args.only.split(",") if args.only else None
+    sections = None if args.only is None else [s for s in args.only.split(",") if s]
     minutes = [float(m) for m in args.convergence.split(",")] if args.convergence else []
     report = run_bench(args.preset, args.long_seconds, sections, args.against, minutes)
     out = Path(args.out)
@@ -632,7 +632,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--preset", default="tiny", choices=list(PRESETS))
     bench.add_argument(
-        "--only", help="comma-separated sections (default: all the quick ones; see wsas.bench)"
+        "--only",
+        help="comma-separated sections of steps, shared_encoder, paper_step, inference, "
+        "bss_eval (default: all; '' for none, e.g. with --convergence)",
     )
     bench.add_argument(
         "--against", metavar="REV", help="also time training steps of git revision REV (before)"
@@ -640,7 +642,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--convergence",
         metavar="MINUTES",
-        help="also train supervised for these comma-separated minutes, before/after (slow)",
+        help="also train supervised for these comma-separated minutes (SNR loss; the first "
+        "budget also with the paper's magnitude loss): the curves of results/bench.json (slow)",
     )
     bench.add_argument(
         "--long-seconds", type=float, default=600.0, help="length of the long-file test (s)"

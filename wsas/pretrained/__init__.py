@@ -42,8 +42,10 @@ def model_path(name: str, folder: Path = FOLDER) -> Path:
 def publish(
     run: str | os.PathLike, name: str, report: dict, trained_on: str, folder: Path = FOLDER
 ) -> dict:
-    """Ship the best model of ``run`` as ``name``: its bundle without optimizer state, and a card
-    built from ``report`` (the run's ``evaluate_run`` result with per-mixture ``items``)."""
+    """Ship the best model of ``run`` as ``name``: its bundle without optimizer state, weights
+    stored as float16, and a card built from ``report`` (``evaluate_run``'s result with
+    per-mixture ``items``: score a float16 copy, ``save_run(..., half=True)``, so that the card
+    describes the weights that ship)."""
     bundle = load_run(run)
     train = bundle.config["train"]
     path = save_run(
@@ -51,6 +53,7 @@ def publish(
         bundle.model,
         bundle.clap,
         {k: bundle.config[k] for k in ("train", "n_slots", "step", "history")},
+        half=True,
     )
 
     def interval(metric: str) -> dict:
