@@ -1,13 +1,19 @@
 """``wsas bench``: speed and memory on this machine, written to ``results/bench.json``.
 
-Measures (untrained weights of the chosen preset: speed does not depend on them):
+Measures (untrained weights of the chosen preset: speed does not depend on them), by section:
 
-* inference real-time factor (seconds of compute per second of audio) for a 10 s clip and a
-  10 min file streamed from disk, with the peak resident memory of each (fresh subprocess);
-* the shared-encoder speed-up on a weak-objective training step: the mixture encoded once
-  and the queries batched, against one full separator pass per query;
-* BSS Eval v3 throughput of the ``fast`` back-end against mir_eval on realistic separations
-  (1 s and 6.4 s at 8 kHz), and their largest difference in dB.
+* ``steps``: where a training step's time goes, phase by phase (:class:`PhaseClock`), for every
+  regime at the preset's and the ``small`` sizes;
+* ``shared_encoder``: the separator's forward + backward with 4 queries per mixture, encoded once
+  and batched, against one full pass per query;
+* ``paper_step``: one step at the ``paper`` preset's sizes: FLOPs, time, peak memory, and the GPU
+  time they imply for the paper's schedule;
+* ``inference``: real-time factor (seconds of compute per second of audio) for a 10 s clip and
+  a 10 min file streamed from disk, with the peak resident memory of each (fresh subprocess);
+* ``bss_eval``: BSS Eval v3 throughput of the ``fast`` back-end against mir_eval on realistic
+  separations (1 s and 6.4 s at 8 kHz), and their largest difference in dB;
+* on request, the step times of another git revision in the same run (:func:`before_after`)
+  and supervised training for fixed wall-clock budgets (:func:`convergence`).
 """
 
 from __future__ import annotations
@@ -456,7 +462,7 @@ def paper_step(modes: tuple[str, ...] = ("supervised", "weak"), batch: int = 2) 
     return report
 
 
-GPU_TFLOPS = (100.0, 300.0)  # sustained bf16 TFLOP/s assumed for small-channel convolutions
+GPU_TFLOPS = (40.0, 200.0)  # assumed sustained bf16 TFLOP/s on narrow convolutions
 
 
 def gpu_estimate(paper: dict) -> dict:
@@ -475,6 +481,12 @@ def gpu_estimate(paper: dict) -> dict:
 
 _STEP_SNIPPET = """
 import sys, time, torch
+tree = sys.argv[5]  # import wsas from here, not from an editable install's finder
+editable = [f for f in sys.meta_path if getattr(f, "__module__", "").startswith("__editable")]
+sys.meta_path = [f for f in sys.meta_path if f not in editable]
+sys.path.insert(0, tree)
+import wsas
+assert wsas.__file__.startswith(tree), wsas.__file__
 from wsas.clap.tiny import TinyClap
 from wsas.data.datasets import load_embedded
 from wsas.presets import get_preset
@@ -536,11 +548,9 @@ def before_after(
             times: dict[str, list[float]] = {"before_s": [], "after_s": []}
             for _ in range(rounds):
                 for key, tree in (("before_s", old), ("after_s", repo)):
-                    env = {**os.environ, "PYTHONPATH": str(tree)}
-                    args = [str(corpus), mode, conditioning, str(steps)]
+                    args = [str(corpus), mode, conditioning, str(steps), str(tree)]
                     out = subprocess.run(
                         [sys.executable, "-c", _STEP_SNIPPET, *args],
-                        env=env,
                         capture_output=True,
                         text=True,
                         check=True,
