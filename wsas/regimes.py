@@ -66,7 +66,7 @@ def _reconstruction(
     """How far the masked mixture ``masks (B, K, F, T) * spec (B, F, T)`` is from the target
     waveforms ``(B, K, S)``: the paper's weighted L1 on magnitudes (``recon_loss="magnitude"``)
     or minus the thresholded SNR of the waveforms (``"snr"``: the mixture's phase, through the
-    iSTFT; it optimises what SDR measures and converges faster, measured in ``wsas bench``)."""
+    iSTFT: what SDR measures; ``wsas bench --convergence`` compares the two)."""
     if ctx.cfg.recon_loss == "snr":
         waves = ctx.model.to_waves(masks, spec, targets.shape[-1])
         return -losses.snr(waves, targets).mean()
