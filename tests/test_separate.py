@@ -238,7 +238,7 @@ def test_separation_works_before_any_training_with_the_shipped_model(tmp_path, c
     (line,) = [x for x in captured.out.splitlines() if x.startswith("a violin plays")]
     stem, rate = sf.read(line.split("\t")[1])
     assert rate == 16000 and stem.shape == (16000,)
-    assert main(["models"]) == 0 and "weak: weak (late), 8000 Hz" in capsys.readouterr().out
+    assert main(["models"]) == 0 and "weak: weak (deep), 8000 Hz" in capsys.readouterr().out
 
 
 def test_cli_separate_names_the_model_and_the_output_folder(tmp_path, capsys):
