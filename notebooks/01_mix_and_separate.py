@@ -149,10 +149,10 @@ plt.show()
 # Every comparison in this book is bounded by how far a model gets in the minutes a preset
 # allows. `wsas bench --convergence 5,15` trains the supervised separator of the `tiny` preset
 # for a fixed wall-clock budget on this project's 2-core reference machine and records its
-# validation SI-SDR as it goes: with the paper's magnitude loss (*before*) and with a waveform
-# loss, minus the signal-to-noise ratio of the masked estimate after the inverse STFT
-# (*after*, `--recon-loss snr`), which optimises what SDR measures. The curves below are read
-# from the committed `results/bench.json`, so this cell trains nothing.
+# validation SI-SDR as it goes: with the paper's magnitude loss (`magnitude`) and with a waveform
+# loss, minus the signal-to-noise ratio of the masked estimate after the inverse STFT (`snr`,
+# `--recon-loss snr`), which optimises what SDR measures. The curves below are read from the
+# committed `results/bench.json`, so this cell trains nothing.
 
 # %%
 bench_json = Path("../results/bench.json")
@@ -166,12 +166,13 @@ if curves:
     ax.set_ylabel("validation SI-SDR (dB)")
     ax.legend()
     plt.show()
-    rows = [f"| {name} | {run['steps']} | {run['train_seconds'] / 60:.1f} | {run['test_sdr_db']:.2f} "
-            f"| {run['test_si_sdr_db']:.2f} |" for name, run in curves.items()]
-    display(Markdown("| run | steps | minutes | test SDR (dB) | test SI-SDR (dB) |\n|---|---|---|---|---|\n"
-                     + "\n".join(rows)))
+    rows = [f"| {name} | {run['steps']} | {run['train_seconds'] / 60:.1f} "
+            f"| {run['test_sdr_db']:.2f} | {run['test_si_sdr_db']:.2f} |"
+            for name, run in curves.items()]
+    head = "| run | steps | minutes | test SDR (dB) | test SI-SDR (dB) |\n|---|---|---|---|---|\n"
+    display(Markdown(head + "\n".join(rows)))
     first = min(run["minutes"] for run in curves.values())
-    before, after = curves.get(f"{first:g}min_before"), curves.get(f"{first:g}min_after")
+    before, after = curves.get(f"{first:g}min_magnitude"), curves.get(f"{first:g}min_snr")
     if before and after:
         gain = after["test_si_sdr_db"] - before["test_si_sdr_db"]
         display(Markdown(

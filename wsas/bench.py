@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wsas.errors import WsasError
 from wsas.presets import get_preset
 
 
@@ -203,17 +204,15 @@ SECTIONS = ("steps", "shared_encoder", "paper_step", "inference", "bss_eval")
 
 def convergence_curves(preset_name: str, minutes: list[float], root: str | os.PathLike) -> dict:
     """Supervised runs on the preset's corpus (rendered into ``root``): the waveform SNR loss
-    ("after") for each budget in ``minutes``, and the paper's magnitude loss ("before") for the
-    first budget."""
+    for each budget in ``minutes``, and the paper's magnitude loss for the first budget."""
     from wsas.data.synth import build_corpus
 
     corpus = Path(root) / "corpus"
     build_corpus(get_preset(preset_name), corpus, progress=False)
     runs = {}
-    cells = [(minutes[0], "before", "magnitude"), *((m, "after", "snr") for m in minutes)]
-    for m, label, loss in cells:
-        out = Path(root) / f"{label}-{m:g}"
-        runs[f"{m:g}min_{label}"] = convergence(corpus, None, out, m, preset_name, recon_loss=loss)
+    for m, loss in [(minutes[0], "magnitude"), *((m, "snr") for m in minutes)]:
+        out = Path(root) / f"{loss}-{m:g}"
+        runs[f"{m:g}min_{loss}"] = convergence(corpus, None, out, m, preset_name, recon_loss=loss)
     return runs
 
 
@@ -227,8 +226,6 @@ def run_bench(
     """The measurements of ``sections`` (default :data:`SECTIONS`), plus the step times of git
     revision ``against`` and the supervised convergence runs of ``minutes`` when given; the
     caller writes them to results/bench.json."""
-    from wsas.errors import WsasError
-
     sections = list(SECTIONS) if sections is None else sections
     unknown = set(sections) - set(SECTIONS)
     if unknown:
@@ -266,11 +263,12 @@ def table(report: dict, indent: str = "  ") -> str:
     for key, value in report.items():
         if not isinstance(value, dict) or key == "provenance":
             continue
-        if any(isinstance(v, dict) for v in value.values()):
-            lines += [f"{indent}{key}", table(value, indent + "  ")]
-        else:
-            lines.append(f"{indent}{key:<22} " + ", ".join(f"{k}={v}" for k, v in value.items()))
-    return "\n".join(line for line in lines if line)
+        flat = {k: v for k, v in value.items() if not isinstance(v, dict)}
+        nested = {k: v for k, v in value.items() if isinstance(v, dict)}
+        lines.append(f"{indent}{key:<22} " + ", ".join(f"{k}={v}" for k, v in flat.items()))
+        if nested:
+            lines.append(table(nested, indent + "  "))
+    return "\n".join(line.rstrip() for line in lines if line.strip())
 
 
 PHASES = (
@@ -292,6 +290,8 @@ class PhaseClock:
 
     The separator's backward runs from the gradient reaching its output to the gradient of its
     first weight (the last one backward computes); the rest of backward is ``other_backward``.
+    With two separator passes in a step (``semi``) the interval spans both, and whatever
+    backward runs between them counts as the separator's.
     On CUDA each mark synchronises the device, so the phases are real (and the step slower).
     """
 
@@ -456,7 +456,13 @@ def paper_step(modes: tuple[str, ...] = ("supervised", "weak"), batch: int = 2) 
         queue = ctx.Queue()
         proc = ctx.Process(target=_paper_step_worker, args=(mode, batch, queue))
         proc.start()
-        report[mode] = queue.get()
+        try:
+            report[mode] = queue.get(timeout=3600)
+        except Exception:  # the worker died (e.g. out of memory) or hung
+            proc.kill()
+            raise WsasError(
+                f"the paper-size {mode} step did not finish (worker exit code {proc.exitcode})"
+            ) from None
         proc.join()
     report["gpu_estimate"] = gpu_estimate(report)
     return report

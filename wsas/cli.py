@@ -534,7 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--recon-loss",
         choices=["magnitude", "snr"],
-        help="supervised/mix-and-separate: the paper's magnitude L1 (default) or waveform SNR",
+        help="supervised (and semi's supervised half), mix-and-separate: the paper's magnitude "
+        "L1 (default) or waveform SNR; the other regimes ignore it",
     )
     train.add_argument(
         "--clean-fraction", type=float, default=1.0, help="supervised/semi: clean share of clips"

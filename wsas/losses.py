@@ -166,8 +166,9 @@ def snr(
     """Signal-to-noise ratio in dB, ``(..., S)`` x2 -> ``(...)``, soft-capped at ``max_db``.
 
     ``10 log10(|r|^2 / (|r - e|^2 + tau |r|^2))`` with ``tau = 10^(-max_db / 10)`` (Wisdom et
-    al., 2020): a training loss stops pushing examples already separated beyond ``max_db``, and
-    a near-silent reference cannot dominate a batch. Unlike SI-SDR, a wrong level costs.
+    al., 2020): a training loss stops pushing examples already separated beyond ``max_db``. A
+    silent reference scores a constant -80 dB (no gradient: it neither trains nor dominates).
+    Unlike SI-SDR, a wrong level costs.
     """
     power = reference.pow(2).sum(-1)
     error = (reference - estimate).pow(2).sum(-1)

@@ -32,7 +32,8 @@ class TrainConfig:
     clean_fraction: float = 1.0  # supervised / semi: fraction of train clips available clean
     lambda_s: float = 1.0
     lambda_u: float = 1.0
-    # supervised / mix-and-separate: "magnitude" (the paper's weighted L1) or "snr" (waveform)
+    # supervised, semi's supervised half, mix-and-separate (the others ignore it): "magnitude"
+    # (the paper's weighted L1) or "snr" (waveform)
     recon_loss: str = "magnitude"
     sim_weight: float = 0.5
     recon_weight: float = 5.0

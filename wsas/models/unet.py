@@ -133,9 +133,10 @@ class ConditionalUNet(nn.Module):
     def encode(self, log_mag: torch.Tensor) -> list[torch.Tensor]:
         """The query-independent part of ``(B, F, T)``: each decoder level's skip part, from
         coarse to fine, then the bottleneck output ``(B, C, F', T')``."""
-        x, _ = self._pad(log_mag.unsqueeze(1))
-        mean, std = x.mean(dim=(-2, -1), keepdim=True), x.std(dim=(-2, -1), keepdim=True)
-        x = ((x - mean) / (std + 1e-5)).contiguous(memory_format=torch.channels_last)
+        mean = log_mag.mean(dim=(-2, -1), keepdim=True)
+        std = log_mag.std(dim=(-2, -1), keepdim=True)
+        x, _ = self._pad(((log_mag - mean) / (std + 1e-5)).unsqueeze(1))  # padding: the mean
+        x = x.contiguous(memory_format=torch.channels_last)
         skips = []
         for block in self.down:
             x = block(x)

@@ -43,9 +43,9 @@ def publish(
     run: str | os.PathLike, name: str, report: dict, trained_on: str, folder: Path = FOLDER
 ) -> dict:
     """Ship the best model of ``run`` as ``name``: its bundle without optimizer state, weights
-    stored as float16, and a card built from ``report`` (``evaluate_run``'s result with
-    per-mixture ``items``: score a float16 copy, ``save_run(..., half=True)``, so that the card
-    describes the weights that ship)."""
+    stored as float16, and a card built from ``report``, the caller's ``evaluate_run`` result
+    with per-mixture ``items`` (the caller should score a float16 copy, ``save_run(...,
+    half=True)``, so that the card describes the weights that ship)."""
     bundle = load_run(run)
     train = bundle.config["train"]
     path = save_run(
