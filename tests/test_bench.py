@@ -96,3 +96,19 @@ def test_before_after_times_a_git_revision_against_this_tree():
     row = report["supervised-late"]
     assert len(report["before"]) >= 7 and row["before_s"] > 0 and row["after_s"] > 0
     assert row["speedup"] == pytest.approx(row["before_s"] / row["after_s"], rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--convergence", "five"], "--convergence 'five': give minutes like 5,15"),
+        (["--only", "", "--against", "no-such-rev"], "--against no-such-rev: not a git revision"),
+    ],
+)
+def test_bad_bench_options_are_one_line_errors(args, message, tmp_path, capsys):
+    from wsas.cli import main
+
+    assert main(["bench", "--out", str(tmp_path / "b.json"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "b.json").exists()

@@ -537,9 +537,15 @@ def before_after(
     from wsas.data.synth import build_corpus
 
     repo = Path(__file__).resolve().parents[1]
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", rev], cwd=repo, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    found = subprocess.run(
+        ["git", "rev-parse", "--short", f"{rev}^{{commit}}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    if found.returncode != 0:
+        raise WsasError(f"--against {rev}: not a git revision of {repo}")
+    commit = found.stdout.strip()
     report = {"before": commit, "after": "this tree"}
     with tempfile.TemporaryDirectory() as tmp:
         old = Path(tmp) / "old"

@@ -423,7 +423,10 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from wsas.results import write_json
 
     sections = None if args.only is None else [s for s in args.only.split(",") if s]
-    minutes = [float(m) for m in args.convergence.split(",")] if args.convergence else []
+    try:
+        minutes = [float(m) for m in args.convergence.split(",")] if args.convergence else []
+    except ValueError:
+        raise WsasError(f"--convergence {args.convergence!r}: give minutes like 5,15") from None
     report = run_bench(args.preset, args.long_seconds, sections, args.against, minutes)
     out = Path(args.out)
     earlier = json.loads(out.read_text()) if out.is_file() else {}
