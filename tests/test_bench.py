@@ -112,3 +112,14 @@ def test_bad_bench_options_are_one_line_errors(args, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "b.json").exists()
+
+
+def test_a_worker_that_dies_is_a_one_line_error_not_a_hang():
+    import os
+
+    from wsas.bench import in_fresh_process
+    from wsas.errors import WsasError
+
+    # os._exit(3, queue) fails with a TypeError in the child, which then exits with code 1
+    with pytest.raises(WsasError, match=r"^the test worker did not finish \(worker exit code 1\)$"):
+        in_fresh_process(os._exit, 3, what="the test worker", timeout=600)

@@ -49,6 +49,39 @@ def _timed(fn, repeats: int = 3) -> float:
     return (time.perf_counter() - started) / repeats
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MiB (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def in_fresh_process(worker, *args, what: str, timeout: float = 3600.0) -> dict:
+    """Run ``worker(*args, queue)`` in a spawned process, so that its peak memory is its own, and
+    return what it puts on ``queue``; a one-line WsasError naming ``what`` as soon as the worker
+    dies without answering (e.g. out of memory), or after ``timeout`` seconds."""
+    import queue as queues
+
+    ctx = mp.get_context("spawn")
+    answer = ctx.Queue()
+    proc = ctx.Process(target=worker, args=(*args, answer))
+    proc.start()
+    deadline = time.monotonic() + timeout
+    while proc.is_alive() and time.monotonic() < deadline:
+        try:
+            result = answer.get(timeout=1.0)
+            proc.join()
+            return result
+        except queues.Empty:
+            pass
+    try:  # the worker ended or ran out of time: an answer may still be in the pipe
+        result = answer.get(timeout=1.0)
+    except queues.Empty:
+        proc.kill()
+        proc.join()
+        raise WsasError(f"{what} did not finish (worker exit code {proc.exitcode})") from None
+    proc.join()
+    return result
+
+
 def _inference_worker(preset_name: str, seconds: float, queue) -> None:
     """Separate ``seconds`` of 44.1 kHz stereo noise from a file by two queries; report time and
     peak RSS."""
@@ -78,20 +111,16 @@ def _inference_worker(preset_name: str, seconds: float, queue) -> None:
             "audio_seconds": seconds,
             "compute_seconds": round(elapsed, 2),
             "rtf": round(elapsed / seconds, 4),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": _peak_rss_mb(),
         }
     )
 
 
 def inference(preset_name: str, seconds: float) -> dict:
     """RTF and peak memory of a streamed file separation, measured in a fresh process."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_inference_worker, args=(preset_name, seconds, queue))
-    proc.start()
-    result = queue.get()
-    proc.join()
-    return result
+    return in_fresh_process(
+        _inference_worker, preset_name, seconds, what=f"the {seconds:g} s inference test"
+    )
 
 
 def shared_encoder_speedup(
@@ -441,7 +470,7 @@ def _paper_step_worker(mode: str, batch: int, queue) -> None:
             "batch": batch,
             "gflop_per_example": round(flops / batch / 1e9, 1),
             **phases,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": _peak_rss_mb(),
         }
     )
 
@@ -450,20 +479,10 @@ def paper_step(modes: tuple[str, ...] = ("supervised", "weak"), batch: int = 2) 
     """FLOPs, step time and peak memory of one paper-size step per regime, each in a fresh
     process (so the peak is that step's), and the estimate they give of the paper's training
     time on a GPU (:func:`gpu_estimate`)."""
-    ctx = mp.get_context("spawn")
-    report = {}
-    for mode in modes:
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_paper_step_worker, args=(mode, batch, queue))
-        proc.start()
-        try:
-            report[mode] = queue.get(timeout=3600)
-        except Exception:  # the worker died (e.g. out of memory) or hung
-            proc.kill()
-            raise WsasError(
-                f"the paper-size {mode} step did not finish (worker exit code {proc.exitcode})"
-            ) from None
-        proc.join()
+    report = {
+        mode: in_fresh_process(_paper_step_worker, mode, batch, what=f"the paper-size {mode} step")
+        for mode in modes
+    }
     report["gpu_estimate"] = gpu_estimate(report)
     return report
 
