@@ -94,6 +94,21 @@ def test_the_corpus_is_the_same_whatever_the_number_of_workers(tmp_path):
     assert len(one) == 3 * len(CLASSES) + 1 and one == two
 
 
+def test_test_clips_can_be_longer_than_training_clips(tmp_path):
+    preset = type(PRESETS["smoke"])(
+        **{
+            **PRESETS["smoke"].to_dict(),
+            "clips_per_class": {"clap": 0, "train": 1, "val": 1, "test": 1},
+            "test_clip_samples": 3 * PRESETS["smoke"].clip_samples,
+        }
+    )
+    build_corpus(preset, tmp_path, progress=False)
+    train, test = load_embedded(tmp_path, "train"), load_embedded(tmp_path, "test")
+    assert test.waves.shape[-1] == 3 * train.waves.shape[-1] == preset.test_samples
+    assert json.loads((tmp_path / "corpus.json").read_text())["test_clip_samples"] == 3 * 8192
+    assert PRESETS["tiny"].test_samples == 100 * 512  # BSS Eval's filter: 1 % of a test clip
+
+
 def test_variation_changes_clips_deterministically():
     renderer, cls = Renderer(None, 8000), CLASS_BY_NAME["violin"]
     plain, _ = renderer.render_clip(cls, 5, 8192)

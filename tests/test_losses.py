@@ -101,6 +101,14 @@ def test_weak_loss_combines_its_parts(mags):
         0, abs=1e-6
     )
     assert parts["total"] == pytest.approx(0.5 * parts["similarity"].item(), rel=1e-5)
+    ablated = losses.weak_loss(  # without the CLAP term: reconstruction only, no audio heard
+        masks, masks.unsqueeze(2), torch.ones(3, 2, 1), mix, sources, None, emb, 10.0, sim_weight=0
+    )
+    assert "similarity" not in ablated and ablated["total"] == pytest.approx(0, abs=1e-5)
+    with pytest.raises(ValueError, match="needs audio embeddings"):
+        losses.weak_loss(
+            masks, masks.unsqueeze(2), torch.ones(3, 2, 1), mix, sources, None, emb, 10.0
+        )
 
 
 def test_si_sdr():

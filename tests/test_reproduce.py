@@ -4,25 +4,27 @@ from dataclasses import asdict
 import pytest
 
 from wsas.presets import PRESETS
-from wsas.report import claims, findings, headroom, si_sdr_tables, tables
+from wsas.report import ablations, claims, findings, headroom, si_sdr_tables, tables
 from wsas.reproduce import Cell, grid, reproduce
 
 
 def test_grids_cover_the_papers_tables():
     tiny = {c.name for c in grid(PRESETS["tiny"])}
     c = PRESETS["tiny"].conditioning
+    claim_cells = (
+        "weak-x2",
+        "weak-x2-{c}-sim0",
+        "mix-and-separate-x2",
+        "supervised-x2",
+        "supervised-x2-clean5",
+        "semi-x2-clean5",
+    )
+    assert PRESETS["tiny"].seeds == (0, 1, 2)
     assert {
-        f"{name}-{c}-s0"
-        for name in (
-            "weak-x2",
-            "mix-and-separate-x2",
-            "pit-x2",
-            "mixit-x2",
-            "supervised-x2",
-            "supervised-x2-clean5",
-            "semi-x2-clean5",
-        )
-    } == tiny
+        (f"{name}-s{s}" if "{c}" in name else f"{name}-{c}-s{s}").format(c=c)
+        for name in claim_cells
+        for s in (0, 1, 2)
+    } | {f"pit-x2-{c}-s0", f"mixit-x2-{c}-s0"} == tiny
     small = grid(PRESETS["small"])
     assert {(c.mode, c.sources) for c in small} >= {
         (m, n) for m in ("mixit", "mix-and-separate", "weak") for n in (2, 3, 4)
@@ -30,6 +32,7 @@ def test_grids_cover_the_papers_tables():
     assert {c.clean_fraction for c in small if c.mode == "semi"} == {0.05, 0.10, 0.25}
     assert {c.conditioning for c in small} == {"deep", "late"}
     assert len(small) == (21 + 2) * len(PRESETS["small"].seeds) == len({c.name for c in small})
+    assert Cell("weak", sim_weight=0.0).name == "weak-x2-deep-sim0-s0"
     assert {c.name for c in small if c.steps} == {
         f"{m}-x4-late-s{s}-900steps"
         for m in ("mix-and-separate", "weak")
@@ -71,7 +74,9 @@ def test_tiny_grid_can_add_higher_order_training_mixtures():
     assert {
         f"{m}-x{n}-{c}-s0" for m in ("weak", "mix-and-separate", "mixit") for n in (3, 4)
     } <= names
-    assert len(names) == len(grid(PRESETS["tiny"])) + 6
+    assert (
+        len(names) == len(grid(PRESETS["tiny"])) + 2 * 2 * 3 + 2
+    )  # 2 sizes x (m&s, weak: 3 seeds; MixIT: 1)
 
 
 def test_longer_training_cells_stay_out_of_the_main_tables():
@@ -123,10 +128,10 @@ def test_findings_put_our_gaps_next_to_the_papers():
     assert said[4].endswith("6.00 dB, +1.00 dB over the preset's steps.")
 
 
-def scored(mode, sources, items, conditioning="deep", clean=1.0, seed=0):
+def scored(mode, sources, items, conditioning="deep", clean=1.0, seed=0, sim_weight=None):
     """A cell report with per-test-mixture SI-SDR ``items``."""
     items = [float(v) for v in items]
-    cell = Cell(mode, sources, clean, conditioning, seed)
+    cell = Cell(mode, sources, clean, conditioning, seed, sim_weight=sim_weight)
     return {
         "cell": asdict(cell),
         "name": cell.name,
@@ -165,3 +170,19 @@ def test_claims_get_verdicts_from_paired_intervals():
     room = headroom([*cells, scored("supervised", 2, base - 2, clean=0.05)], "deep")
     assert room["supervised_minus_supervised_5pct"]["verdict"] == "holds"
     assert room["supervised_minus_mix_and_separate"]["verdict"] == "not run"
+
+
+def test_the_clap_term_ablation_is_its_own_row_and_decided_on_seeds():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    base = rng.normal(4, 2, 40)
+    weak = [scored("weak", 2, base + 0.5 + rng.normal(0, 0.2, 40), seed=s) for s in range(3)]
+    without = [scored("weak", 2, base, seed=s, sim_weight=0.0) for s in range(3)]
+    decided = ablations(weak + without, "deep")["clap_term_weak_minus_weak_without_it"]
+    assert decided["verdict"] == "holds" and 0.3 < decided["difference_db"] < 0.7
+    assert ablations(weak, "deep")["clap_term_weak_minus_weak_without_it"]["verdict"] == "not run"
+    table = si_sdr_tables(weak + without, "deep")  # the ablation stays out of Table 1's weak row
+    weak_row = next(line for line in table.splitlines() if line.startswith("| bi-modal"))
+    assert f"{np.mean([w['si_sdr'] for w in weak]):.2f} [" in weak_row
+    assert "weak-x2-deep-sim0-s2" in table  # but is listed with every cell

@@ -297,6 +297,9 @@ def test_history_logs_every_loss_term_and_the_best_model_is_kept(
     assert record["last_quarter_gain_db"] == pytest.approx(vals[-1] - vals[2], abs=1e-3)
     header = (tmp_path / "log.csv").read_text().splitlines()[0].split(",")
     assert {"lr", "mixture", "consistency", "similarity", "logit_scale"} <= set(header)
+    ablation = make(smoke_corpus, smoke_clap, tmp_path / "no-clap", steps=2, sim_weight=0.0)
+    ablation.run(progress=False)  # the CLAP-term ablation trains on reconstruction alone
+    assert set(ablation.history[-1]["terms"]) == {"total", "mixture", "consistency"}
 
 
 def test_semi_mixes_only_clips_outside_its_clean_subset(smoke_corpus, smoke_clap, tmp_path):

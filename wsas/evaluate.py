@@ -471,6 +471,7 @@ def evaluate_run(
         "conditioning": config["train"]["conditioning"],
         "assignment": regime.assignment,
         "step": config["step"],
+        "test_clip_seconds": round(clips.waves.shape[-1] / clips.sr, 3),
         **summarise(*parts, class_names=clips.class_names),
         **{k: float(np.average([c[k] for c in claps], weights=sizes)) for k in claps[0]},
     }

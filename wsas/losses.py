@@ -134,7 +134,7 @@ def weak_loss(
     alpha: torch.Tensor,
     mag_mix: torch.Tensor,
     mag_mixtures: torch.Tensor,
-    audio_emb: torch.Tensor,
+    audio_emb: torch.Tensor | None,
     text_emb: torch.Tensor,
     scale: torch.Tensor,
     same_text: torch.Tensor | None = None,
@@ -147,16 +147,19 @@ def weak_loss(
     ``mixture_masks (B, G, F, T)`` (each mixture queried by its whole caption), ``clause_masks
     (B, G, K, F, T)``, ``alpha (B, G, K)``, ``mag_mix (B, F, T)``, ``mag_mixtures (B, G, F, T)``,
     and CLAP embeddings ``audio_emb, text_emb (B, G*K, D)`` of all clause estimates / clauses in
-    the mixture of mixtures. Returns the total and its parts.
+    the mixture of mixtures. Returns the total and its parts. ``audio_emb=None`` with
+    ``sim_weight=0`` is the ablation without the CLAP term (no similarity part).
     """
     parts = {
         "mixture": reconstruction_loss(mixture_masks, mag_mix, mag_mixtures),
         "consistency": consistency_loss(clause_masks, alpha, mag_mix, mag_mixtures),
-        "similarity": clap_similarity_loss(audio_emb, text_emb, scale, same_text),
     }
-    parts["total"] = sim_weight * parts["similarity"] + recon_weight * (
-        parts["consistency"] + parts["mixture"]
-    )
+    parts["total"] = recon_weight * (parts["consistency"] + parts["mixture"])
+    if audio_emb is not None:
+        parts["similarity"] = clap_similarity_loss(audio_emb, text_emb, scale, same_text)
+        parts["total"] = parts["total"] + sim_weight * parts["similarity"]
+    elif sim_weight:
+        raise ValueError("the CLAP term needs audio embeddings (audio_emb) when sim_weight != 0")
     return parts
 
 

@@ -126,8 +126,11 @@ def weak_loss(ctx: Context, size: int | None = None) -> Losses:
     text_emb = ctx.embed(texts).reshape(b, 2 * k, -1)  # clause queries = CLAP text targets
     captions = ctx.embed([c for caps in batch.captions for c in caps]).reshape(b, 2, -1)
     masks, spec = ctx.model.masks(mixtures.sum(1), torch.cat([captions, text_emb], dim=1))
-    clause_waves = ctx.model.to_waves(masks[:, 2:], spec, mixtures.shape[-1])  # (B, 2K, S)
-    audio_emb = ctx.clap.embed_audio(clause_waves.flatten(0, 1), ctx.model.sample_rate)
+    audio_emb = None  # sim_weight 0 (the CLAP-term ablation): no clause audio is heard
+    if ctx.cfg.sim_weight != 0:
+        clause_waves = ctx.model.to_waves(masks[:, 2:], spec, mixtures.shape[-1])  # (B, 2K, S)
+        audio_emb = ctx.clap.embed_audio(clause_waves.flatten(0, 1), ctx.model.sample_rate)
+        audio_emb = audio_emb.reshape(b, 2 * k, -1)
     names = np.array(texts, dtype=object).reshape(b, 2 * k)
     same = torch.from_numpy(names[:, :, None] == names[:, None, :]).to(ctx.device)
     return losses.weak_loss(
@@ -136,7 +139,7 @@ def weak_loss(ctx: Context, size: int | None = None) -> Losses:
         alpha,
         spec.abs(),
         _mag(ctx, mixtures),
-        audio_emb.reshape(b, 2 * k, -1),
+        audio_emb,
         text_emb,
         ctx.clap.logit_scale,
         same,

@@ -165,13 +165,17 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
     return "\n".join(lines) + "\n", numbers
 
 
-def _matching(cells: list[dict], steps: int | None = None, **match) -> list[dict]:
-    """The cells (one per seed) of a grid position; the longer-training ablation only with
-    ``steps``."""
+def _matching(
+    cells: list[dict], steps: int | None = None, sim_weight: float | None = None, **match
+) -> list[dict]:
+    """The cells (one per seed) of a grid position; the longer-training and CLAP-term ablations
+    only with ``steps`` / ``sim_weight``."""
     return [
         c
         for c in cells
-        if c["cell"].get("steps") == steps and all(c["cell"][k] == v for k, v in match.items())
+        if c["cell"].get("steps") == steps
+        and c["cell"].get("sim_weight") == sim_weight
+        and all(c["cell"][k] == v for k, v in match.items())
     ]
 
 
@@ -295,6 +299,18 @@ def headroom(cells: list[dict], conditioning: str) -> dict:
             _items(_matching(cells, mode="supervised", clean_fraction=0.05, **main)),
             0.0,
         ),
+    }
+
+
+def ablations(cells: list[dict], conditioning: str) -> dict:
+    """What the weak objective's CLAP term adds: weak minus weak trained with ``sim_weight`` 0
+    (2-source training mixtures, the same seeds), SI-SDR, paired 95 % interval on the same test
+    mixtures; "holds" when the term helps."""
+    main = {"mode": "weak", "sources": 2, "conditioning": conditioning}
+    return {
+        "clap_term_weak_minus_weak_without_it": _decide(
+            _items(_matching(cells, **main)), _items(_matching(cells, sim_weight=0.0, **main)), 0.0
+        )
     }
 
 

@@ -26,6 +26,7 @@ from wsas.evaluate import bounds as mixture_bounds
 from wsas.evaluate import class_templates, evaluate_run
 from wsas.presets import Preset, get_preset
 from wsas.report import (
+    ablations,
     claims,
     figure,
     findings,
@@ -46,23 +47,25 @@ class Cell:
     clean_fraction: float = 1.0
     conditioning: str = "deep"
     seed: int = 0
-    steps: int | None = (
-        None  # None: the preset's train_steps (the longer-training ablation sets it)
-    )
+    steps: int | None = None  # None: the preset's train_steps (the longer-training ablation)
+    sim_weight: float | None = None  # None: the default; 0 switches the CLAP term off (ablation)
 
     @property
     def name(self) -> str:
         clean = f"-clean{round(self.clean_fraction * 100)}" if self.clean_fraction < 1 else ""
         longer = f"-{self.steps}steps" if self.steps else ""
-        return f"{self.mode}-x{self.sources}{clean}-{self.conditioning}-s{self.seed}{longer}"
+        sim = "" if self.sim_weight is None else f"-sim{self.sim_weight:g}"
+        return f"{self.mode}-x{self.sources}{clean}-{self.conditioning}{sim}-s{self.seed}{longer}"
 
 
 def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
     """The cells a preset runs, from its grid fields: supervised (100 % and 5 % clean) and PIT;
     MixIT, mix-and-separate and weak at each training-mixture size of
     ``preset.unsupervised_sources`` (plus ``sources``); mix-and-separate and weak with the other
-    conditioning (``conditioning_ablation``); semi at each of ``semi_fractions``; and, with
-    ``ablation_steps``, mix-and-separate and weak on 4-source mixtures trained that long."""
+    conditioning (``conditioning_ablation``); semi at each of ``semi_fractions``; with
+    ``clap_ablation``, weak on 2-source mixtures without its CLAP term; and, with
+    ``ablation_steps``, mix-and-separate and weak on 4-source mixtures trained that long. Every
+    cell runs each of ``preset.seeds`` except PIT and MixIT (references: the first seed)."""
     main, other = preset.conditioning, "late" if preset.conditioning == "deep" else "deep"
 
     def cell(
@@ -71,14 +74,18 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         clean: float = 1.0,
         conditioning: str = main,
         steps: int | None = None,
+        sim_weight: float | None = None,
     ) -> list[Cell]:
-        return [Cell(mode, sources, clean, conditioning, seed, steps) for seed in preset.seeds]
+        seeds = preset.seeds[:1] if mode in ("pit", "mixit") else preset.seeds
+        return [Cell(mode, sources, clean, conditioning, seed, steps, sim_weight) for seed in seeds]
 
     sizes = sorted(set(preset.unsupervised_sources) | set(sources))
     cells = cell("supervised") + cell("pit") + cell("supervised", clean=0.05)
     for mode in ("mixit", "mix-and-separate", "weak"):
         for n in sizes:
             cells += cell(mode, n)
+    if preset.clap_ablation:
+        cells += cell("weak", sim_weight=0.0)
     if preset.conditioning_ablation:
         for mode in ("mix-and-separate", "weak"):
             for n in sizes:
@@ -112,6 +119,7 @@ def run_cell(
         sources=cell.sources,
         seed=cell.seed,
         clean_fraction=cell.clean_fraction,
+        sim_weight=cell.sim_weight,
     )
     run = runs / replace(cell, steps=None if steps == preset.train_steps else steps).name
     train, val = load_embedded(corpus, "train"), load_embedded(corpus, "val")
@@ -160,6 +168,17 @@ def _run_cell_job(
     return report
 
 
+def _stale(corpus: Path, preset: Preset) -> bool:
+    """Whether the corpus in ``corpus`` was built with other clip lengths than ``preset``'s (by an
+    older version; its CLAP split, and so a TinyCLAP trained on it, is the same)."""
+    info = corpus / "corpus.json"
+    built = json.loads(info.read_text()) if info.is_file() else {}
+    return (built.get("clip_samples"), built.get("test_clip_samples")) != (
+        preset.clip_samples,
+        preset.test_samples,
+    )
+
+
 def prepare(
     preset: Preset,
     work: str | os.PathLike,
@@ -173,7 +192,7 @@ def prepare(
     """
     work = Path(work) / preset.name
     corpus, clap_ckpt = work / "data", work / "tinyclap.safetensors"
-    if not (corpus / "metadata.csv").is_file():
+    if not (corpus / "metadata.csv").is_file() or _stale(corpus, preset):
         build_corpus(preset, corpus, progress=progress)
     if not clap_ckpt.is_file():
         t0 = time.time()
@@ -216,6 +235,8 @@ def compare(reports: list[dict], committed: dict[str, dict]) -> list[dict]:
                     "delta_si_sdr": round(r["si_sdr"] - old["si_sdr"], 3),
                     "delta_sdr": round(r["sdr"] - old["sdr"], 3),
                     "committed_at": old.get("provenance", {}).get("git_commit"),
+                    # a committed cell scored on other test clips is not a same-seed re-run
+                    "same_test_clips": old.get("test_clip_seconds") == r.get("test_clip_seconds"),
                 }
             )
     return rows
@@ -252,6 +273,7 @@ def reproduce(
     done = {c.name: committed[c.name] for c in cells if resume and c.name in committed}
     resumed = {name: r.get("provenance", {}).get("git_commit") for name, r in done.items()}
     todo = [c for c in cells if c.name not in done and not (only and c.mode not in only)]
+    todo.sort(key=lambda c: c.seed)  # every cell of one seed before the next seed's
     jobs_args = dict(corpus=corpus, clap_ckpt=clap_ckpt, runs=work / "runs", resume=resume)
     if jobs > 1 and len(todo) > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -301,6 +323,8 @@ def reproduce(
     room = headroom(reports, preset.conditioning)
     markdown += verdict_section("Headroom: can this corpus show the effect? (SI-SDR, paired)", room)
     markdown += verdict_section("The claims, decided on SI-SDR (paired, 95 % intervals)", verdicts)
+    ablated = ablations(reports, preset.conditioning)
+    markdown += verdict_section("What the CLAP term adds (SI-SDR, paired)", ablated)
     against = compare([done[n] for n in names if n in done and n not in resumed], committed)
     summary = {
         "preset": preset.to_dict(),
@@ -312,6 +336,7 @@ def reproduce(
         },
         "claims": verdicts,
         "headroom": room,
+        "ablations": ablated,
         "findings": said,
         "clapscore_vs_sdr": rank_agreement(reports),
         "resumed_cells": resumed,
@@ -339,7 +364,9 @@ def reproduce(
     write_json(out / "summary.json", summary)
     header = (
         f"# Results: preset `{preset.name}`\n\nMade by `wsas reproduce --preset {preset.name}`; "
-        f"{preset.test_mixtures} fixed 2-source test mixtures, seeds {list(preset.seeds)}, "
+        f"{preset.test_mixtures} fixed 2-source test mixtures of "
+        f"{preset.test_samples / preset.sr:g} s, "
+        f"seeds {list(preset.seeds)} (PIT and MixIT: the first), "
         f"{preset.conditioning} conditioning for Tables 1 and 2. "
         "Provenance (commit, machine, time) is in summary.json.\n\n"
     )

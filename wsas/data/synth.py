@@ -405,9 +405,18 @@ def _render(
 ) -> None:
     """Render every clip of ``preset`` into the empty folder ``out``, then its metadata."""
     n_samples = round(preset.clip_samples * sr / preset.sr)
+    test_samples = round(preset.test_samples * sr / preset.sr)
     started, names = time.time(), CLASS_SETS[preset.classes]
     jobs = [
-        (out, split, ci, item, clip_seed(split, ci, item, base_seed), n_samples, preset.variation)
+        (
+            out,
+            split,
+            ci,
+            item,
+            clip_seed(split, ci, item, base_seed),
+            test_samples if split == "test" else n_samples,
+            preset.variation,
+        )
         for split in SPLITS
         for ci, cls in enumerate(CLASSES)
         if cls.name in names
@@ -435,6 +444,7 @@ def _render(
                 "preset": preset.name,
                 "sr": sr,
                 "clip_samples": n_samples,
+                "test_clip_samples": test_samples,
                 "base_seed": base_seed,
                 "soundfont": renderer.soundfont.name,
                 "soundfont_sha256": digest,
