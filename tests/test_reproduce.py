@@ -4,7 +4,7 @@ from dataclasses import asdict
 import pytest
 
 from wsas.presets import PRESETS
-from wsas.report import ablations, claims, findings, headroom, si_sdr_tables, tables
+from wsas.report import ablations, claims, findings, headroom, reading, si_sdr_tables, tables
 from wsas.reproduce import Cell, grid, reproduce
 
 
@@ -186,3 +186,23 @@ def test_the_clap_term_ablation_is_its_own_row_and_decided_on_seeds():
     weak_row = next(line for line in table.splitlines() if line.startswith("| bi-modal"))
     assert f"{np.mean([w['si_sdr'] for w in weak]):.2f} [" in weak_row
     assert "weak-x2-deep-sim0-s2" in table  # but is listed with every cell
+
+
+def test_the_reading_is_computed_from_the_numbers():
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    base = rng.normal(4, 2, 40)
+    cells = [scored("supervised", 2, base + 1 + rng.normal(0, 0.3, 40), seed=s) for s in range(3)]
+    cells += [scored("mix-and-separate", 2, base - 1, seed=s) for s in range(3)]
+    for c, gain in zip(cells, (0.5, 0.7, 0.6, 0.0, 0.1, -0.1)):
+        c["train"] = {"last_quarter_gain_db": gain}
+    template = float(np.mean(base))
+    room = headroom(cells, "deep")
+    said = reading(cells, {"class_template": {"si_sdr": template}}, room)
+    assert said[0].startswith("supervised minus mix and separate: +2.") and "holds" in said[0]
+    assert "not run" not in " ".join(said)  # the 5 % cell is missing: no sentence about it
+    assert f"({template:.2f} dB SI-SDR): supervised-x2-deep (" in said[1]
+    assert "at or below it: mix-and-separate-x2-deep (" in said[1]
+    assert "standard deviation" in said[2]
+    assert said[3].count("(+") == 1 and "supervised-x2-deep (+0.60)" in said[3]

@@ -4,6 +4,7 @@ sentences computed from the numbers, and the figure. Pure functions of the cells
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -429,6 +430,65 @@ def findings(numbers: dict) -> list[str]:
                 f"{row['sdr']:.2f} dB, "
                 f"{row['sdr'] - row['sdr_preset_steps']:+.2f} dB over the preset's steps."
             )
+    return out
+
+
+def _position(name: str) -> str:
+    """A cell's grid position: its name without the seed."""
+    return re.sub(r"-s\d+(?=-|$)", "", name)
+
+
+def _said(d: dict) -> str:
+    return f"{d['difference_db']:+.2f} dB [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
+
+
+def reading(reports: list[dict], bounds: dict, decisions: dict[str, dict]) -> list[str]:
+    """What the numbers say, in sentences computed from them: each decision (headroom, claims,
+    ablations) with its paired interval, which grid positions clear the class-template mask
+    (mean SI-SDR over seeds), the spread between seeds, and the plateau check."""
+    out = []
+    for name, d in decisions.items():
+        if d.get("verdict") in ("holds", "fails", "inconclusive") and "difference_db" in d:
+            out.append(
+                f"{name.replace('_', ' ')}: {_said(d)} SI-SDR (threshold "
+                f"{d['direction']} {d['threshold_db']:g} dB): {d['verdict']}."
+            )
+    positions: dict[str, list[dict]] = {}
+    for r in reports:
+        positions.setdefault(_position(r["name"]), []).append(r)
+    means = {p: float(np.mean([r["si_sdr"] for r in rs])) for p, rs in positions.items()}
+    template = bounds.get("class_template", {}).get("si_sdr")
+    if template is not None:
+        above = [f"{p} ({m:.2f})" for p, m in means.items() if m > template]
+        below = [f"{p} ({m:.2f})" for p, m in means.items() if m <= template]
+        out.append(
+            f"Above the class-template mask ({template:.2f} dB SI-SDR): "
+            f"{', '.join(above) or 'none'}; at or below it: {', '.join(below) or 'none'}."
+        )
+    spreads = {p: float(np.std([r["si_sdr"] for r in rs], ddof=1)) for p, rs in positions.items()}
+    spreads = {p: v for p, v in spreads.items() if len(positions[p]) > 1}
+    if spreads:
+        lo, hi = min(spreads, key=spreads.get), max(spreads, key=spreads.get)
+        out.append(
+            f"Between seeds, a cell's SI-SDR has a standard deviation of {spreads[lo]:.2f} dB "
+            f"({lo}) to {spreads[hi]:.2f} dB ({hi})."
+        )
+    gains = {
+        p: [r["train"]["last_quarter_gain_db"] for r in rs if r.get("train")]
+        for p, rs in positions.items()
+    }
+    gains = {p: float(np.mean(g)) for p, g in gains.items() if g and None not in g}
+    if gains:
+        rising = [f"{p} ({g:+.2f})" for p, g in gains.items() if g > 0.2]
+        out.append(
+            "Validation SI-SDR gained over the last quarter of training (mean over seeds): "
+            + (f"more than 0.2 dB for {', '.join(rising)}" if rising else "0.2 dB or less")
+            + (
+                "; the others were within 0.2 dB of their plateau."
+                if rising
+                else " for every cell: each was trained to its plateau."
+            )
+        )
     return out
 
 

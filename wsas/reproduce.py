@@ -32,6 +32,7 @@ from wsas.report import (
     findings,
     headroom,
     rank_agreement,
+    reading,
     si_sdr_tables,
     tables,
     verdict_section,
@@ -325,6 +326,8 @@ def reproduce(
     markdown += verdict_section("The claims, decided on SI-SDR (paired, 95 % intervals)", verdicts)
     ablated = ablations(reports, preset.conditioning)
     markdown += verdict_section("What the CLAP term adds (SI-SDR, paired)", ablated)
+    read = reading(reports, bounds, {**room, **verdicts, **ablated})
+    markdown += "\n### What the numbers say\n\n" + "\n".join(f"- {line}" for line in read) + "\n"
     against = compare([done[n] for n in names if n in done and n not in resumed], committed)
     summary = {
         "preset": preset.to_dict(),
@@ -338,6 +341,7 @@ def reproduce(
         "headroom": room,
         "ablations": ablated,
         "findings": said,
+        "reading": read,
         "clapscore_vs_sdr": rank_agreement(reports),
         "resumed_cells": resumed,
         "kept_from_other_grids": sorted(others),
