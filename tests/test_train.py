@@ -84,10 +84,15 @@ def test_resume_with_another_config_is_refused(smoke_corpus, smoke_clap, tmp_pat
     make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", steps=1, val_every=1).run(
         progress=False
     )
-    with pytest.raises(CheckpointError, match="different configuration"):
-        make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", steps=1, lr=0.5).run(
-            resume=True, progress=False
-        )
+    with pytest.raises(CheckpointError, match=r"different configuration \(lr differ"):
+        make(
+            smoke_corpus, smoke_clap, tmp_path, mode="supervised", steps=1, val_every=1, lr=0.5
+        ).run(resume=True, progress=False)
+    wider = {**UNET, "channels": UNET["channels"] * 2}
+    with pytest.raises(CheckpointError, match=r"\(unet.channels differ"):
+        make(
+            smoke_corpus, smoke_clap, tmp_path, mode="supervised", steps=1, val_every=1, unet=wider
+        ).run(resume=True, progress=False)
 
 
 def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(

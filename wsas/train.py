@@ -212,12 +212,19 @@ class Trainer:
 
     def resume(self) -> None:
         config = read_config(self.checkpoint_path)
-        if (
-            config.get("train") != asdict(self.cfg)
-            or config.get("unet") != self.model.config.to_dict()
-        ):
+        ours = {**asdict(self.cfg), "unet": self.model.config.to_dict()}
+        theirs = {**(config.get("train") or {}), "unet": config.get("unet")}
+        changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+        if "unet" in changed:  # name the network's fields, not the whole dict
+            old, new = theirs["unet"] or {}, ours["unet"]
+            changed.remove("unet")
+            changed += [
+                f"unet.{k}" for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)
+            ]
+        if changed:
             raise CheckpointError(
-                f"{self.checkpoint_path}: made with a different configuration; use another --out"
+                f"{self.checkpoint_path}: made with a different configuration "
+                f"({', '.join(changed)} differ); use another --out"
             )
         restore_training(self.checkpoint_path, self.model, self.opt)
         self.rng.bit_generator.state = config["numpy_rng"]  # rank 0's; one process resumes exactly
