@@ -127,6 +127,14 @@ def test_signal_saves_a_checkpoint_and_stops(smoke_corpus, smoke_clap, tmp_path,
     assert read_config(tmp_path / "checkpoint.safetensors")["step"] == 1
 
 
+@pytest.mark.parametrize("mode", ["weak", "pit", "mixit"])
+def test_regimes_without_a_waveform_reconstruction_refuse_the_snr_loss(
+    mode, smoke_corpus, smoke_clap, tmp_path
+):
+    with pytest.raises(WsasError, match=f"--recon-loss snr: --mode {mode} trains with magnitude"):
+        make(smoke_corpus, smoke_clap, tmp_path, mode=mode, recon_loss="snr")
+
+
 def test_bad_options_are_user_errors():
     with pytest.raises(WsasError, match="unknown mode 'magic'"):
         get_regime("magic")

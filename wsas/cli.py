@@ -538,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--recon-loss",
         choices=["magnitude", "snr"],
         help="supervised (and semi's supervised half), mix-and-separate: the paper's magnitude "
-        "L1 (default) or waveform SNR; the other regimes ignore it",
+        "L1 (default) or waveform SNR; the other regimes refuse snr",
     )
     train.add_argument(
         "--clean-fraction", type=float, default=1.0, help="supervised/semi: clean share of clips"

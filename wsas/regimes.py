@@ -169,21 +169,23 @@ class Regime:
     slots_per_source: int = 1  # output slots per source of a training mixture
     assignment: str | None = None  # how unconditional outputs meet references at evaluation
     mixes_rest: bool = False  # mixtures come only from the clips outside the clean subset
+    recon_losses: tuple[str, ...] = ("magnitude",)  # the TrainConfig.recon_loss it can train with
 
     def n_slots(self, sources: int) -> int:
         """Output slots of a model trained on ``sources``-source mixtures."""
         return sources * self.slots_per_source
 
 
+BOTH = ("magnitude", "snr")
 REGIMES: dict[str, Regime] = {
     r.name: r
     for r in (
-        Regime("supervised", supervised_loss, needs_clean=True),
-        Regime("mix-and-separate", mix_and_separate_loss, needs_clean=False),
+        Regime("supervised", supervised_loss, needs_clean=True, recon_losses=BOTH),
+        Regime("mix-and-separate", mix_and_separate_loss, needs_clean=False, recon_losses=BOTH),
         Regime("pit", pit_loss, True, unconditional=True, assignment="oracle permutation"),
         Regime("mixit", mixit_loss, False, True, slots_per_source=2, assignment="oracle selection"),
         Regime("weak", weak_loss, needs_clean=False),
-        Regime("semi", semi_loss, needs_clean=True, mixes_rest=True),
+        Regime("semi", semi_loss, needs_clean=True, mixes_rest=True, recon_losses=BOTH),
     )
 }
 

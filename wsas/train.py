@@ -119,6 +119,11 @@ class Trainer:
             raise WsasError(
                 f"--mode {config.mode} needs clean sources; captioned recordings train {trainable}"
             )
+        if config.recon_loss not in self.regime.recon_losses:
+            raise WsasError(
+                f"--recon-loss {config.recon_loss}: --mode {config.mode} trains with "
+                f"{' or '.join(self.regime.recon_losses)} only"
+            )
         self.train_clips = None if self.recordings is not None else train
         self.clean = self.pool = None  # clean clips of supervision; clips that mixtures draw on
         if self.train_clips is not None:
