@@ -123,3 +123,22 @@ def test_a_worker_that_dies_is_a_one_line_error_not_a_hang():
     # os._exit(3, queue) fails with a TypeError in the child, which then exits with code 1
     with pytest.raises(WsasError, match=r"^the test worker did not finish \(worker exit code 1\)$"):
         in_fresh_process(os._exit, 3, what="the test worker", timeout=600)
+
+
+def test_sections_kept_from_an_earlier_bench_keep_their_own_stamp(tmp_path):
+    import json
+
+    from wsas.cli import main
+
+    out = tmp_path / "bench.json"
+    old = {"git_commit": "abc1234", "date": "2026-01-01T00:00:00Z"}
+    out.write_text(json.dumps({"preset": "tiny", "steps": {"x": 1}, "provenance": old}))
+    assert main(["bench", "--preset", "smoke", "--only", "", "--out", str(out)]) == 0
+    first = json.loads(out.read_text())
+    stamp = first["section_provenance"]["steps"]
+    assert first["steps"] == {"x": 1} and stamp["git_commit"] == "abc1234"
+    assert (
+        stamp["measured_by_this_run_or_earlier"] and first["provenance"]["git_commit"] != "abc1234"
+    )
+    assert main(["bench", "--preset", "smoke", "--only", "", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["section_provenance"]["steps"] == stamp  # not re-stamped

@@ -420,7 +420,7 @@ def cmd_models(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     """Speed and memory on this machine; JSON to results/bench.json and a table."""
     from wsas.bench import run_bench, table
-    from wsas.results import write_json
+    from wsas.results import provenance, write_json
 
     sections = None if args.only is None else [s for s in args.only.split(",") if s]
     try:
@@ -430,8 +430,14 @@ def cmd_bench(args: argparse.Namespace) -> None:
     report = run_bench(args.preset, args.long_seconds, sections, args.against, minutes)
     out = Path(args.out)
     earlier = json.loads(out.read_text()) if out.is_file() else {}
-    earlier.pop("provenance", None)  # sections measured now replace theirs; the rest stay
-    write_json(out, {**earlier, **report})
+    # sections measured now replace theirs; the rest stay, each with the stamp of its own run
+    # (a file without stamps per section: the last run's, which they are not newer than)
+    last = {**earlier.pop("provenance", {}), "measured_by_this_run_or_earlier": True}
+    stamps = earlier.pop("section_provenance", {})
+    stamps = {k: stamps.get(k, last) for k in earlier if k != "preset"}
+    now = provenance()
+    stamps |= {k: now for k in report if k != "preset"}
+    write_json(out, {**earlier, **report, "section_provenance": stamps})
     print(table(report))
 
 
