@@ -44,6 +44,7 @@ PRESET = "tiny"  # the corpus the shipped models were trained and scored on
 PAIRS = 120  # the evaluation's fixed test pairs to score (the model cards use 120)
 PER_TYPE = 2  # mixtures shown for each class-pair type
 SEED = 1234  # the evaluation's seed for its test pairs
+LISTEN_SECONDS = 3.0  # players and spectrograms show this much of each test clip (scores: all)
 OOD_SECONDS = 4.0  # length of the out-of-domain example
 WORK = "../work/book"  # the test split is rendered under WORK/listening/
 
@@ -62,8 +63,7 @@ from wsas.data.classes import CLASS_BY_NAME, label_prompt
 from wsas.data.datasets import load_embedded
 from wsas.data.mixing import fixed_pairs
 from wsas.data.synth import TARGET_RMS_DB, build_corpus
-from wsas.evaluate import bss_eval
-from wsas.losses import si_sdr
+from wsas.evaluate import source_metrics
 from wsas.plots import players_table, spectrogram_grid
 from wsas.presets import get_preset
 from wsas.pretrained import cards
@@ -136,25 +136,18 @@ def separate(sep: Separator, mix: torch.Tensor, texts: list[str]) -> torch.Tenso
     return torch.stack(list(sep(mix, test.sr, texts).values()))
 
 
-def scores(estimates: torch.Tensor, references: torch.Tensor) -> dict[str, np.ndarray]:
-    """``(P, 2, S)`` x2 -> SDR, SIR, SAR and SI-SDR of each estimate, each ``(P, 2)`` in dB."""
-    return {
-        **bss_eval(estimates, references),
-        "si_sdr": si_sdr(estimates.double(), references.double()).numpy(),
-    }
-
-
 estimates = {
     name: torch.stack([separate(sep, mix, q) for mix, q in zip(mixes, queries)])
     for name, sep in models.items()
 }
-metrics = {name: scores(est, refs) for name, est in estimates.items()}
+metrics = {name: source_metrics(est, refs) for name, est in estimates.items()}
 
 
 # %% [markdown]
 # ## Listen
 # For each class-pair type, the first test pairs of that type. Under each estimate: its SI-SDR,
-# SDR, SIR and SAR in dB.
+# SDR, SIR and SAR in dB, scored on the whole test clip; the players and spectrograms keep the
+# page light and show its first `LISTEN_SECONDS`.
 
 
 # %%
@@ -167,7 +160,10 @@ def note(m: dict, k: int) -> str:
 
 
 def show(mix, references, sources: list[str], est: dict, met: dict) -> None:
-    """Players and spectrograms of one mixture: ``est[model] (2, S)``, ``met[model][key] (2,)``."""
+    """Players and spectrograms of one mixture: ``est[model] (2, S)``, ``met[model][key] (2,)``
+    (the first ``LISTEN_SECONDS`` of each)."""
+    n = int(LISTEN_SECONDS * test.sr)
+    mix, references, est = mix[:n], references[:, :n], {m: e[:, :n] for m, e in est.items()}
     top = {"mixture": mix, **dict(zip(sources, references))}
     players = {"mixture, references": top}
     players |= {

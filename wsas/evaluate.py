@@ -281,6 +281,17 @@ def score(
     return summarise(score_sources(estimates, pairs, backend), class_names=class_names)
 
 
+def source_metrics(
+    estimates: torch.Tensor, references: torch.Tensor, backend: str = "fast"
+) -> dict[str, np.ndarray]:
+    """SDR, SIR, SAR (BSS Eval v3) and SI-SDR in dB of each estimate against its own reference:
+    ``(P, N, S)`` x2 -> each ``(P, N)``."""
+    return {
+        **bss_eval(estimates, references, backend),
+        "si_sdr": si_sdr(estimates.double(), references.double()).numpy(),
+    }
+
+
 def score_sources(
     estimates: torch.Tensor, pairs: MixtureBatch, backend: str = "fast"
 ) -> dict[str, np.ndarray]:
@@ -289,11 +300,10 @@ def score_sources(
     refs, mix = pairs.sources[:, 0], pairs.mixtures[:, 0]
     keep = (refs.pow(2).mean(-1) > 1e-8).all(-1)
     refs, mix, est, labels = refs[keep], mix[keep], estimates[keep], pairs.labels[:, 0][keep]
-    metrics = bss_eval(est, refs, backend)
+    metrics = source_metrics(est, refs, backend)
     baseline = bss_eval(mix[:, None].expand_as(refs), refs, backend)["sdr"]
     return {
         **metrics,
-        "si_sdr": si_sdr(est.double(), refs.double()).numpy(),
         "sdri": metrics["sdr"] - baseline,
         "labels": labels.numpy(),
     }
