@@ -4,7 +4,16 @@ from dataclasses import asdict
 import pytest
 
 from wsas.presets import PRESETS
-from wsas.report import ablations, claims, findings, headroom, reading, si_sdr_tables, tables
+from wsas.report import (
+    ablations,
+    claims,
+    findings,
+    headroom,
+    reading,
+    si_sdr_tables,
+    sweeps,
+    tables,
+)
 from wsas.reproduce import Cell, grid, reproduce
 
 
@@ -24,7 +33,12 @@ def test_grids_cover_the_papers_tables():
         (f"{name}-s{s}" if "{c}" in name else f"{name}-{c}-s{s}").format(c=c)
         for name in claim_cells
         for s in (0, 1, 2)
-    } | {f"pit-x2-{c}-s0", f"mixit-x2-{c}-s0"} == tiny
+    } | {f"pit-x2-{c}-s0", f"mixit-x2-{c}-s0"} | {
+        f"weak-x2-{c}-sim2-s0",
+        f"weak-x2-{c}-sim8-s0",
+        f"mix-and-separate-x2-{c}-lr0.001-s0",
+        f"mix-and-separate-x2-{c}-lr0.004-s0",
+    } == tiny
     small = grid(PRESETS["small"])
     assert {(c.mode, c.sources) for c in small} >= {
         (m, n) for m in ("mixit", "mix-and-separate", "weak") for n in (2, 3, 4)
@@ -128,10 +142,10 @@ def test_findings_put_our_gaps_next_to_the_papers():
     assert said[4].endswith("6.00 dB, +1.00 dB over the preset's steps.")
 
 
-def scored(mode, sources, items, conditioning="deep", clean=1.0, seed=0, sim_weight=None):
+def scored(mode, sources, items, conditioning="deep", clean=1.0, seed=0, sim_weight=None, lr=None):
     """A cell report with per-test-mixture SI-SDR ``items``."""
     items = [float(v) for v in items]
-    cell = Cell(mode, sources, clean, conditioning, seed, sim_weight=sim_weight)
+    cell = Cell(mode, sources, clean, conditioning, seed, sim_weight=sim_weight, lr=lr)
     return {
         "cell": asdict(cell),
         "name": cell.name,
@@ -206,3 +220,24 @@ def test_the_reading_is_computed_from_the_numbers():
     assert "at or below it: mix-and-separate-x2-deep (" in said[1]
     assert "standard deviation" in said[2]
     assert said[3].count("(+") == 1 and "supervised-x2-deep (+0.60)" in said[3]
+
+
+def test_sweeps_choose_on_validation_not_on_test():
+    cells = [
+        scored("weak", 2, [3.0, 3.0]),
+        scored("weak", 2, [2.0, 2.0], seed=1),  # another seed of the main cell: not in the sweep
+        scored("weak", 2, [1.0, 1.0], sim_weight=0.0),
+        scored("weak", 2, [9.0, 9.0], sim_weight=8.0),
+        scored("mix-and-separate", 2, [4.0, 4.0]),
+    ]
+    for c, val in zip(cells, (5.0, 5.5, 4.0, 4.5, 3.0)):
+        c["train"] = {"best_val_si_sdr": val}
+    rows = sweeps(cells, "deep", {"sim_weight": 0.5, "lr": 2e-3})
+    assert [r["setting"] for r in rows] == [
+        "sim_weight = 0.5 (main grid)",
+        "sim_weight = 0",
+        "sim_weight = 8",
+    ]  # mix-and-separate swept nothing: no rows
+    chosen = [r["setting"] for r in rows if r["chosen on validation"]]
+    assert chosen == ["sim_weight = 0.5 (main grid)"]  # best validation, though not best test
+    assert all(r["seed"] == 0 for r in rows)

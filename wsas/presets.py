@@ -107,6 +107,10 @@ class Preset:
     # small part of a clip (51200 samples at 8 kHz: 1 %) and cannot flatter SDR
     test_clip_samples: int | None = None
     clap_ablation: bool = False  # weak with the CLAP term switched off (sim_weight 0), every seed
+    # sweeps on validation, first seed, the preset's budget: weak's CLAP-term weight (beside
+    # TrainConfig.sim_weight) and mix-and-separate's learning rate (beside ``lr``)
+    sweep_sim_weights: tuple[float, ...] = ()
+    sweep_lrs: tuple[float, ...] = ()
 
     @property
     def clip_seconds(self) -> float:
@@ -199,6 +203,8 @@ PRESETS: dict[str, Preset] = {
         conditioning_ablation=False,
         test_clip_samples=51200,
         clap_ablation=True,
+        sweep_sim_weights=(2.0, 8.0),
+        sweep_lrs=(1e-3, 4e-3),
     ),
     "small": Preset(
         "small",

@@ -166,18 +166,14 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
     return "\n".join(lines) + "\n", numbers
 
 
-def _matching(
-    cells: list[dict], steps: int | None = None, sim_weight: float | None = None, **match
-) -> list[dict]:
-    """The cells (one per seed) of a grid position; the longer-training and CLAP-term ablations
-    only with ``steps`` / ``sim_weight``."""
-    return [
-        c
-        for c in cells
-        if c["cell"].get("steps") == steps
-        and c["cell"].get("sim_weight") == sim_weight
-        and all(c["cell"][k] == v for k, v in match.items())
-    ]
+VARIANTS = ("steps", "sim_weight", "lr")  # Cell fields that are None on the main grid
+
+
+def _matching(cells: list[dict], steps: int | None = None, **match) -> list[dict]:
+    """The cells (one per seed) of a grid position; ablation and sweep cells only when asked
+    for by their ``VARIANTS`` field (``steps=900``, ``sim_weight=0.0``, ``lr=1e-3``)."""
+    match = {**dict.fromkeys(VARIANTS), "steps": steps, **match}
+    return [c for c in cells if all(c["cell"].get(k) == v for k, v in match.items())]
 
 
 def _interval(values: list[float]) -> str:
@@ -313,6 +309,39 @@ def ablations(cells: list[dict], conditioning: str) -> dict:
             _items(_matching(cells, **main)), _items(_matching(cells, sim_weight=0.0, **main)), 0.0
         )
     }
+
+
+def sweeps(cells: list[dict], conditioning: str, defaults: dict[str, float]) -> list[dict]:
+    """The weight and learning-rate sweeps, chosen on validation: for weak's ``sim_weight`` and
+    mix-and-separate's ``lr`` (2-source training mixtures), each value tried at the first seed
+    (``defaults``: the main grid's values), its best validation SI-SDR and its test SI-SDR, and
+    which value validation chooses. Empty when no sweep cell ran."""
+    rows = []
+    for mode, field in (("weak", "sim_weight"), ("mix-and-separate", "lr")):
+        main = {"mode": mode, "sources": 2, "conditioning": conditioning}
+        tried = sorted({c["cell"].get(field) for c in cells if c["cell"]["mode"] == mode} - {None})
+        if not tried:
+            continue
+        found = []
+        for value in [None, *tried]:
+            runs = _matching(cells, **main, **{field: value})
+            if runs:
+                first = min(runs, key=lambda c: c["cell"]["seed"])
+                found.append((defaults[field] if value is None else value, first))
+        best = max(found, key=lambda vf: vf[1]["train"]["best_val_si_sdr"])[0]
+        rows += [
+            {
+                "method": mode,
+                "setting": f"{field} = {value:g}"
+                + (" (main grid)" if c["cell"][field] is None else ""),
+                "seed": c["cell"]["seed"],
+                "best validation SI-SDR": c["train"]["best_val_si_sdr"],
+                "test SI-SDR": round(c["si_sdr"], 3),
+                "chosen on validation": value == best,
+            }
+            for value, c in found
+        ]
+    return rows
 
 
 def claims(cells: list[dict], bounds: dict, conditioning: str) -> dict:

@@ -24,7 +24,7 @@ from wsas.data.mixing import fixed_pairs
 from wsas.data.synth import build_corpus
 from wsas.evaluate import bounds as mixture_bounds
 from wsas.evaluate import class_templates, evaluate_run
-from wsas.presets import Preset, get_preset
+from wsas.presets import Preset, TrainConfig, get_preset
 from wsas.report import (
     ablations,
     claims,
@@ -34,10 +34,11 @@ from wsas.report import (
     rank_agreement,
     reading,
     si_sdr_tables,
+    sweeps,
     tables,
     verdict_section,
 )
-from wsas.results import write_json, write_text
+from wsas.results import markdown_table, write_json, write_text
 from wsas.train import Trainer
 
 
@@ -50,13 +51,17 @@ class Cell:
     seed: int = 0
     steps: int | None = None  # None: the preset's train_steps (the longer-training ablation)
     sim_weight: float | None = None  # None: the default; 0 switches the CLAP term off (ablation)
+    lr: float | None = None  # None: the preset's (the learning-rate sweep sets it)
 
     @property
     def name(self) -> str:
         clean = f"-clean{round(self.clean_fraction * 100)}" if self.clean_fraction < 1 else ""
         longer = f"-{self.steps}steps" if self.steps else ""
         sim = "" if self.sim_weight is None else f"-sim{self.sim_weight:g}"
-        return f"{self.mode}-x{self.sources}{clean}-{self.conditioning}{sim}-s{self.seed}{longer}"
+        lr = "" if self.lr is None else f"-lr{self.lr:g}"
+        return (
+            f"{self.mode}-x{self.sources}{clean}-{self.conditioning}{sim}{lr}-s{self.seed}{longer}"
+        )
 
 
 def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
@@ -64,9 +69,11 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
     MixIT, mix-and-separate and weak at each training-mixture size of
     ``preset.unsupervised_sources`` (plus ``sources``); mix-and-separate and weak with the other
     conditioning (``conditioning_ablation``); semi at each of ``semi_fractions``; with
-    ``clap_ablation``, weak on 2-source mixtures without its CLAP term; and, with
-    ``ablation_steps``, mix-and-separate and weak on 4-source mixtures trained that long. Every
-    cell runs each of ``preset.seeds`` except PIT and MixIT (references: the first seed)."""
+    ``clap_ablation``, weak on 2-source mixtures without its CLAP term; with ``ablation_steps``,
+    mix-and-separate and weak on 4-source mixtures trained that long; and the sweeps on
+    validation (first seed): weak at each of ``sweep_sim_weights``, mix-and-separate at each of
+    ``sweep_lrs``. Every other cell runs each of ``preset.seeds`` except PIT and MixIT
+    (references: the first seed)."""
     main, other = preset.conditioning, "late" if preset.conditioning == "deep" else "deep"
 
     def cell(
@@ -76,9 +83,13 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         conditioning: str = main,
         steps: int | None = None,
         sim_weight: float | None = None,
+        lr: float | None = None,
+        first_seed: bool = False,
     ) -> list[Cell]:
-        seeds = preset.seeds[:1] if mode in ("pit", "mixit") else preset.seeds
-        return [Cell(mode, sources, clean, conditioning, seed, steps, sim_weight) for seed in seeds]
+        seeds = preset.seeds[:1] if first_seed or mode in ("pit", "mixit") else preset.seeds
+        return [
+            Cell(mode, sources, clean, conditioning, seed, steps, sim_weight, lr) for seed in seeds
+        ]
 
     sizes = sorted(set(preset.unsupervised_sources) | set(sources))
     cells = cell("supervised") + cell("pit") + cell("supervised", clean=0.05)
@@ -96,6 +107,10 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
     if preset.ablation_steps:
         for mode in ("mix-and-separate", "weak"):
             cells += cell(mode, 4, steps=preset.ablation_steps)
+    for weight in preset.sweep_sim_weights:
+        cells += cell("weak", sim_weight=weight, first_seed=True)
+    for lr in preset.sweep_lrs:
+        cells += cell("mix-and-separate", lr=lr, first_seed=True)
     return cells
 
 
@@ -121,6 +136,7 @@ def run_cell(
         seed=cell.seed,
         clean_fraction=cell.clean_fraction,
         sim_weight=cell.sim_weight,
+        lr=cell.lr,
     )
     run = runs / replace(cell, steps=None if steps == preset.train_steps else steps).name
     train, val = load_embedded(corpus, "train"), load_embedded(corpus, "val")
@@ -326,6 +342,12 @@ def reproduce(
     markdown += verdict_section("The claims, decided on SI-SDR (paired, 95 % intervals)", verdicts)
     ablated = ablations(reports, preset.conditioning)
     markdown += verdict_section("What the CLAP term adds (SI-SDR, paired)", ablated)
+    swept = sweeps(
+        reports, preset.conditioning, {"sim_weight": TrainConfig.sim_weight, "lr": preset.lr}
+    )
+    if swept:
+        markdown += "\n### Sweeps on validation (first seed, the same budget)\n\n"
+        markdown += markdown_table(swept) + "\n"
     read = reading(reports, bounds, {**room, **verdicts, **ablated})
     markdown += "\n### What the numbers say\n\n" + "\n".join(f"- {line}" for line in read) + "\n"
     against = compare([done[n] for n in names if n in done and n not in resumed], committed)
@@ -340,6 +362,7 @@ def reproduce(
         "claims": verdicts,
         "headroom": room,
         "ablations": ablated,
+        "sweeps": swept,
         "findings": said,
         "reading": read,
         "clapscore_vs_sdr": rank_agreement(reports),
