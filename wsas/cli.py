@@ -217,7 +217,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     preset = get_preset(args.preset)
     pairs = args.pairs or preset.test_mixtures
     report = evaluate_run(
-        args.run, args.data, pairs, args.backend, clip_samples=preset.clip_samples
+        args.run, args.data, pairs, args.backend, clip_samples=preset.test_samples
     )
     if args.json:
         print(json.dumps(report, indent=2))

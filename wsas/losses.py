@@ -150,16 +150,16 @@ def weak_loss(
     the mixture of mixtures. Returns the total and its parts. ``audio_emb=None`` with
     ``sim_weight=0`` is the ablation without the CLAP term (no similarity part).
     """
+    if audio_emb is None and sim_weight:
+        raise ValueError("the CLAP term needs audio embeddings (audio_emb) when sim_weight != 0")
     parts = {
         "mixture": reconstruction_loss(mixture_masks, mag_mix, mag_mixtures),
         "consistency": consistency_loss(clause_masks, alpha, mag_mix, mag_mixtures),
     }
     parts["total"] = recon_weight * (parts["consistency"] + parts["mixture"])
-    if audio_emb is not None:
+    if audio_emb is not None:  # the log's columns keep their order: similarity before total
         parts["similarity"] = clap_similarity_loss(audio_emb, text_emb, scale, same_text)
-        parts["total"] = parts["total"] + sim_weight * parts["similarity"]
-    elif sim_weight:
-        raise ValueError("the CLAP term needs audio embeddings (audio_emb) when sim_weight != 0")
+        parts = {**parts, "total": parts.pop("total") + sim_weight * parts["similarity"]}
     return parts
 
 

@@ -324,16 +324,22 @@ def sweeps(cells: list[dict], conditioning: str, defaults: dict[str, float]) -> 
             continue
         found = []
         for value in [None, *tried]:
-            runs = _matching(cells, **main, **{field: value})
+            runs = [
+                c
+                for c in _matching(cells, **main, **{field: value})
+                if c.get("train", {}).get("best_val_si_sdr") is not None
+            ]
             if runs:
                 first = min(runs, key=lambda c: c["cell"]["seed"])
                 found.append((defaults[field] if value is None else value, first))
+        if not found:
+            continue
         best = max(found, key=lambda vf: vf[1]["train"]["best_val_si_sdr"])[0]
         rows += [
             {
                 "method": mode,
                 "setting": f"{field} = {value:g}"
-                + (" (main grid)" if c["cell"][field] is None else ""),
+                + (" (main grid)" if c["cell"].get(field) is None else ""),
                 "seed": c["cell"]["seed"],
                 "best validation SI-SDR": c["train"]["best_val_si_sdr"],
                 "test SI-SDR": round(c["si_sdr"], 3),
@@ -476,7 +482,13 @@ def reading(reports: list[dict], bounds: dict, decisions: dict[str, dict]) -> li
     ablations) with its paired interval, which grid positions clear the class-template mask
     (mean SI-SDR over seeds), the spread between seeds, and the plateau check."""
     out = []
+    flat = {}  # claim (a) nests one decision per training-mixture size
     for name, d in decisions.items():
+        nested = {
+            f"{name} ({k})": v for k, v in d.items() if isinstance(v, dict) and "verdict" in v
+        }
+        flat |= nested or {name: d}
+    for name, d in flat.items():
         if d.get("verdict") in ("holds", "fails", "inconclusive") and "difference_db" in d:
             out.append(
                 f"{name.replace('_', ' ')}: {_said(d)} SI-SDR (threshold "
@@ -494,8 +506,11 @@ def reading(reports: list[dict], bounds: dict, decisions: dict[str, dict]) -> li
             f"Above the class-template mask ({template:.2f} dB SI-SDR): "
             f"{', '.join(above) or 'none'}; at or below it: {', '.join(below) or 'none'}."
         )
-    spreads = {p: float(np.std([r["si_sdr"] for r in rs], ddof=1)) for p, rs in positions.items()}
-    spreads = {p: v for p, v in spreads.items() if len(positions[p]) > 1}
+    spreads = {
+        p: float(np.std([r["si_sdr"] for r in rs], ddof=1))
+        for p, rs in positions.items()
+        if len(rs) > 1
+    }
     if spreads:
         lo, hi = min(spreads, key=spreads.get), max(spreads, key=spreads.get)
         out.append(
@@ -503,20 +518,20 @@ def reading(reports: list[dict], bounds: dict, decisions: dict[str, dict]) -> li
             f"({lo}) to {spreads[hi]:.2f} dB ({hi})."
         )
     gains = {
-        p: [r["train"]["last_quarter_gain_db"] for r in rs if r.get("train")]
+        p: [r.get("train", {}).get("last_quarter_gain_db") for r in rs]
         for p, rs in positions.items()
     }
-    gains = {p: float(np.mean(g)) for p, g in gains.items() if g and None not in g}
+    gains = {p: float(np.mean(g)) for p, g in gains.items() if None not in g}
     if gains:
         rising = [f"{p} ({g:+.2f})" for p, g in gains.items() if g > 0.2]
+        falling = [f"{p} ({g:+.2f})" for p, g in gains.items() if g < -0.2]
         out.append(
-            "Validation SI-SDR gained over the last quarter of training (mean over seeds): "
-            + (f"more than 0.2 dB for {', '.join(rising)}" if rising else "0.2 dB or less")
-            + (
-                "; the others were within 0.2 dB of their plateau."
-                if rising
-                else " for every cell: each was trained to its plateau."
-            )
+            "Validation SI-SDR over the last quarter of training (mean over seeds): "
+            + (f"still rising by more than 0.2 dB for {', '.join(rising)}" if rising else "")
+            + ("; " if rising and falling else "")
+            + (f"falling by more than 0.2 dB for {', '.join(falling)}" if falling else "")
+            + ("; " if rising or falling else "")
+            + f"within 0.2 dB for the {len(gains) - len(rising) - len(falling)} other positions."
         )
     return out
 
@@ -548,21 +563,26 @@ def figure(cells: list[dict], bounds: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     if len({c["cell"]["sources"] for c in cells}) == 1:
-        ax.barh([c["name"] for c in cells], [c["sdr"] for c in cells], color="C0")
-        for name, style in (("mixture", ":"), ("oracle_irm", "--")):
-            ax.axvline(bounds[name]["sdr"], color="k", ls=style, lw=1, label=name)
-        ax.set_xlabel("SDR on 2-source test mixtures (dB)")
+        positions: dict[str, list[float]] = {}
+        for c in cells:
+            positions.setdefault(_position(c["name"]), []).append(c["si_sdr"])
+        names = list(positions)
+        ax.barh(
+            names,
+            [np.mean(v) for v in positions.values()],
+            xerr=[np.std(v) if len(v) > 1 else 0 for v in positions.values()],
+            color="C0",
+        )
+        for name, style in (("mixture", ":"), ("class_template", "-."), ("oracle_irm", "--")):
+            if name in bounds:
+                ax.axvline(bounds[name]["si_sdr"], color="k", ls=style, lw=1, label=name)
+        ax.set_xlabel("SI-SDR on 2-source test mixtures (dB; mean and spread over seeds)")
+        ax.tick_params(axis="y", labelsize=7)
         ax.legend(fontsize=8)
     else:
         for color, mode in zip(("C0", "C1", "C3"), ("mixit", "mix-and-separate", "weak")):
             for conditioning in ("deep", "late"):
-                sel = [
-                    c
-                    for c in cells
-                    if c["cell"]["mode"] == mode
-                    and c["cell"]["conditioning"] == conditioning
-                    and not c["cell"].get("steps")
-                ]
+                sel = _matching(cells, mode=mode, conditioning=conditioning, clean_fraction=1.0)
                 xs = sorted({c["cell"]["sources"] for c in sel})
                 if xs:
                     ys = [np.mean([c["sdr"] for c in sel if c["cell"]["sources"] == n]) for n in xs]
@@ -574,9 +594,7 @@ def figure(cells: list[dict], bounds: dict, path: Path) -> None:
                         label=f"{mode} ({conditioning})",
                     )
         supervised = [
-            c["sdr"]
-            for c in cells
-            if c["cell"]["mode"] == "supervised" and c["cell"]["clean_fraction"] == 1
+            c["sdr"] for c in _matching(cells, mode="supervised", sources=2, clean_fraction=1.0)
         ]
         if supervised:
             ax.axhline(

@@ -272,22 +272,26 @@ def reproduce(
     """Run a preset end to end; returns the summary written to ``results/<preset>/summary.json``.
 
     Every cell of the grid is trained (committed results are the reference, never a cache) and
-    its result written as soon as it finishes. With ``resume``, cells already in
+    its result written as soon as it finishes, seed by seed. With ``resume``, cells already in
     ``results/<preset>/cells`` are kept and half-trained ones continue from their checkpoints;
     the summary lists which cells were resumed and from which commit. Cells in that folder that
-    are not in this grid (e.g. other mixture sizes) stay in the tables. The summary ends with each
-    re-made cell's difference from the committed one. ``jobs > 1`` trains that many cells at once
-    in worker processes (longest first), splitting the CPU threads between them.
+    are not in this grid (e.g. other mixture sizes) stay in the tables. Only cells scored on this
+    preset's test clips are kept either way. The summary ends with each re-made cell's
+    difference from the committed one. ``jobs > 1`` trains that many cells at once in worker
+    processes (each seed's longest first), splitting the CPU threads between them.
     """
     preset = get_preset(preset_name)
     started = time.time()
     out = Path(results) / preset.name
     cells_dir = out / "cells"
     committed = {p.stem: json.loads(p.read_text()) for p in sorted(cells_dir.glob("*.json"))}
+    # only cells scored on this preset's test clips can be kept (resumed, or other grids')
+    seconds = round(preset.test_samples / preset.sr, 3)
+    usable = {k: v for k, v in committed.items() if v.get("test_clip_seconds") == seconds}
     corpus, clap_ckpt = prepare(preset, work, out / "clap.json", progress)
     work = Path(work) / preset.name
     cells = grid(preset, sources)
-    done = {c.name: committed[c.name] for c in cells if resume and c.name in committed}
+    done = {c.name: usable[c.name] for c in cells if resume and c.name in usable}
     resumed = {name: r.get("provenance", {}).get("git_commit") for name, r in done.items()}
     todo = [c for c in cells if c.name not in done and not (only and c.mode not in only)]
     todo.sort(key=lambda c: c.seed)  # every cell of one seed before the next seed's
@@ -307,7 +311,7 @@ def reproduce(
                     threads=threads,
                     **jobs_args,
                 )
-                for c in sorted(todo, key=relative_cost, reverse=True)
+                for c in sorted(todo, key=lambda c: (c.seed, -relative_cost(c)))
             ]
             _collect((f.result() for f in as_completed(futures)), done, progress)
     else:
@@ -322,7 +326,7 @@ def reproduce(
             progress,
         )
     names = [c.name for c in cells]
-    others = {k: v for k, v in committed.items() if k not in names}  # other grids' cells stay
+    others = {k: v for k, v in usable.items() if k not in names}  # other grids' cells stay
     reports = [done[n] for n in names if n in done] + list(others.values())
     pairs = fixed_pairs(load_embedded(corpus, "test"), preset.test_mixtures)
     templates = class_templates(load_embedded(corpus, "train"), preset.n_fft, preset.hop)
