@@ -268,6 +268,7 @@ def reproduce(
     sources: tuple[int, ...] = (),
     jobs: int = 1,
     resume: bool = False,
+    seeds: tuple[int, ...] = (),
 ) -> dict:
     """Run a preset end to end; returns the summary written to ``results/<preset>/summary.json``.
 
@@ -278,9 +279,11 @@ def reproduce(
     are not in this grid (e.g. other mixture sizes) stay in the tables. Only cells scored on this
     preset's test clips are kept either way. The summary ends with each re-made cell's
     difference from the committed one. ``jobs > 1`` trains that many cells at once in worker
-    processes (each seed's longest first), splitting the CPU threads between them.
+    processes (each seed's longest first), splitting the CPU threads between them. ``seeds``
+    replaces the preset's seeds.
     """
     preset = get_preset(preset_name)
+    preset = replace(preset, seeds=tuple(seeds)) if seeds else preset
     started = time.time()
     out = Path(results) / preset.name
     cells_dir = out / "cells"
