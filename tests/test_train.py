@@ -334,3 +334,31 @@ def test_a_fresh_run_replaces_an_earlier_runs_log_and_best_model(
         )
     assert len((tmp_path / "log.csv").read_text().splitlines()) == 3  # header + 2 rows
     assert json.loads((tmp_path / "train.json").read_text())["final"]["step"] == 2
+
+
+@pytest.mark.parametrize("mode", ["supervised", "mixit", "weak"])
+def test_normalised_levels_make_the_loss_the_same_at_any_input_level(
+    mode, smoke_corpus, smoke_clap, tmp_path
+):
+    import dataclasses
+
+    import numpy as np
+
+    def loss_at(trainer, gain: float) -> float:
+        """The loss of the same batch (same draws) with every source ``gain`` times louder."""
+        trainer.rng = np.random.default_rng(0)
+        for name in ("mixture_batch", "clean_batch"):
+            draw = getattr(type(trainer), name)
+
+            def louder(*args, _draw=draw, **kwargs):
+                batch = _draw(trainer, *args, **kwargs)
+                return dataclasses.replace(batch, sources=batch.sources * gain)
+
+            setattr(trainer, name, louder)
+        with torch.no_grad():
+            return float(trainer.losses()["total"])
+
+    for normalise in (True, False):
+        trainer = make(smoke_corpus, smoke_clap, tmp_path, mode=mode, normalise_levels=normalise)
+        quiet, loud = loss_at(trainer, 1.0), loss_at(trainer, 10.0)
+        assert (quiet == pytest.approx(loud, rel=1e-3)) == normalise, (normalise, quiet, loud)

@@ -170,6 +170,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         seed=args.seed,
         clean_fraction=args.clean_fraction,
         recon_loss=args.recon_loss,
+        normalise_levels=args.normalise_levels or None,
     )
     if not (args.data or args.recordings):
         raise WsasError("give --data CORPUS, --recordings LAYOUT:FOLDER, or both")
@@ -546,6 +547,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["magnitude", "snr"],
         help="supervised (and semi's supervised half), mix-and-separate: the paper's magnitude "
         "L1 (default) or waveform SNR; the other regimes refuse snr",
+    )
+    train.add_argument(
+        "--normalise-levels",
+        action="store_true",
+        help="divide the magnitude losses' spectrograms by each example's mean mixture magnitude "
+        "(loss weights then mean the same at any level; default: the paper's magnitudes)",
     )
     train.add_argument(
         "--clean-fraction", type=float, default=1.0, help="supervised/semi: clean share of clips"

@@ -37,6 +37,10 @@ class TrainConfig:
     # supervised, semi's supervised half, mix-and-separate (the others ignore it): "magnitude"
     # (the paper's weighted L1) or "snr" (waveform)
     recon_loss: str = "magnitude"
+    # magnitude losses on spectrograms divided by each example's mean mixture magnitude, so that
+    # their weights (weak: recon_weight vs sim_weight) mean the same at any input level; off: the
+    # paper's unnormalised magnitudes (the committed results)
+    normalise_levels: bool = False
     sim_weight: float = 0.5
     recon_weight: float = 5.0
     val_every: int = 250

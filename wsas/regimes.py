@@ -56,8 +56,17 @@ class Context(Protocol):
     def slots(self, batch: int) -> torch.Tensor: ...
 
 
-def _mag(ctx: Context, wave: torch.Tensor) -> torch.Tensor:
-    return ctx.model.spectrogram(wave).abs()
+def _magnitudes(
+    ctx: Context, spec: torch.Tensor, targets: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``|spec| (B, F, T)`` and the magnitudes of the target waveforms ``(B, K, S) -> (B, K, F,
+    T)``, both divided by each example's mean mixture magnitude with ``normalise_levels`` (the
+    loss weights then mean the same at any input level), as they are otherwise (the paper)."""
+    mag_mix, mags = spec.abs(), ctx.model.spectrogram(targets).abs()
+    if ctx.cfg.normalise_levels:
+        level = mag_mix.mean((-2, -1), keepdim=True).clamp_min(1e-8)
+        mag_mix, mags = mag_mix / level, mags / level.unsqueeze(1)
+    return mag_mix, mags
 
 
 def _reconstruction(
@@ -70,7 +79,7 @@ def _reconstruction(
     if ctx.cfg.recon_loss == "snr":
         waves = ctx.model.to_waves(masks, spec, targets.shape[-1])
         return -losses.snr(waves, targets).mean()
-    return losses.reconstruction_loss(masks, spec.abs(), _mag(ctx, targets))
+    return losses.reconstruction_loss(masks, *_magnitudes(ctx, spec, targets))
 
 
 def supervised_loss(ctx: Context, size: int | None = None) -> Losses:
@@ -109,9 +118,9 @@ def mixit_loss(ctx: Context) -> Losses:
     batch = ctx.mixture_batch(groups=2)
     mixtures = batch.mixtures.to(ctx.device)
     masks, spec = ctx.model.masks(mixtures.sum(1), ctx.slots(len(mixtures)))
-    mag_mix = spec.abs()
+    mag_mix, mags = _magnitudes(ctx, spec, mixtures)
     pairwise = losses.magnitude_l1(losses.spectral_weight(mag_mix)[:, None, None])
-    loss, _ = losses.mixit(masks * mag_mix.unsqueeze(1), _mag(ctx, mixtures), pairwise)
+    loss, _ = losses.mixit(masks * mag_mix.unsqueeze(1), mags, pairwise)
     return {"total": loss}
 
 
@@ -137,8 +146,7 @@ def weak_loss(ctx: Context, size: int | None = None) -> Losses:
         masks[:, :2],
         masks[:, 2:].reshape(b, 2, k, *masks.shape[-2:]),
         alpha,
-        spec.abs(),
-        _mag(ctx, mixtures),
+        *_magnitudes(ctx, spec, mixtures),
         audio_emb,
         text_emb,
         ctx.clap.logit_scale,

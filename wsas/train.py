@@ -218,7 +218,9 @@ class Trainer:
     def resume(self) -> None:
         config = read_config(self.checkpoint_path)
         ours = {**asdict(self.cfg), "unet": self.model.config.to_dict()}
-        theirs = {**(config.get("train") or {}), "unet": config.get("unet")}
+        # a field added since the checkpoint was written counts as its default
+        defaults = {k: v for k, v in asdict(TrainConfig(self.cfg.mode)).items() if k != "unet"}
+        theirs = {**defaults, **(config.get("train") or {}), "unet": config.get("unet")}
         changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
         if "unet" in changed:  # name the network's fields, not the whole dict
             old, new = theirs["unet"] or {}, ours["unet"]
