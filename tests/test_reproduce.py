@@ -38,6 +38,8 @@ def test_grids_cover_the_papers_tables():
         f"weak-x2-{c}-sim8-s0",
         f"mix-and-separate-x2-{c}-lr0.001-s0",
         f"mix-and-separate-x2-{c}-lr0.004-s0",
+        f"supervised-x2-{c}-s0-1200steps",
+        f"mix-and-separate-x2-{c}-s0-1200steps",
     } == tiny
     small = grid(PRESETS["small"])
     assert {(c.mode, c.sources) for c in small} >= {
@@ -150,10 +152,20 @@ def test_findings_put_our_gaps_next_to_the_papers():
     assert said[4].endswith("6.00 dB, +1.00 dB over the preset's steps.")
 
 
-def scored(mode, sources, items, conditioning="deep", clean=1.0, seed=0, sim_weight=None, lr=None):
+def scored(
+    mode,
+    sources,
+    items,
+    conditioning="deep",
+    clean=1.0,
+    seed=0,
+    sim_weight=None,
+    lr=None,
+    steps=None,
+):
     """A cell report with per-test-mixture SI-SDR ``items``."""
     items = [float(v) for v in items]
-    cell = Cell(mode, sources, clean, conditioning, seed, sim_weight=sim_weight, lr=lr)
+    cell = Cell(mode, sources, clean, conditioning, seed, steps, sim_weight, lr)
     return {
         "cell": asdict(cell),
         "name": cell.name,
@@ -192,6 +204,11 @@ def test_claims_get_verdicts_from_paired_intervals():
     room = headroom([*cells, scored("supervised", 2, base - 2, clean=0.05)], "deep")
     assert room["supervised_minus_supervised_5pct"]["verdict"] == "holds"
     assert room["supervised_minus_mix_and_separate"]["verdict"] == "not run"
+    longer = [scored("supervised", 2, base + 3, steps=1200)]
+    longer += [scored("mix-and-separate", 2, base + 0.5 + rng.normal(0, 0.1, 60), steps=1200)]
+    room = headroom([*cells, *longer], "deep")  # the longer cells stay out of the main check
+    assert room["supervised_minus_mix_and_separate"]["verdict"] == "not run"
+    assert room["supervised_minus_mix_and_separate_1200_steps"]["verdict"] == "holds"
 
 
 def test_the_clap_term_ablation_is_its_own_row_and_decided_on_seeds():

@@ -138,7 +138,7 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
         ]
         for mode, n, conditioning, steps in longer:
             base, more = (
-                sdrs(steps=k, mode=mode, sources=n, conditioning=conditioning)
+                sdrs(steps=k, mode=mode, sources=n, conditioning=conditioning, clean_fraction=1.0)
                 for k in (None, steps)
             )
             numbers_longer[f"{mode}/{n}/{conditioning}"] = {
@@ -284,19 +284,28 @@ def verdict_section(title: str, decisions: dict[str, dict]) -> str:
 def headroom(cells: list[dict], conditioning: str) -> dict:
     """Can the corpus show the paper's effect? Supervised (100 % clean) minus mix-and-separate
     (2-source training mixtures) and minus supervised on 5 % of the clips, SI-SDR, paired 95 %
-    intervals on the same test mixtures: both should be clearly positive."""
-    main = {"sources": 2, "conditioning": conditioning}
-    supervised = _items(_matching(cells, mode="supervised", clean_fraction=1.0, **main))
-    return {
+    intervals on the same test mixtures: both should be clearly positive. Where both were also
+    trained longer (``Cell.steps``), supervised minus mix-and-separate at that budget too."""
+    main = {"sources": 2, "conditioning": conditioning, "clean_fraction": 1.0}
+    supervised = _items(_matching(cells, mode="supervised", **main))
+    room = {
         "supervised_minus_mix_and_separate": _decide(
             supervised, _items(_matching(cells, mode="mix-and-separate", **main)), 0.0
         ),
         "supervised_minus_supervised_5pct": _decide(
             supervised,
-            _items(_matching(cells, mode="supervised", clean_fraction=0.05, **main)),
+            _items(_matching(cells, mode="supervised", **{**main, "clean_fraction": 0.05})),
             0.0,
         ),
     }
+    for steps in sorted({c["cell"].get("steps") for c in cells} - {None}):  # longer training
+        both = [
+            _items(_matching(cells, steps, mode=m, **main))
+            for m in ("supervised", "mix-and-separate")
+        ]
+        if all(b is not None for b in both):
+            room[f"supervised_minus_mix_and_separate_{steps}_steps"] = _decide(*both, 0.0)
+    return room
 
 
 def ablations(cells: list[dict], conditioning: str) -> dict:

@@ -72,7 +72,8 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
     ``clap_ablation``, weak on 2-source mixtures without its CLAP term; with ``ablation_steps``,
     mix-and-separate and weak on 4-source mixtures trained that long; and the sweeps on
     validation (first seed): weak at each of ``sweep_sim_weights``, mix-and-separate at each of
-    ``sweep_lrs``. Every other cell runs each of ``preset.seeds`` except PIT and MixIT
+    ``sweep_lrs``; with ``headroom_steps``, supervised and mix-and-separate trained that long
+    (first seed). Every other cell runs each of ``preset.seeds`` except PIT and MixIT
     (references: the first seed)."""
     main, other = preset.conditioning, "late" if preset.conditioning == "deep" else "deep"
 
@@ -111,6 +112,9 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         cells += cell("weak", sim_weight=weight, first_seed=True)
     for lr in preset.sweep_lrs:
         cells += cell("mix-and-separate", lr=lr, first_seed=True)
+    if preset.headroom_steps:
+        for mode in ("supervised", "mix-and-separate"):
+            cells += cell(mode, steps=preset.headroom_steps, first_seed=True)
     return cells
 
 
