@@ -70,6 +70,7 @@ def publish(
         "best_step": bundle.config["step"],
         "sample_rate": bundle.config["sample_rate"],
         "test_pairs": report["pairs"],
+        "test_clip_seconds": report.get("test_clip_seconds"),
         "test_si_sdr_db": interval("si_sdr"),
         "test_sdr_db": interval("sdr"),
         "size_mb": round(path.stat().st_size / 2**20, 2),
