@@ -50,6 +50,7 @@ WORK = "../work/book"  # the test split is rendered under WORK/listening/
 
 # %%
 import importlib.util
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -102,7 +103,8 @@ display(Markdown(markdown_table(rows, digits=2)))
 preset = get_preset(PRESET)
 only_test = {split: n if split == "test" else 0 for split, n in preset.clips_per_class.items()}
 corpus = Path(WORK) / "listening" / f"{preset.name}-test"
-if not (corpus / "metadata.csv").is_file():
+built = json.loads((corpus / "corpus.json").read_text()) if (corpus / "corpus.json").is_file() else {}
+if built.get("test_clip_samples") != preset.test_samples:  # missing, or from an older wsas
     build_corpus(replace(preset, clips_per_class=only_test), corpus, progress=False)
 test = load_embedded(corpus, "test")
 pairs = fixed_pairs(test, PAIRS, SEED)
