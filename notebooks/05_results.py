@@ -18,8 +18,10 @@
 # (`make reproduce`) and `wsas reproduce --preset small --jobs 2` on the machine named in each
 # file's provenance stamp. Compare shapes, not absolute numbers: the paper trains on MUSIC for
 # 200 epochs on 8 GPUs; `tiny` and `small` train each model for minutes on 2 CPU cores on a
-# synthetic corpus. `tiny` has the 2-source column (and 3-/4-source unsupervised cells), `small`
-# the full grid on a larger corpus, with 1 s clips, plus deep vs late conditioning.
+# synthetic corpus. `tiny` has the 2-source column, Table 2's 5 % row, the CLAP-term ablation
+# and the sweeps, three seeds per claim cell, tested on 6.4-s clips (BSS Eval's 512-tap filter
+# is 1 % of a clip); `small` has the full grid on a larger corpus (1-s clips, one seed), with
+# deep vs late conditioning, made by older code (below).
 
 # %% tags=["parameters"]
 RESULTS = "../results"
@@ -64,62 +66,81 @@ for preset, summary in summaries.items():
         display(Image(str(Path(RESULTS) / preset / "sdr_vs_sources.png")))
 
 # %% [markdown]
-# ## Which code made these files
-# Each file names its commit. The `small` results and the 3-/4-source `tiny` cells were made
-# before the changes of issue 18: a constant learning rate, the last iterate evaluated, SDR
-# only, one seed, late conditioning for claim (a); they carry no per-mixture scores, so the
-# verdicts that need them say "not run". The 2-source `tiny` column and `tiny-var` were re-made
-# by the current code (`results/tiny/compared_with_committed.json` lists how far each `tiny`
-# cell moved: from -0.87 to +0.87 dB SI-SDR, one seed each). The current code trains with a warm-up and cosine schedule,
-# evaluates each run's best-validation model, reports SI-SDR beside SDR with 95 % intervals over
-# seeds, adds the class-template bound, and decides each claim from paired intervals on the same
-# test mixtures (holds, fails or inconclusive). Files made by it show a `verdict` per claim;
-# older ones show `holds`. `make reproduce` re-makes them and lists how far each cell moved.
+# ## Reading the results
+# The last section of each preset's tables, "What the numbers say", is computed from its results
+# by `wsas.report.reading` (every decision with its paired 95 % interval, which grid positions
+# clear the class-template mask, how much seeds disagree, whether training had plateaued). What
+# we make of them follows; for presets made by the current code the sentences are filled in from
+# the same numbers, so they change when the results do.
+
+
+# %%
+def said(d: dict) -> str:
+    """A decision as text: difference, 95 % interval and verdict."""
+    if "difference_db" not in d:
+        return d.get("verdict", "not run")
+    low, high = d["ci95"]
+    return f"{d['difference_db']:+.2f} dB [{low:+.2f}, {high:+.2f}], {d['verdict']}"
+
+
+for preset, summary in summaries.items():
+    if "headroom" not in summary:
+        continue
+    room, claims = summary["headroom"], summary["claims"]
+    lines = [
+        f"**{preset}.** Headroom first, since without it no weak method can show its worth: "
+        f"supervised minus mix-and-separate is {said(room['supervised_minus_mix_and_separate'])}; "
+        f"supervised on all clips minus on 5 % is {said(room['supervised_minus_supervised_5pct'])}."
+    ]
+    for key, d in room.items():
+        if key.endswith("_steps"):
+            steps = key.split("_")[-2]
+            lines.append(f"Trained {steps} steps instead of {summary['preset']['train_steps']}, "
+                         f"supervised minus mix-and-separate is {said(d)}.")
+    ablation = summary.get("ablations", {}).get("clap_term_weak_minus_weak_without_it")
+    if ablation:
+        lines.append(f"The weak objective with its CLAP term minus without it: {said(ablation)}; "
+                     "a term that helped would show a positive interval.")
+    lines.append("Claims: " + "; ".join(f"({k[0]}) {said(v)}" for k, v in claims.items()
+                                        if not k.startswith("a_") or "difference_db" in v) + ".")
+    for row in summary.get("sweeps", []):
+        if row["chosen on validation"]:
+            lines.append(f"Validation chooses {row['setting']} for {row['method']} "
+                         f"(best validation SI-SDR {row['best validation SI-SDR']:.2f} dB).")
+    display(Markdown(" ".join(lines)))
 
 # %% [markdown]
-# ## Reading the results
-# The bullets under each preset's tables ("What the numbers say about claim (a)") are computed
-# from the result files; this is what we make of them (`small`, 1 seed, so read differences under
-# about 0.3 dB as noise).
+# **`small` (one seed, made by older code: late conditioning for its main tables, 1-s test
+# clips, SDR only; its tables are above).** Each statement cites those tables:
 #
-# - **Re-made `tiny` (one seed, late conditioning).** Supervised training now leads
-#   mix-and-separate by 1.39 dB SI-SDR [0.83, 1.96] and supervised training on 5 % of the clips
-#   by 0.76 dB [0.18, 1.35]: the headroom the claims need is there. But only the supervised and
-#   PIT models clear the class-template mask (4.04 dB SI-SDR); the weak, mix-and-separate, MixIT,
-#   semi and 5 % models stay below it, and claims (b), (c) and (d) fail with intervals clear of
-#   their thresholds. On `tiny-var` (timbre varying within a class) mix-and-separate still
-#   matches supervised training (-0.29 dB [-0.90, 0.33]). In their last quarter of training the
-#   supervised, PIT and 5 % models still gained 0.3-0.6 dB validation SI-SDR (stopped before
-#   their plateau), mix-and-separate, weak and semi had flattened (under 0.1 dB) and MixIT lost
-#   0.39 dB.
-# - **Conditioning decides claim (a).** With *late* conditioning (the query only reweights the
-#   decoder's last features; the CPU presets use it for their main tables because it is ~3x
-#   cheaper per weak step), the bi-modal weak objective does no better than mix-and-separate,
-#   and claim (a) fails in `tiny` and `small`. With the paper's *deep* conditioning (FiLM at
-#   every U-Net level) the weak objective gains about a decibel at every training-mixture size
-#   and leads mix-and-separate at every size, while deep conditioning does not help
-#   mix-and-separate. Our reading: the CLAP-similarity term asks for *different* outputs for the
-#   different clauses of one mixture, which a query acting on every level can deliver and a
-#   final reweighting barely can. The lead is still smaller than the paper's ~2.4 dB.
-# - **Longer training lifts both, not the gap.** Trained three times longer on 4-source mixtures
-#   (late conditioning), mix-and-separate and the weak objective each gain well over a decibel and
-#   stay level with each other: at these budgets every model is still under-trained, but the
-#   weak objective's missing lead is not a matter of steps.
-# - **Mix-and-separate degrades less than in the paper.** Its train/test mismatch (trained with
-#   whole-caption queries, tested with one source's label) is milder here: TinyCLAP's text side
-#   is a sentence encoder fitted to our phrasings, and a multi-source caption's embedding still
-#   points towards each of its sources.
-# - **MixIT's numbers use an oracle.** Its 2N unconditional outputs are matched to the references
-#   by the best permutation, which no user has at inference, and it cannot be queried by text at
-#   all. It is a reference, not a competitor on equal terms; unlike the paper's, ours is strong
-#   (on these synthetic, well-separated classes) and does not fall steadily with N.
-# - **The CPU budgets are step-bound, not data-bound.** In `small`, supervised training on 5 % of
-#   the clean clips matches training on all of them: at 300 steps of 16 mixtures no model exhausts
-#   even the small subset, so Table 2's question (how much clean data is needed) is barely posed.
-#   Semi-supervision still adds to the 5 % model, so claim (c) holds, weakly.
-# - **Far from the mask ceiling.** Claim (d) fails by more than 10 dB: the oracle ratio mask
-#   reaches ~18 dB on these mixtures, 8-channel U-Nets trained for minutes reach 6-7 dB. The
-#   `paper` preset (32 channels, 7 levels, 100k steps) is the real test of (d) and needs a GPU.
+# - *Conditioning decided claim (a) there.* With late conditioning the weak objective did no
+#   better than mix-and-separate; with deep conditioning it gained about a decibel SDR at every
+#   training-mixture size and led mix-and-separate at each, by less than the paper's ~2.4 dB (its
+#   "deep vs late" table and bullets).
+# - *Longer training lifted both methods, not the gap* (its "Longer training" table, 4-source
+#   mixtures, 900 steps).
+# - *MixIT's numbers use an oracle*: its 2N unconditional outputs are matched to the references
+#   by the best selection, which no user has at inference; it is a reference, out of the ranking.
+# - *Claim (c) held there and fails in `tiny`*: with one seed and SDR on 1-s clips, `small`
+#   cannot say which is right; the `tiny` verdict rests on three seeds, SI-SDR and 6.4-s clips.
+
+# %% [markdown]
+# ## Which code made these files
+# Each cell file names the commit that trained it; a preset whose cells come from several
+# commits says so here. Files made before issue 18's changes (constant learning rate, last
+# iterate evaluated, SDR only, one seed, 1- or 2-s test clips) carry no per-mixture scores, so
+# the verdicts that need them say "not run".
+
+# %%
+for preset in summaries:
+    cells_dir = Path(RESULTS) / preset / "cells"
+    made = {}
+    for path in sorted(cells_dir.glob("*.json")):
+        cell = json.loads(path.read_text())
+        key = (cell.get("provenance", {}).get("git_commit"), cell.get("test_clip_seconds", "?"))
+        made.setdefault(key, []).append(path.stem)
+    for (commit, seconds), names in made.items():
+        print(f"{preset}: {len(names)} cells made at commit {commit}, test clips of {seconds} s")
 
 # %% [markdown]
 # ## Does the reference-free CLAPScore rank methods like SDR?
