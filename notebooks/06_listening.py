@@ -302,7 +302,8 @@ else:
         m: separate(sep, ood_mix, [label_prompt(n) for n in ood_names]) for m, sep in models.items()
     }
     ood_met = {
-        m: {k: v[0] for k, v in scores(e[None], ood_refs[None]).items()} for m, e in ood_est.items()
+        m: {k: v[0] for k, v in source_metrics(e[None], ood_refs[None]).items()}
+        for m, e in ood_est.items()
     }
     display(Markdown(f"### flute + drum kit, recorded ({length / test.sr:.1f} s)"))
     show(ood_mix, ood_refs, ood_names, ood_est, ood_met)
