@@ -50,7 +50,6 @@ WORK = "../work/book"  # the test split is rendered under WORK/listening/
 
 # %%
 import importlib.util
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -63,7 +62,7 @@ from wsas.audio import load
 from wsas.data.classes import CLASS_BY_NAME, label_prompt
 from wsas.data.datasets import load_embedded
 from wsas.data.mixing import fixed_pairs
-from wsas.data.synth import TARGET_RMS_DB, build_corpus
+from wsas.data.synth import TARGET_RMS_DB, build_corpus, corpus_matches
 from wsas.evaluate import source_metrics
 from wsas.plots import players_table, spectrogram_grid
 from wsas.presets import get_preset
@@ -103,8 +102,7 @@ display(Markdown(markdown_table(rows, digits=2)))
 preset = get_preset(PRESET)
 only_test = {split: n if split == "test" else 0 for split, n in preset.clips_per_class.items()}
 corpus = Path(WORK) / "listening" / f"{preset.name}-test"
-built = json.loads((corpus / "corpus.json").read_text()) if (corpus / "corpus.json").is_file() else {}
-if built.get("test_clip_samples") != preset.test_samples:  # missing, or from an older wsas
+if not corpus_matches(corpus, preset):  # missing, or rendered with other clip lengths
     build_corpus(replace(preset, clips_per_class=only_test), corpus, progress=False)
 test = load_embedded(corpus, "test")
 pairs = fixed_pairs(test, PAIRS, SEED)

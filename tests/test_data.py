@@ -17,7 +17,13 @@ from wsas.data.datasets import (
     vggsound_items,
 )
 from wsas.data.mixing import fixed_pairs, sample_batch
-from wsas.data.synth import VARIATION_RANGES, Renderer, build_corpus, draw_variation
+from wsas.data.synth import (
+    VARIATION_RANGES,
+    Renderer,
+    build_corpus,
+    corpus_matches,
+    draw_variation,
+)
 from wsas.presets import PRESETS
 
 
@@ -106,6 +112,8 @@ def test_test_clips_can_be_longer_than_training_clips(tmp_path):
     train, test = load_embedded(tmp_path, "train"), load_embedded(tmp_path, "test")
     assert test.waves.shape[-1] == 3 * train.waves.shape[-1] == preset.test_samples
     assert json.loads((tmp_path / "corpus.json").read_text())["test_clip_samples"] == 3 * 8192
+    assert corpus_matches(tmp_path, preset) and not corpus_matches(tmp_path, PRESETS["smoke"])
+    assert not corpus_matches(tmp_path / "missing", preset)
     assert PRESETS["tiny"].test_samples == 100 * 512  # BSS Eval's filter: 1 % of a test clip
 
 

@@ -156,10 +156,11 @@ def weak_loss(
         "mixture": reconstruction_loss(mixture_masks, mag_mix, mag_mixtures),
         "consistency": consistency_loss(clause_masks, alpha, mag_mix, mag_mixtures),
     }
-    parts["total"] = recon_weight * (parts["consistency"] + parts["mixture"])
-    if audio_emb is not None:  # the log's columns keep their order: similarity before total
+    total = recon_weight * (parts["consistency"] + parts["mixture"])
+    if audio_emb is not None:
         parts["similarity"] = clap_similarity_loss(audio_emb, text_emb, scale, same_text)
-        parts = {**parts, "total": parts.pop("total") + sim_weight * parts["similarity"]}
+        total = total + sim_weight * parts["similarity"]
+    parts["total"] = total  # last: the log's columns keep their order
     return parts
 
 

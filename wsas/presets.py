@@ -35,7 +35,7 @@ class TrainConfig:
     clean_fraction: float = 1.0  # supervised / semi: fraction of train clips available clean
     lambda_s: float = 1.0
     lambda_u: float = 1.0
-    # supervised, semi's supervised half, mix-and-separate (the others ignore it): "magnitude"
+    # supervised, semi's supervised half, mix-and-separate (the others refuse snr): "magnitude"
     # (the paper's weighted L1) or "snr" (waveform)
     recon_loss: str = "magnitude"
     # magnitude losses on spectrograms divided by each example's mean mixture magnitude, so that
@@ -259,7 +259,8 @@ PRESETS: dict[str, Preset] = {
 
 # headroom presets (issue 18): tiny's sizes on a corpus whose timbre varies within each class,
 # over every class ("tiny-var") or over the MUSIC-like instruments only ("music")
-# (one seed, no ablation or sweeps: the headroom check only)
+# (one seed, no CLAP-term ablation or sweeps: the headroom check only, at the preset's steps and
+# at tiny's headroom_steps)
 _HEADROOM = dict(
     variation=True, seeds=(0,), clap_ablation=False, sweep_sim_weights=(), sweep_lrs=()
 )

@@ -482,6 +482,14 @@ def _position(name: str) -> str:
     return re.sub(r"-s\d+(?=-|$)", "", name)
 
 
+def _by_position(cells: list[dict]) -> dict[str, list[dict]]:
+    """The cells grouped by grid position (one per seed), in the order they come."""
+    positions: dict[str, list[dict]] = {}
+    for c in cells:
+        positions.setdefault(_position(c["name"]), []).append(c)
+    return positions
+
+
 def _said(d: dict) -> str:
     return f"{d['difference_db']:+.2f} dB [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]"
 
@@ -503,9 +511,7 @@ def reading(reports: list[dict], bounds: dict, decisions: dict[str, dict]) -> li
                 f"{name.replace('_', ' ')}: {_said(d)} SI-SDR (threshold "
                 f"{d['direction']} {d['threshold_db']:g} dB): {d['verdict']}."
             )
-    positions: dict[str, list[dict]] = {}
-    for r in reports:
-        positions.setdefault(_position(r["name"]), []).append(r)
+    positions = _by_position(reports)
     means = {p: float(np.mean([r["si_sdr"] for r in rs])) for p, rs in positions.items()}
     template = bounds.get("class_template", {}).get("si_sdr")
     if template is not None:
@@ -534,13 +540,15 @@ def reading(reports: list[dict], bounds: dict, decisions: dict[str, dict]) -> li
     if gains:
         rising = [f"{p} ({g:+.2f})" for p, g in gains.items() if g > 0.2]
         falling = [f"{p} ({g:+.2f})" for p, g in gains.items() if g < -0.2]
+        clauses = [f"still rising by more than 0.2 dB for {', '.join(rising)}"] if rising else []
+        clauses += [f"falling by more than 0.2 dB for {', '.join(falling)}"] if falling else []
+        clauses.append(
+            f"within 0.2 dB for the {len(gains) - len(rising) - len(falling)} other positions"
+        )
         out.append(
             "Validation SI-SDR over the last quarter of training (mean over seeds): "
-            + (f"still rising by more than 0.2 dB for {', '.join(rising)}" if rising else "")
-            + ("; " if rising and falling else "")
-            + (f"falling by more than 0.2 dB for {', '.join(falling)}" if falling else "")
-            + ("; " if rising or falling else "")
-            + f"within 0.2 dB for the {len(gains) - len(rising) - len(falling)} other positions."
+            + "; ".join(clauses)
+            + "."
         )
     return out
 
@@ -572,12 +580,9 @@ def figure(cells: list[dict], bounds: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     if len({c["cell"]["sources"] for c in cells}) == 1:
-        positions: dict[str, list[float]] = {}
-        for c in cells:
-            positions.setdefault(_position(c["name"]), []).append(c["si_sdr"])
-        names = list(positions)
+        positions = {p: [c["si_sdr"] for c in cs] for p, cs in _by_position(cells).items()}
         ax.barh(
-            names,
+            list(positions),
             [np.mean(v) for v in positions.values()],
             xerr=[np.std(v) if len(v) > 1 else 0 for v in positions.values()],
             color="C0",

@@ -21,7 +21,7 @@ from wsas.clap import load_clap
 from wsas.clap.pretrain import evaluate_clap, pretrain
 from wsas.data.datasets import load_embedded
 from wsas.data.mixing import fixed_pairs
-from wsas.data.synth import build_corpus
+from wsas.data.synth import build_corpus, corpus_matches
 from wsas.evaluate import bounds as mixture_bounds
 from wsas.evaluate import class_templates, evaluate_run
 from wsas.presets import Preset, TrainConfig, get_preset
@@ -189,17 +189,6 @@ def _run_cell_job(
     return report
 
 
-def _stale(corpus: Path, preset: Preset) -> bool:
-    """Whether the corpus in ``corpus`` was built with other clip lengths than ``preset``'s (by an
-    older version; its CLAP split, and so a TinyCLAP trained on it, is the same)."""
-    info = corpus / "corpus.json"
-    built = json.loads(info.read_text()) if info.is_file() else {}
-    return (built.get("clip_samples"), built.get("test_clip_samples")) != (
-        preset.clip_samples,
-        preset.test_samples,
-    )
-
-
 def prepare(
     preset: Preset,
     work: str | os.PathLike,
@@ -213,7 +202,8 @@ def prepare(
     """
     work = Path(work) / preset.name
     corpus, clap_ckpt = work / "data", work / "tinyclap.safetensors"
-    if not (corpus / "metadata.csv").is_file() or _stale(corpus, preset):
+    # a corpus of other clip lengths is rebuilt; its CLAP split, so its TinyCLAP, is the same
+    if not (corpus / "metadata.csv").is_file() or not corpus_matches(corpus, preset):
         build_corpus(preset, corpus, progress=progress)
     if not clap_ckpt.is_file():
         t0 = time.time()

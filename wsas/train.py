@@ -92,6 +92,11 @@ def clean_subset(clips: ClipSet, fraction: float) -> tuple[ClipSet, ClipSet]:
     return clips.subset(keep), clips.subset(rest.nonzero().flatten()) if rest.any() else clips
 
 
+def _differing(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """The keys (sorted, with ``prefix``) whose values differ between two configurations."""
+    return [f"{prefix}{k}" for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+
+
 class Trainer:
     """Builds the model and optimizer from a config; ``run()`` trains with checkpoints and logs.
 
@@ -221,13 +226,10 @@ class Trainer:
         # a field added since the checkpoint was written counts as its default
         defaults = {k: v for k, v in asdict(TrainConfig(self.cfg.mode)).items() if k != "unet"}
         theirs = {**defaults, **(config.get("train") or {}), "unet": config.get("unet")}
-        changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+        changed = _differing(theirs, ours)
         if "unet" in changed:  # name the network's fields, not the whole dict
-            old, new = theirs["unet"] or {}, ours["unet"]
             changed.remove("unet")
-            changed += [
-                f"unet.{k}" for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)
-            ]
+            changed += _differing(theirs["unet"] or {}, ours["unet"], "unet.")
         if changed:
             raise CheckpointError(
                 f"{self.checkpoint_path}: made with a different configuration "

@@ -376,6 +376,17 @@ def build_corpus(
     return out / "metadata.csv"
 
 
+def corpus_matches(corpus: str | os.PathLike, preset: Preset) -> bool:
+    """Whether ``corpus`` holds a corpus rendered with ``preset``'s clip and test-clip lengths
+    (False when it is missing or was built by an older version with other lengths)."""
+    info = Path(corpus) / "corpus.json"
+    built = json.loads(info.read_text()) if info.is_file() else {}
+    return (built.get("clip_samples"), built.get("test_clip_samples")) == (
+        preset.clip_samples,
+        preset.test_samples,
+    )
+
+
 def _swap_in(new: Path, out: Path) -> None:
     """Put the finished corpus ``new`` in place of ``out``'s, keeping ``out``'s other files."""
     if not out.exists():
