@@ -227,6 +227,19 @@ def test_the_clap_term_ablation_is_its_own_row_and_decided_on_seeds():
     assert "weak-x2-deep-sim0-s2" in table  # but is listed with every cell
 
 
+def test_claim_a_cells_get_an_si_sdr_table_by_conditioning():
+    cells = [
+        scored(m, n, [n + (m == "weak") + (c == "deep")] * 4, conditioning=c)
+        for m in ("mix-and-separate", "weak")
+        for n in (2, 3, 4)
+        for c in ("deep", "late")
+    ]
+    table = si_sdr_tables(cells, "late").split("### Deep vs late conditioning: SI-SDR")[1]
+    assert "| weak | deep | 4.00 | 5.00 | 6.00 |" in table
+    assert "| mix-and-separate | late | 2.00 | 3.00 | 4.00 |" in table
+    assert "Deep vs late" not in si_sdr_tables(cells[1::2], "late")  # one conditioning: none
+
+
 def test_the_reading_is_computed_from_the_numbers():
     import numpy as np
 

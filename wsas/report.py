@@ -232,6 +232,29 @@ def si_sdr_tables(cells: list[dict], conditioning: str) -> str:
             if found:
                 label = f"{mode} {round(fraction * 100)}%"
                 lines.append(f"| {label} | {_interval([c['si_sdr'] for c in found])} |")
+    if len({c["cell"]["conditioning"] for c in cells}) > 1:  # claim (a) is decided on deep
+        lines += [
+            "",
+            "### Deep vs late conditioning: SI-SDR (dB), unsupervised",
+            "",
+            "| method | conditioning | 2-src | 3-src | 4-src |",
+            "|---|---|---|---|---|",
+        ]
+        for mode in ("mix-and-separate", "weak"):
+            for kind in ("deep", "late"):
+                lines.append(
+                    f"| {mode} | {kind} | "
+                    + " | ".join(
+                        _interval(
+                            [
+                                c["si_sdr"]
+                                for c in _matching(cells, mode=mode, sources=n, conditioning=kind)
+                            ]
+                        )
+                        for n in (2, 3, 4)
+                    )
+                    + " |"
+                )
     lines += [
         "",
         "### Every cell",

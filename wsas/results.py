@@ -13,28 +13,38 @@ from pathlib import Path
 import torch
 
 
-def provenance() -> dict:
-    """Git commit, machine, versions and time, for stamping every result file."""
+def _code_commit() -> str | None:
+    """The commit of the library code this process loaded (``+dirty`` when ``wsas/`` differed
+    from it), or None outside a git checkout."""
+    package = Path(__file__).parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, cwd=package, timeout=10
+        ).stdout.strip()
+
     try:
-        commit = (
-            subprocess.run(
-                ["git", "rev-parse", "--short", "HEAD"],
-                capture_output=True,
-                text=True,
-                cwd=Path(__file__).parent,
-                timeout=10,
-            ).stdout.strip()
-            or None
-        )
+        commit = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".")
     except (OSError, subprocess.SubprocessError):
-        commit = None
+        return None
+    return (commit + ("+dirty" if changed else "")) or None
+
+
+# read once, when the code is loaded: a commit made while a long run trains is not its code
+CODE_COMMIT = _code_commit()
+
+
+def provenance() -> dict:
+    """Git commit of the running code, machine, versions and time, for stamping every result
+    file."""
     device = (
         torch.cuda.get_device_name(0)
         if torch.cuda.is_available()
         else f"CPU ({os.cpu_count()} cores)"
     )
     return {
-        "git_commit": commit,
+        "git_commit": CODE_COMMIT,
         "machine": f"{platform.machine()} {device}",
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
