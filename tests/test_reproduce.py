@@ -38,6 +38,8 @@ def test_grids_cover_the_papers_tables():
         f"weak-x2-{c}-sim8-s0",
         f"mix-and-separate-x2-{c}-lr0.001-s0",
         f"mix-and-separate-x2-{c}-lr0.004-s0",
+        f"semi-x2-clean5-{c}-ls4-s0",
+        f"semi-x2-clean5-{c}-ls16-s0",
         f"supervised-x2-{c}-s0-1200steps",
         f"mix-and-separate-x2-{c}-s0-1200steps",
     } == tiny
@@ -162,10 +164,11 @@ def scored(
     sim_weight=None,
     lr=None,
     steps=None,
+    lambda_s=None,
 ):
     """A cell report with per-test-mixture SI-SDR ``items``."""
     items = [float(v) for v in items]
-    cell = Cell(mode, sources, clean, conditioning, seed, steps, sim_weight, lr)
+    cell = Cell(mode, sources, clean, conditioning, seed, steps, sim_weight, lr, lambda_s)
     return {
         "cell": asdict(cell),
         "name": cell.name,
@@ -279,3 +282,16 @@ def test_sweeps_choose_on_validation_not_on_test():
     chosen = [r["setting"] for r in rows if r["chosen on validation"]]
     assert chosen == ["sim_weight = 0.5 (main grid)"]  # best validation, though not best test
     assert all(r["seed"] == 0 for r in rows)
+    semi = [
+        scored("semi", 2, [3.0], clean=c, lambda_s=w)
+        for c, w in ((0.1, None), (0.05, None), (0.05, 4.0))
+    ]
+    for c, val in zip(semi, (9.0, 4.0, 5.0)):
+        c["train"] = {"best_val_si_sdr": val}
+    rows = sweeps(semi, "deep", {"lambda_s": 1.0})  # the main cell at the sweep's clean fraction
+    assert [
+        (r["setting"], r["best validation SI-SDR"], r["chosen on validation"]) for r in rows
+    ] == [
+        ("lambda_s = 1 (main grid)", 4.0, False),
+        ("lambda_s = 4", 5.0, True),
+    ]

@@ -1,9 +1,9 @@
 """Presets: one source of truth for corpus sizes, STFT, model and training budgets.
 
 ``smoke`` runs in CI in about a minute, ``tiny`` is the laptop default (the 2-source column,
-supervised and semi 5 % and the CLAP-term ablation with three seeds each, PIT and MixIT with
-one, the weight and learning-rate sweeps and supervised and mix-and-separate trained 4x longer
-with one; 2-s training clips, 6.4-s test clips),
+supervised and semi 5 % and the CLAP-term ablation with three seeds each; PIT, MixIT, the weight
+sweeps of weak and semi, the learning-rate sweep and supervised and mix-and-separate trained 4x
+longer with one; 2-s training clips, 6.4-s test clips),
 ``small`` the full grid of 21 cells with the deep-conditioning ablation on a larger corpus and
 200 test mixtures, plus mix-and-separate and weak on 4-source mixtures trained 3x longer; to fit
 in about 1.5 hours on 2 CPU cores (``--jobs 2``) its training clips are 1 s (test clips 6.4 s)
@@ -117,6 +117,9 @@ class Preset:
     # TrainConfig.sim_weight) and mix-and-separate's learning rate (beside ``lr``)
     sweep_sim_weights: tuple[float, ...] = ()
     sweep_lrs: tuple[float, ...] = ()
+    # semi's supervised-term weight lambda_s (beside TrainConfig.lambda_s) at the smallest clean
+    # fraction: that term is ~4 % of semi's objective at weight 1
+    sweep_semi_weights: tuple[float, ...] = ()
     # > 0: supervised and mix-and-separate (2-source) also trained this many steps, first seed:
     # the headroom check at a budget nearer the plateau
     headroom_steps: int = 0
@@ -214,6 +217,7 @@ PRESETS: dict[str, Preset] = {
         clap_ablation=True,
         sweep_sim_weights=(2.0, 8.0),
         sweep_lrs=(1e-3, 4e-3),
+        sweep_semi_weights=(4.0, 16.0),
         headroom_steps=1200,
     ),
     "small": Preset(
@@ -262,7 +266,12 @@ PRESETS: dict[str, Preset] = {
 # (one seed, no CLAP-term ablation or sweeps: the headroom check only, at the preset's steps and
 # at tiny's headroom_steps)
 _HEADROOM = dict(
-    variation=True, seeds=(0,), clap_ablation=False, sweep_sim_weights=(), sweep_lrs=()
+    variation=True,
+    seeds=(0,),
+    clap_ablation=False,
+    sweep_sim_weights=(),
+    sweep_lrs=(),
+    sweep_semi_weights=(),
 )
 PRESETS["tiny-var"] = replace(PRESETS["tiny"], name="tiny-var", **_HEADROOM)
 PRESETS["music"] = replace(PRESETS["tiny"], name="music", classes="music", **_HEADROOM)

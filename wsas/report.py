@@ -166,7 +166,7 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
     return "\n".join(lines) + "\n", numbers
 
 
-VARIANTS = ("steps", "sim_weight", "lr")  # Cell fields that are None on the main grid
+VARIANTS = ("steps", "sim_weight", "lr", "lambda_s")  # Cell fields that are None on the main grid
 
 
 def _matching(cells: list[dict], steps: int | None = None, **match) -> list[dict]:
@@ -344,16 +344,23 @@ def ablations(cells: list[dict], conditioning: str) -> dict:
 
 
 def sweeps(cells: list[dict], conditioning: str, defaults: dict[str, float]) -> list[dict]:
-    """The weight and learning-rate sweeps, chosen on validation: for weak's ``sim_weight`` and
-    mix-and-separate's ``lr`` (2-source training mixtures), each value tried at the first seed
+    """The weight and learning-rate sweeps, chosen on validation: for weak's ``sim_weight``,
+    mix-and-separate's ``lr`` and semi's ``lambda_s`` (2-source training mixtures; semi at the
+    clean fraction its sweep used), each value tried at the first seed
     (``defaults``: the main grid's values), its best validation SI-SDR and its test SI-SDR, and
     which value validation chooses. Empty when no sweep cell ran."""
     rows = []
-    for mode, field in (("weak", "sim_weight"), ("mix-and-separate", "lr")):
-        main = {"mode": mode, "sources": 2, "conditioning": conditioning}
-        tried = sorted({c["cell"].get(field) for c in cells if c["cell"]["mode"] == mode} - {None})
-        if not tried:
+    for mode, field in (("weak", "sim_weight"), ("mix-and-separate", "lr"), ("semi", "lambda_s")):
+        swept = [c for c in cells if c["cell"]["mode"] == mode and c["cell"].get(field) is not None]
+        if not swept:
             continue
+        tried = sorted({c["cell"][field] for c in swept})
+        main = {
+            "mode": mode,
+            "sources": 2,
+            "conditioning": conditioning,
+            "clean_fraction": swept[0]["cell"]["clean_fraction"],
+        }
         found = []
         for value in [None, *tried]:
             runs = [

@@ -52,6 +52,7 @@ class Cell:
     steps: int | None = None  # None: the preset's train_steps (the longer-training ablation)
     sim_weight: float | None = None  # None: the default; 0 switches the CLAP term off (ablation)
     lr: float | None = None  # None: the preset's (the learning-rate sweep sets it)
+    lambda_s: float | None = None  # None: the default; semi's supervised-term weight (sweep)
 
     @property
     def name(self) -> str:
@@ -59,8 +60,10 @@ class Cell:
         longer = f"-{self.steps}steps" if self.steps else ""
         sim = "" if self.sim_weight is None else f"-sim{self.sim_weight:g}"
         lr = "" if self.lr is None else f"-lr{self.lr:g}"
+        sup = "" if self.lambda_s is None else f"-ls{self.lambda_s:g}"
         return (
-            f"{self.mode}-x{self.sources}{clean}-{self.conditioning}{sim}{lr}-s{self.seed}{longer}"
+            f"{self.mode}-x{self.sources}{clean}-{self.conditioning}{sim}{lr}{sup}"
+            f"-s{self.seed}{longer}"
         )
 
 
@@ -72,8 +75,9 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
     ``clap_ablation``, weak on 2-source mixtures without its CLAP term; with ``ablation_steps``,
     mix-and-separate and weak on 4-source mixtures trained that long; and the sweeps on
     validation (first seed): weak at each of ``sweep_sim_weights``, mix-and-separate at each of
-    ``sweep_lrs``; with ``headroom_steps``, supervised and mix-and-separate trained that long
-    (first seed). Every other cell runs each of ``preset.seeds`` except PIT and MixIT
+    ``sweep_lrs``, semi (smallest clean fraction) at each supervised-term weight of
+    ``sweep_semi_weights``; with ``headroom_steps``, supervised and mix-and-separate trained
+    that long (first seed). Every other cell runs each of ``preset.seeds`` except PIT and MixIT
     (references: the first seed)."""
     main, other = preset.conditioning, "late" if preset.conditioning == "deep" else "deep"
 
@@ -85,11 +89,13 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         steps: int | None = None,
         sim_weight: float | None = None,
         lr: float | None = None,
+        lambda_s: float | None = None,
         first_seed: bool = False,
     ) -> list[Cell]:
         seeds = preset.seeds[:1] if first_seed or mode in ("pit", "mixit") else preset.seeds
         return [
-            Cell(mode, sources, clean, conditioning, seed, steps, sim_weight, lr) for seed in seeds
+            Cell(mode, sources, clean, conditioning, seed, steps, sim_weight, lr, lambda_s)
+            for seed in seeds
         ]
 
     sizes = sorted(set(preset.unsupervised_sources) | set(sources))
@@ -112,6 +118,8 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         cells += cell("weak", sim_weight=weight, first_seed=True)
     for lr in preset.sweep_lrs:
         cells += cell("mix-and-separate", lr=lr, first_seed=True)
+    for weight in preset.sweep_semi_weights:
+        cells += cell("semi", clean=min(preset.semi_fractions), lambda_s=weight, first_seed=True)
     if preset.headroom_steps:
         for mode in ("supervised", "mix-and-separate"):
             cells += cell(mode, steps=preset.headroom_steps, first_seed=True)
@@ -141,6 +149,7 @@ def run_cell(
         clean_fraction=cell.clean_fraction,
         sim_weight=cell.sim_weight,
         lr=cell.lr,
+        lambda_s=cell.lambda_s,
     )
     run = runs / replace(cell, steps=None if steps == preset.train_steps else steps).name
     train, val = load_embedded(corpus, "train"), load_embedded(corpus, "val")
@@ -344,7 +353,9 @@ def reproduce(
     ablated = ablations(reports, preset.conditioning)
     markdown += verdict_section("What the CLAP term adds (SI-SDR, paired)", ablated)
     swept = sweeps(
-        reports, preset.conditioning, {"sim_weight": TrainConfig.sim_weight, "lr": preset.lr}
+        reports,
+        preset.conditioning,
+        {"sim_weight": TrainConfig.sim_weight, "lr": preset.lr, "lambda_s": TrainConfig.lambda_s},
     )
     if swept:
         markdown += "\n### Sweeps on validation (first seed, the same budget)\n\n"
