@@ -43,6 +43,16 @@ def test_grids_cover_the_papers_tables():
         f"supervised-x2-{c}-s0-1200steps",
         f"mix-and-separate-x2-{c}-s0-1200steps",
     } == tiny
+    long = grid(PRESETS["tiny-long"])  # the claim cells trained to the plateau, no sweeps
+    assert {c.name for c in long} == {
+        n
+        for n in tiny
+        if "-lr" not in n
+        and "-ls" not in n
+        and "sim2" not in n
+        and "sim8" not in n
+        and not n.endswith("steps")
+    } and PRESETS["tiny-long"].train_steps == 4 * PRESETS["tiny"].train_steps
     small = grid(PRESETS["small"])
     assert {(c.mode, c.sources) for c in small} >= {
         (m, n) for m in ("mixit", "mix-and-separate", "weak") for n in (2, 3, 4)
