@@ -23,10 +23,12 @@
 # is 1 % of a clip); `small` has the full grid on a larger corpus (1-s training clips, the same
 # 6.4-s test clips, one seed): 2-, 3- and 4-source training mixtures, deep vs late conditioning
 # (claim (a) is decided on deep, the paper's U-Net) and 4-source cells trained 3x longer.
+# `tiny-long` is tiny's claim grid trained 4x longer (1200 steps, near the plateau of tiny's
+# longest cells), three seeds: the grid that should decide claims (b)-(d) on this corpus.
 
 # %% tags=["parameters"]
 RESULTS = "../results"
-PRESETS = ["tiny", "small", "paper"]  # which results/<preset>/ to show, where present
+PRESETS = ["tiny", "tiny-long", "small", "paper"]  # which results/<preset>/ to show, where present
 SWEEP_SOURCES = [2, 3]  # the papermill sweep below: sources per training mixture
 SWEEP_PRESET = "smoke"
 SWEEP_STEPS = 10
