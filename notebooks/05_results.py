@@ -46,7 +46,8 @@ summaries = {}
 for preset in PRESETS:
     out = Path(RESULTS) / preset
     if not (out / "summary.json").is_file():
-        display(Markdown(f"`{out}/summary.json` is missing: run `wsas reproduce --preset {preset}` to add it."))
+        display(Markdown(f"`{out}/summary.json` is missing: run `wsas reproduce --preset {preset}` "
+                         "(add `--resume` to continue an interrupted run) to make it."))
         continue
     summaries[preset] = summary = json.loads((out / "summary.json").read_text())
     display(Markdown((out / "tables.md").read_text()))
@@ -87,7 +88,10 @@ def said(d: dict) -> str:
 
 
 for preset, summary in summaries.items():
-    if "headroom" not in summary:
+    if "headroom" not in summary:  # made before issue 18's changes
+        display(Markdown(f"**{preset}** was made by older code (SDR only, one seed, claim (a) on "
+                         f"{summary['preset']['conditioning']} conditioning, short test clips): "
+                         "its verdicts above are not decided by paired SI-SDR intervals."))
         continue
     room, claims = summary["headroom"], summary["claims"]
     lines = [
@@ -105,7 +109,7 @@ for preset, summary in summaries.items():
         lines.append(f"The weak objective with its CLAP term minus without it: {said(ablation)}; "
                      "a term that helped would show a positive interval.")
     a = next(v for k, v in claims.items() if k.startswith("a_"))
-    sizes = [f"{n[0]}-source training mixtures {said(d)}" for n, d in a.items()
+    sizes = [f"{n.split('_')[0]}-source training mixtures {said(d)}" for n, d in a.items()
              if isinstance(d, dict) and "difference_db" in d]
     lines.append(f"Claim (a), weak beats mix-and-separate by 2 dB ({a.get('conditioning')} "
                  f"conditioning): {'; '.join(sizes) or a['verdict']}. Claims "

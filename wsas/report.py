@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -102,25 +103,16 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
         if values:
             t2[label] = float(np.mean(values))
             lines.append(f"| {label} | {_mean_spread(values)} | {PAPER_TABLE2[label]} |")
+    lines += _conditioning_table(
+        cells,
+        "Deep vs late conditioning (unsupervised, SDR dB)",
+        lambda found: _mean_spread([c["sdr"] for c in found]),
+    )
     if len({c["cell"]["conditioning"] for c in cells}) > 1:
-        lines += [
-            "",
-            "### Deep vs late conditioning (unsupervised, SDR dB)",
-            "",
-            "| method | conditioning | 2-src | 3-src | 4-src |",
-            "|---|---|---|---|---|",
-        ]
         for mode in ("mix-and-separate", "weak"):
-            for conditioning in ("deep", "late"):
-                row = {
-                    str(n): sdrs(mode=mode, sources=n, conditioning=conditioning) for n in (2, 3, 4)
-                }
-                cond[f"{mode}/{conditioning}"] = {k: float(np.mean(v)) for k, v in row.items() if v}
-                lines.append(
-                    f"| {mode} | {conditioning} | "
-                    + " | ".join(_mean_spread(row[k]) for k in "234")
-                    + " |"
-                )
+            for kind in ("deep", "late"):
+                row = {str(n): sdrs(mode=mode, sources=n, conditioning=kind) for n in (2, 3, 4)}
+                cond[f"{mode}/{kind}"] = {k: float(np.mean(v)) for k, v in row.items() if v}
     longer = sorted(
         {
             (c["cell"]["mode"], c["cell"]["sources"], c["cell"]["conditioning"], c["cell"]["steps"])
@@ -171,9 +163,25 @@ VARIANTS = ("steps", "sim_weight", "lr", "lambda_s")  # Cell fields that are Non
 
 def _matching(cells: list[dict], steps: int | None = None, **match) -> list[dict]:
     """The cells (one per seed) of a grid position; ablation and sweep cells only when asked
-    for by their ``VARIANTS`` field (``steps=900``, ``sim_weight=0.0``, ``lr=1e-3``)."""
+    for by their ``VARIANTS`` field (``steps=900``, ``sim_weight=0.0``, ``lr=1e-3``,
+    ``lambda_s=4.0``)."""
     match = {**dict.fromkeys(VARIANTS), "steps": steps, **match}
     return [c for c in cells if all(c["cell"].get(k) == v for k, v in match.items())]
+
+
+def _conditioning_table(cells: list[dict], title: str, text: Callable[[list[dict]], str]) -> list:
+    """Markdown lines of mix-and-separate and weak by conditioning (deep, late) and training-
+    mixture size (2-4 sources), ``text(the cells of one position)`` in each; none when the cells
+    have one conditioning."""
+    if len({c["cell"]["conditioning"] for c in cells}) < 2:
+        return []
+    lines = ["", f"### {title}", "", "| method | conditioning | 2-src | 3-src | 4-src |"]
+    lines.append("|---|---|---|---|---|")
+    for mode in ("mix-and-separate", "weak"):
+        for kind in ("deep", "late"):
+            found = [_matching(cells, mode=mode, sources=n, conditioning=kind) for n in (2, 3, 4)]
+            lines.append(f"| {mode} | {kind} | " + " | ".join(map(text, found)) + " |")
+    return lines
 
 
 def _interval(values: list[float]) -> str:
@@ -188,7 +196,8 @@ def _interval(values: list[float]) -> str:
 
 def si_sdr_tables(cells: list[dict], conditioning: str) -> str:
     """Table 1 and Table 2 in SI-SDR (what decides the claims), mean and 95 % interval over
-    seeds, then every cell with SDR, SIR, SAR, its best validation step and the plateau check."""
+    seeds, deep vs late conditioning where both ran, then every cell with SDR, SIR, SAR, its best
+    validation step and the plateau check."""
     lines = [
         "### Table 1 analogue: SI-SDR (dB) on 2-source test mixtures (decides the claims)",
         "",
@@ -232,29 +241,11 @@ def si_sdr_tables(cells: list[dict], conditioning: str) -> str:
             if found:
                 label = f"{mode} {round(fraction * 100)}%"
                 lines.append(f"| {label} | {_interval([c['si_sdr'] for c in found])} |")
-    if len({c["cell"]["conditioning"] for c in cells}) > 1:  # claim (a) is decided on deep
-        lines += [
-            "",
-            "### Deep vs late conditioning: SI-SDR (dB), unsupervised",
-            "",
-            "| method | conditioning | 2-src | 3-src | 4-src |",
-            "|---|---|---|---|---|",
-        ]
-        for mode in ("mix-and-separate", "weak"):
-            for kind in ("deep", "late"):
-                lines.append(
-                    f"| {mode} | {kind} | "
-                    + " | ".join(
-                        _interval(
-                            [
-                                c["si_sdr"]
-                                for c in _matching(cells, mode=mode, sources=n, conditioning=kind)
-                            ]
-                        )
-                        for n in (2, 3, 4)
-                    )
-                    + " |"
-                )
+    lines += _conditioning_table(  # claim (a) is decided on deep conditioning
+        cells,
+        "Deep vs late conditioning: SI-SDR (dB), unsupervised",
+        lambda found: _interval([c["si_sdr"] for c in found]),
+    )
     lines += [
         "",
         "### Every cell",
@@ -345,48 +336,51 @@ def ablations(cells: list[dict], conditioning: str) -> dict:
 
 def sweeps(cells: list[dict], conditioning: str, defaults: dict[str, float]) -> list[dict]:
     """The weight and learning-rate sweeps, chosen on validation: for weak's ``sim_weight``,
-    mix-and-separate's ``lr`` and semi's ``lambda_s`` (2-source training mixtures; semi at the
-    clean fraction its sweep used), each value tried at the first seed
-    (``defaults``: the main grid's values), its best validation SI-SDR and its test SI-SDR, and
-    which value validation chooses. Empty when no sweep cell ran."""
+    mix-and-separate's ``lr`` and semi's ``lambda_s`` (2-source training mixtures, at each clean
+    fraction a sweep used), each value tried at the first seed (``defaults``: the main grid's
+    values), its best validation SI-SDR and its test SI-SDR, and which value validation chooses.
+    Empty when no sweep cell ran."""
     rows = []
     for mode, field in (("weak", "sim_weight"), ("mix-and-separate", "lr"), ("semi", "lambda_s")):
         swept = [c for c in cells if c["cell"]["mode"] == mode and c["cell"].get(field) is not None]
-        if not swept:
-            continue
-        tried = sorted({c["cell"][field] for c in swept})
-        main = {
-            "mode": mode,
-            "sources": 2,
-            "conditioning": conditioning,
-            "clean_fraction": swept[0]["cell"]["clean_fraction"],
-        }
-        found = []
-        for value in [None, *tried]:
-            runs = [
-                c
-                for c in _matching(cells, **main, **{field: value})
-                if c.get("train", {}).get("best_val_si_sdr") is not None
-            ]
-            if runs:
-                first = min(runs, key=lambda c: c["cell"]["seed"])
-                found.append((defaults[field] if value is None else value, first))
-        if not found:
-            continue
-        best = max(found, key=lambda vf: vf[1]["train"]["best_val_si_sdr"])[0]
-        rows += [
-            {
-                "method": mode,
-                "setting": f"{field} = {value:g}"
-                + (" (main grid)" if c["cell"].get(field) is None else ""),
-                "seed": c["cell"]["seed"],
-                "best validation SI-SDR": c["train"]["best_val_si_sdr"],
-                "test SI-SDR": round(c["si_sdr"], 3),
-                "chosen on validation": value == best,
-            }
-            for value, c in found
-        ]
+        for fraction in sorted({c["cell"]["clean_fraction"] for c in swept}):
+            rows += _sweep_rows(cells, mode, field, fraction, conditioning, defaults[field])
     return rows
+
+
+def _sweep_rows(
+    cells: list[dict], mode: str, field: str, fraction: float, conditioning: str, default: float
+) -> list[dict]:
+    """One sweep's rows (see :func:`sweeps`): ``mode`` at clean ``fraction``, ``field`` varied
+    (``default``: its value on the main grid)."""
+    main = {"mode": mode, "sources": 2, "conditioning": conditioning, "clean_fraction": fraction}
+    tried = {c["cell"].get(field) for c in cells if c["cell"]["mode"] == mode} - {None}
+    found = []
+    for value in [None, *sorted(tried)]:
+        runs = [
+            c
+            for c in _matching(cells, **main, **{field: value})
+            if c.get("train", {}).get("best_val_si_sdr") is not None
+        ]
+        if runs:
+            first = min(runs, key=lambda c: c["cell"]["seed"])
+            found.append((default if value is None else value, first))
+    if len(found) < 2:  # the main cell alone, or sweep cells without it: nothing was compared
+        return []
+    best = max(found, key=lambda vf: vf[1]["train"]["best_val_si_sdr"])[0]
+    label = mode if fraction == 1 else f"{mode} {round(fraction * 100)}%"
+    return [
+        {
+            "method": label,
+            "setting": f"{field} = {value:g}"
+            + (" (main grid)" if c["cell"].get(field) is None else ""),
+            "seed": c["cell"]["seed"],
+            "best validation SI-SDR": c["train"]["best_val_si_sdr"],
+            "test SI-SDR": round(c["si_sdr"], 3),
+            "chosen on validation": value == best,
+        }
+        for value, c in found
+    ]
 
 
 def claims(cells: list[dict], bounds: dict, conditioning: str) -> dict:

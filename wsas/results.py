@@ -13,26 +13,30 @@ from pathlib import Path
 import torch
 
 
-def _code_commit() -> str | None:
-    """The commit of the library code this process loaded (``+dirty`` when ``wsas/`` differed
-    from it), or None outside a git checkout."""
-    package = Path(__file__).parent
+def code_commit(package: Path = Path(__file__).parent) -> str | None:
+    """The commit of the code in ``package`` (a folder in a git checkout; default: this library),
+    with ``+dirty`` when a file in it differs from that commit; None outside a git checkout."""
 
     def git(*args: str) -> str:
         return subprocess.run(
-            ["git", *args], capture_output=True, text=True, cwd=package, timeout=10
+            ["git", "--no-optional-locks", *args],
+            capture_output=True,
+            text=True,
+            cwd=package,
+            timeout=10,
         ).stdout.strip()
 
     try:
         commit = git("rev-parse", "--short", "HEAD")
-        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+        changed = git("status", "--porcelain", "--", ".")
     except (OSError, subprocess.SubprocessError):
         return None
-    return (commit + ("+dirty" if changed else "")) or None
+    return (commit + ("+dirty" if changed else "")) if commit else None
 
 
-# read once, when the code is loaded: a commit made while a long run trains is not its code
-CODE_COMMIT = _code_commit()
+# read once, when the code is loaded (each worker process of a run loads it when it starts): a
+# commit made while a long run trains is not the code it trains with
+CODE_COMMIT = code_commit()
 
 
 def provenance() -> dict:
