@@ -105,7 +105,7 @@ for preset, summary in summaries.items():
             lines.append(f"Trained {steps} steps instead of {summary['preset']['train_steps']}, "
                          f"supervised minus mix-and-separate is {said(d)}.")
     ablation = summary.get("ablations", {}).get("clap_term_weak_minus_weak_without_it")
-    if ablation:
+    if ablation and "difference_db" in ablation:
         lines.append(f"The weak objective with its CLAP term minus without it: {said(ablation)}; "
                      "a term that helped would show a positive interval.")
     a = next(v for k, v in claims.items() if k.startswith("a_"))
