@@ -265,29 +265,21 @@ PRESETS: dict[str, Preset] = {
 # over every class ("tiny-var") or over the MUSIC-like instruments only ("music")
 # (one seed, no CLAP-term ablation or sweeps: the headroom check only, at the preset's steps and
 # at tiny's headroom_steps)
-_HEADROOM = dict(
-    variation=True,
-    seeds=(0,),
-    clap_ablation=False,
-    sweep_sim_weights=(),
-    sweep_lrs=(),
-    sweep_semi_weights=(),
-)
+_NO_SWEEPS = dict(sweep_sim_weights=(), sweep_lrs=(), sweep_semi_weights=())
+_HEADROOM = dict(variation=True, seeds=(0,), clap_ablation=False, **_NO_SWEEPS)
 PRESETS["tiny-var"] = replace(PRESETS["tiny"], name="tiny-var", **_HEADROOM)
 PRESETS["music"] = replace(PRESETS["tiny"], name="music", classes="music", **_HEADROOM)
 # tiny's claim grid trained to its plateau (issue 18): 1200 steps, where tiny's supervised and
 # mix-and-separate cells gained < 0.15 dB validation SI-SDR over their last quarter (300 steps:
 # up to +0.5); every claim cell and the CLAP-term ablation with three seeds, no sweeps (their
-# 300-step answers are in results/tiny). About 5 h on 2 CPU cores: run it over several sittings
+# 300-step answers are in results/tiny). About 5.5 h on 2 CPU cores: run it over several sittings
 # with --resume (cells are written as they finish, seed by seed)
 PRESETS["tiny-long"] = replace(
     PRESETS["tiny"],
     name="tiny-long",
     train_steps=1200,
-    sweep_sim_weights=(),
-    sweep_lrs=(),
-    sweep_semi_weights=(),
     headroom_steps=0,
+    **_NO_SWEEPS,
 )
 
 
