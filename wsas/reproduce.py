@@ -78,8 +78,11 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
     ``sweep_lrs``, semi (smallest clean fraction) at each supervised-term weight of
     ``sweep_semi_weights``; with ``headroom_steps``, supervised and mix-and-separate trained
     that long (first seed). Every other cell runs each of ``preset.seeds`` except PIT and MixIT
-    (references: the first seed)."""
+    (references: the first seed) and, with ``preset.seeded_cells == "claims"``, the cells no
+    verdict reads."""
     main, other = preset.conditioning, "late" if preset.conditioning == "deep" else "deep"
+    # claim (a) compares the methods on deep conditioning where the grid has it (wsas.report)
+    claim_a = "deep" if main == "deep" or preset.conditioning_ablation else main
 
     def cell(
         mode: str,
@@ -91,29 +94,39 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         lr: float | None = None,
         lambda_s: float | None = None,
         first_seed: bool = False,
+        claim: bool = True,
     ) -> list[Cell]:
-        seeds = preset.seeds[:1] if first_seed or mode in ("pit", "mixit") else preset.seeds
+        first_seed = first_seed or mode in ("pit", "mixit")
+        first_seed = first_seed or (preset.seeded_cells == "claims" and not claim)
+        seeds = preset.seeds[:1] if first_seed else preset.seeds
         return [
             Cell(mode, sources, clean, conditioning, seed, steps, sim_weight, lr, lambda_s)
             for seed in seeds
         ]
 
+    def read_by_claims(n: int, conditioning: str) -> bool:
+        """The headroom check and claim (b) read 2-source cells on the main conditioning, claim
+        (a) 3- and 4-source ones on ``claim_a``."""
+        if n == 2:
+            return conditioning == main
+        return n in (3, 4) and conditioning == claim_a
+
     sizes = sorted(set(preset.unsupervised_sources) | set(sources))
     cells = cell("supervised") + cell("pit") + cell("supervised", clean=0.05)
     for mode in ("mixit", "mix-and-separate", "weak"):
         for n in sizes:
-            cells += cell(mode, n)
+            cells += cell(mode, n, claim=read_by_claims(n, main))
     if preset.clap_ablation:
         cells += cell("weak", sim_weight=0.0)
     if preset.conditioning_ablation:
         for mode in ("mix-and-separate", "weak"):
             for n in sizes:
-                cells += cell(mode, n, conditioning=other)
+                cells += cell(mode, n, conditioning=other, claim=read_by_claims(n, other))
     for fraction in preset.semi_fractions:
-        cells += cell("semi", clean=fraction)
+        cells += cell("semi", clean=fraction, claim=fraction == min(preset.semi_fractions))
     if preset.ablation_steps:
         for mode in ("mix-and-separate", "weak"):
-            cells += cell(mode, 4, steps=preset.ablation_steps)
+            cells += cell(mode, 4, steps=preset.ablation_steps, claim=False)
     for weight in preset.sweep_sim_weights:
         cells += cell("weak", sim_weight=weight, first_seed=True)
     for lr in preset.sweep_lrs:
@@ -405,7 +418,9 @@ def reproduce(
         f"# Results: preset `{preset.name}`\n\nMade by `wsas reproduce --preset {preset.name}`; "
         f"{preset.test_mixtures} fixed 2-source test mixtures of "
         f"{preset.test_samples / preset.sr:g} s, "
-        f"seeds {list(preset.seeds)} (PIT and MixIT: the first), "
+        f"seeds {list(preset.seeds)} (PIT and MixIT"
+        + (", and the cells no verdict reads" if preset.seeded_cells == "claims" else "")
+        + ": the first), "
         f"{preset.conditioning} conditioning for Tables 1 and 2. "
         "Provenance (commit, machine, time) is in summary.json.\n\n"
     )
