@@ -21,7 +21,8 @@
 # synthetic corpus. `tiny` has the 2-source column, Table 2's 5 % row, the CLAP-term ablation
 # and the sweeps, three seeds per claim cell, tested on 6.4-s clips (BSS Eval's 512-tap filter
 # is 1 % of a clip); `small` has the full grid on a larger corpus (1-s training clips, the same
-# 6.4-s test clips, one seed): 2-, 3- and 4-source training mixtures, deep vs late conditioning
+# 6.4-s test clips, three seeds for the cells the verdicts read and one for the rest): 2-, 3- and
+# 4-source training mixtures, deep vs late conditioning
 # (claim (a) is decided on deep, the paper's U-Net) and 4-source cells trained 3x longer.
 # `tiny-long` is tiny's claim grid trained 4x longer (1200 steps, near the plateau of tiny's
 # longest cells), three seeds: the grid that should decide claims (b)-(d) on this corpus.
