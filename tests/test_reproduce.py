@@ -1,5 +1,5 @@
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import pytest
 
@@ -14,7 +14,7 @@ from wsas.report import (
     sweeps,
     tables,
 )
-from wsas.reproduce import Cell, grid, reproduce
+from wsas.reproduce import Cell, grid, relative_cost, reproduce
 
 
 def test_grids_cover_the_papers_tables():
@@ -80,6 +80,14 @@ def test_grids_cover_the_papers_tables():
         f"{m}-x4-late-s0-900steps" for m in ("mix-and-separate", "weak")
     }
     assert Cell("semi", clean_fraction=0.1).name == "semi-x2-clean10-deep-s0"
+
+
+def test_cells_are_ordered_by_their_whole_cost():
+    """--jobs starts the longest cells first: a cell trained 4x longer counts 4x."""
+    weak, sup = Cell("weak", conditioning="late"), Cell("supervised", conditioning="late")
+    assert relative_cost(replace(sup, steps=1200), 300) == 4 * relative_cost(sup, 300)
+    assert relative_cost(replace(weak, conditioning="deep"), 300) > relative_cost(weak, 300)
+    assert relative_cost(weak, 300) > relative_cost(sup, 300)
 
 
 @pytest.mark.slow

@@ -181,14 +181,16 @@ def run_cell(
     }
 
 
-def relative_cost(cell: Cell) -> float:
-    """Rough CPU cost of a cell relative to a supervised one (measured on the tiny preset): the
-    weak and semi-supervised losses separate once per clause, deep conditioning repeats the whole
-    U-Net per query. Used to start the longest cells first when running them in parallel."""
+def relative_cost(cell: Cell, steps: int) -> float:
+    """Rough CPU cost of a cell relative to one supervised step (measured on the tiny preset):
+    the weak and semi-supervised losses separate once per clause, deep conditioning repeats the
+    whole U-Net per query; times its steps (``steps``: the preset's, unless the cell sets its
+    own). Used to start the longest cells first when running them in parallel."""
     per_query = {"weak": 1.0, "semi": 0.9, "mixit": 0.45, "mix-and-separate": 0.3}.get(
         cell.mode, 0.0
     )
-    return (1.0 + per_query * cell.sources) * (2.3 if cell.conditioning == "deep" else 1.0)
+    per_step = (1.0 + per_query * cell.sources) * (2.3 if cell.conditioning == "deep" else 1.0)
+    return per_step * (cell.steps or steps)
 
 
 def _run_cell_job(
@@ -330,7 +332,7 @@ def reproduce(
                     threads=threads,
                     **jobs_args,
                 )
-                for c in sorted(todo, key=lambda c: (c.seed, -relative_cost(c)))
+                for c in sorted(todo, key=lambda c: (c.seed, -relative_cost(c, preset.train_steps)))
             ]
             _collect((f.result() for f in as_completed(futures)), done, progress)
     else:
