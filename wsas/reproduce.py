@@ -334,7 +334,11 @@ def reproduce(
                 )
                 for c in sorted(todo, key=lambda c: (c.seed, -relative_cost(c, preset.train_steps)))
             ]
-            _collect((f.result() for f in as_completed(futures)), done, progress)
+            try:
+                _collect((f.result() for f in as_completed(futures)), done, progress)
+            except BaseException:  # Ctrl-C, or a cell stopped by a signal: start no other cell
+                pool.shutdown(cancel_futures=True)  # running cells save their checkpoints
+                raise
     else:
         _collect(
             (
