@@ -3,6 +3,7 @@ from dataclasses import asdict, replace
 
 import pytest
 
+from wsas.errors import WsasError
 from wsas.presets import PRESETS
 from wsas.report import (
     ablations,
@@ -75,6 +76,8 @@ def test_grids_cover_the_papers_tables():
         }
         == {c.name[: -len("-s2")] for c in small if c.seed == 2}
     )
+    with pytest.raises(WsasError, match="seeded_cells"):
+        replace(PRESETS["small"], seeded_cells="claim")
     assert Cell("weak", sim_weight=0.0).name == "weak-x2-deep-sim0-s0"
     assert {c.name for c in small if c.steps} == {
         f"{m}-x4-late-s0-900steps" for m in ("mix-and-separate", "weak")

@@ -129,6 +129,10 @@ class Preset:
     # the headroom check at a budget nearer the plateau
     headroom_steps: int = 0
 
+    def __post_init__(self):
+        if self.seeded_cells not in ("all", "claims"):
+            raise WsasError(f"seeded_cells must be all or claims, got '{self.seeded_cells}'")
+
     @property
     def clip_seconds(self) -> float:
         return self.clip_samples / self.sr

@@ -96,9 +96,9 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         first_seed: bool = False,
         claim: bool = True,
     ) -> list[Cell]:
-        first_seed = first_seed or mode in ("pit", "mixit")
-        first_seed = first_seed or (preset.seeded_cells == "claims" and not claim)
-        seeds = preset.seeds[:1] if first_seed else preset.seeds
+        reference = mode in ("pit", "mixit")
+        unread = preset.seeded_cells == "claims" and not claim
+        seeds = preset.seeds[:1] if first_seed or reference or unread else preset.seeds
         return [
             Cell(mode, sources, clean, conditioning, seed, steps, sim_weight, lr, lambda_s)
             for seed in seeds
