@@ -11,6 +11,7 @@ from wsas.audio import (
     istft,
     load,
     log_magnitude,
+    loudest_window,
     process_in_chunks,
     resample,
     save,
@@ -152,3 +153,16 @@ def test_overlap_add_identity_is_exact(length):
     out = process_in_chunks(lambda x: x.unsqueeze(0).repeat(3, 1, 1), wave, 300, 50)
     assert out.shape == (3, 2, length)
     assert torch.allclose(out[1], wave, atol=1e-6)
+
+
+def test_loudest_window_finds_the_burst_and_passes_gradients():
+    wave = torch.zeros(3, 2, 4000)
+    for i, start in enumerate((0, 1536, 3000)):  # each row's burst somewhere else
+        wave[i, :, start : start + 1000] = 1.0
+    wave.requires_grad_()
+    window = loudest_window(wave, 1000, hop=8)
+    assert window.shape == (3, 2, 1000)
+    assert torch.equal(window.detach(), torch.ones(3, 2, 1000))  # each window is its burst
+    window.sum().backward()
+    assert wave.grad.sum() == 3 * 2 * 1000  # only the chosen samples get gradients
+    assert loudest_window(wave, 5000) is wave  # not longer than the window: unchanged

@@ -303,3 +303,21 @@ def test_clotho_layout(tmp_path):
     items = clotho_items(tmp_path)
     assert items[0].captions == ("a", "b", "c", "d", "e")
     assert AudioCaptionDataset(items, 8000, 100)[0][1] in "abcde"
+
+
+def test_render_workers_die_on_sigterm_even_under_the_cli_handler():
+    """A forked worker inherits the CLI's SIGTERM handler (it raises): the pool's terminate() at
+    the end of rendering then hung in a worker. The worker initializer restores the default."""
+    import signal
+
+    from wsas.cli import _terminate
+    from wsas.data.synth import _WORKER, _init_worker, soundfont_path
+
+    previous, threads = signal.signal(signal.SIGTERM, _terminate), torch.get_num_threads()
+    try:
+        _init_worker(soundfont_path(), 8000)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        torch.set_num_threads(threads)
+        _WORKER.clear()

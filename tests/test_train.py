@@ -362,3 +362,14 @@ def test_normalised_levels_make_the_loss_the_same_at_any_input_level(
         trainer = make(smoke_corpus, smoke_clap, tmp_path, mode=mode, normalise_levels=normalise)
         quiet, loud = loss_at(trainer, 1.0), loss_at(trainer, 10.0)
         assert (quiet == pytest.approx(loud, rel=1e-3)) == normalise, (normalise, quiet, loud)
+
+
+def test_clap_seconds_crops_what_the_critic_hears(smoke_corpus, smoke_clap, tmp_path):
+    trainer = make(smoke_corpus, smoke_clap, tmp_path, clap_seconds=0.5)
+    heard = []
+    embed = trainer.clap.embed_audio
+    trainer.clap.embed_audio = lambda wave, sr: heard.append(wave.shape[-1]) or embed(wave, sr)
+    trainer.losses()["total"].backward()
+    assert heard == [4000]  # 0.5 s at 8 kHz, for every clause estimate at once
+    with pytest.raises(WsasError, match="--clap-seconds must be positive"):
+        TrainConfig("weak", clap_seconds=0)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+import torch.nn.functional as F
 import torchaudio.functional as AF
 
 from wsas.errors import AudioError, first_line
@@ -168,6 +169,19 @@ def istft(spec: torch.Tensor, n_fft: int, hop: int, length: int) -> torch.Tensor
 def log_magnitude(mag: torch.Tensor, floor: float = 1e-4) -> torch.Tensor:
     """Natural-log magnitude with a floor, the separator's input feature."""
     return torch.log(mag.clamp_min(floor))
+
+
+def loudest_window(wave: torch.Tensor, samples: int, hop: int = 256) -> torch.Tensor:
+    """The ``samples``-long window of highest energy of each waveform: ``(..., S) -> (..., samples)``
+    (the whole waveform when it is not longer). Window starts are ``hop`` samples apart; the
+    choice is not differentiated, the cropped samples are."""
+    if wave.shape[-1] <= samples:
+        return wave
+    flat = wave.reshape(-1, wave.shape[-1])
+    energy = F.avg_pool1d(flat.detach().pow(2).unsqueeze(1), samples, hop).squeeze(1)
+    starts = energy.argmax(-1, keepdim=True) * hop  # (N, 1)
+    window = flat.gather(1, starts + torch.arange(samples, device=wave.device))
+    return window.reshape(*wave.shape[:-1], samples)
 
 
 CHUNK_SECONDS, OVERLAP_SECONDS = 8.0, 1.0  # inference window of long inputs and its cross-fade

@@ -18,6 +18,7 @@ Measures (untrained weights of the chosen preset: speed does not depend on them)
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import resource
@@ -505,7 +506,7 @@ def gpu_estimate(paper: dict) -> dict:
 
 
 _STEP_SNIPPET = """
-import sys, time, torch
+import json, sys, time, torch
 tree = sys.argv[5]  # import wsas from here, not from an editable install's finder
 editable = [f for f in sys.meta_path if getattr(f, "__module__", "").startswith("__editable")]
 sys.meta_path = [f for f in sys.meta_path if f not in editable]
@@ -517,10 +518,11 @@ from wsas.data.datasets import load_embedded
 from wsas.presets import get_preset
 from wsas.train import Trainer
 corpus, mode, conditioning, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+overrides = json.loads(sys.argv[6])
 p = get_preset("tiny")
 torch.manual_seed(0)
 clap = TinyClap({"sample_rate": p.sr}).freeze()
-config = p.train_config(mode, conditioning)
+config = p.train_config(mode, conditioning, **overrides)
 train = load_embedded(corpus, "train")
 trainer = Trainer(config, clap, corpus + "/run-" + mode, train, device="cpu")
 def step():
@@ -538,10 +540,11 @@ print((time.perf_counter() - started) / steps)
 
 def before_after(
     rev: str,
-    cells: tuple[tuple[str, str], ...] = (
-        ("weak", "late"),
-        ("weak", "deep"),
-        ("supervised", "late"),
+    cells: tuple[tuple[str, str, dict], ...] = (
+        ("weak", "late", {}),
+        ("weak", "deep", {}),
+        ("supervised", "late", {}),
+        ("weak", "late", {"clap_seconds": 1.024}),
     ),
     steps: int = 4,
     rounds: int = 2,
@@ -549,7 +552,8 @@ def before_after(
     """Seconds per training step (tiny preset, batch 16, 2-source mixtures) of the code at git
     revision ``rev`` and of this tree, in one run: each measurement in a fresh process on the same
     corpus, old and new alternating ``rounds`` times (the faster round of each is kept, so a
-    passing load spike does not decide). Needs a git checkout of wsas."""
+    passing load spike does not decide). A cell's ``TrainConfig`` overrides apply to this tree
+    only (options the old code may lack), and name the row. Needs a git checkout of wsas."""
     import subprocess
     import sys
 
@@ -575,11 +579,12 @@ def before_after(
         subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
         corpus = Path(tmp) / "corpus"
         build_corpus(get_preset("tiny"), corpus, progress=False)
-        for mode, conditioning in cells:
+        for mode, conditioning, overrides in cells:
             times: dict[str, list[float]] = {"before_s": [], "after_s": []}
             for _ in range(rounds):
-                for key, tree in (("before_s", old), ("after_s", repo)):
+                for key, tree, options in (("before_s", old, {}), ("after_s", repo, overrides)):
                     args = [str(corpus), mode, conditioning, str(steps), str(tree)]
+                    args.append(json.dumps(options))
                     out = subprocess.run(
                         [sys.executable, "-c", _STEP_SNIPPET, *args],
                         capture_output=True,
@@ -588,7 +593,8 @@ def before_after(
                     ).stdout
                     times[key].append(float(out.split()[-1]))
             before, after = min(times["before_s"]), min(times["after_s"])
-            report[f"{mode}-{conditioning}"] = {
+            options = "".join(f"-{k}{v:g}" for k, v in overrides.items())
+            report[f"{mode}-{conditioning}{options}"] = {
                 "before_s": round(before, 3),
                 "after_s": round(after, 3),
                 "speedup": round(before / after, 2),

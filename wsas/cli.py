@@ -171,6 +171,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         clean_fraction=args.clean_fraction,
         recon_loss=args.recon_loss,
         normalise_levels=args.normalise_levels or None,
+        clap_seconds=args.clap_seconds,
     )
     if not (args.data or args.recordings):
         raise WsasError("give --data CORPUS, --recordings LAYOUT:FOLDER, or both")
@@ -553,6 +554,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="divide the magnitude losses' spectrograms by each example's mean mixture magnitude "
         "(loss weights then mean the same at any level; default: the paper's magnitudes)",
+    )
+    train.add_argument(
+        "--clap-seconds",
+        type=float,
+        help="weak/semi: the CLAP critic hears the loudest this-many seconds of each clause "
+        "estimate (default: all of it, as in the paper; shorter is cheaper)",
     )
     train.add_argument(
         "--clean-fraction", type=float, default=1.0, help="supervised/semi: clean share of clips"

@@ -45,6 +45,9 @@ class TrainConfig:
     normalise_levels: bool = False
     sim_weight: float = 0.5
     recon_weight: float = 5.0
+    # weak / semi: the CLAP critic hears the loudest clap_seconds of each clause estimate
+    # (None: all of it, the paper); its cost falls in proportion (wsas bench)
+    clap_seconds: float | None = None
     val_every: int = 250
     val_mixtures: int = 48
     # "cosine": linear warm-up, then cosine decay; "constant": the same lr throughout
@@ -74,6 +77,8 @@ class TrainConfig:
             raise WsasError(f"schedule must be cosine or constant, got '{self.schedule}'")
         if self.recon_loss not in ("magnitude", "snr"):
             raise WsasError(f"recon_loss must be magnitude or snr, got '{self.recon_loss}'")
+        if self.clap_seconds is not None and not self.clap_seconds > 0:
+            raise WsasError(f"--clap-seconds must be positive, got {self.clap_seconds}")
         if self.conditioning not in ("deep", "late"):
             raise WsasError(f"conditioning must be deep or late, got '{self.conditioning}'")
 

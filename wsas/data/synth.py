@@ -20,6 +20,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -300,6 +301,9 @@ _WORKER: dict = {}  # the renderer of a worker process, made once by _init_worke
 
 
 def _init_worker(soundfont: Path, sr: int) -> None:
+    # a forked worker inherits the CLI's SIGTERM handler, which raises instead of exiting: the
+    # pool's terminate() (SIGTERM) at the end of rendering then hung in a worker waiting for a task
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     torch.set_num_threads(1)  # saving goes through torch; OpenMP threads do not survive a fork
     renderer = _WORKER.get("renderer")  # a forked worker inherits the parent's, loaded already
     if renderer is None or (renderer.soundfont, renderer.sr) != (soundfont, sr):
