@@ -172,9 +172,9 @@ def log_magnitude(mag: torch.Tensor, floor: float = 1e-4) -> torch.Tensor:
 
 
 def loudest_window(wave: torch.Tensor, samples: int, hop: int = 256) -> torch.Tensor:
-    """The ``samples``-long window of highest energy of each waveform: ``(..., S) -> (..., samples)``
-    (the whole waveform when it is not longer). Window starts are ``hop`` samples apart; the
-    choice is not differentiated, the cropped samples are."""
+    """The ``samples``-long window of highest energy of each waveform, ``(..., S) -> (...,
+    samples)`` (the whole waveform when it is not longer). Window starts are ``hop`` samples
+    apart; the choice is not differentiated, the cropped samples are."""
     if wave.shape[-1] <= samples:
         return wave
     flat = wave.reshape(-1, wave.shape[-1])
