@@ -35,6 +35,8 @@ def test_grids_cover_the_papers_tables():
         for name in claim_cells
         for s in (0, 1, 2)
     } | {f"pit-x2-{c}-s0", f"mixit-x2-{c}-s0"} | {
+        f"weak-x2-{c}-clap1.024s-s{s}" for s in (0, 1, 2)
+    } | {
         f"weak-x2-{c}-sim2-s0",
         f"weak-x2-{c}-sim8-s0",
         f"mix-and-separate-x2-{c}-lr0.001-s0",
@@ -52,6 +54,7 @@ def test_grids_cover_the_papers_tables():
         and "-ls" not in n
         and "sim2" not in n
         and "sim8" not in n
+        and "clap1.024s" not in n
         and not n.endswith("steps")
     } and PRESETS["tiny-long"].train_steps == 4 * PRESETS["tiny"].train_steps
     small = grid(PRESETS["small"])
@@ -199,10 +202,13 @@ def scored(
     lr=None,
     steps=None,
     lambda_s=None,
+    clap_seconds=None,
 ):
     """A cell report with per-test-mixture SI-SDR ``items``."""
     items = [float(v) for v in items]
-    cell = Cell(mode, sources, clean, conditioning, seed, steps, sim_weight, lr, lambda_s)
+    cell = Cell(
+        mode, sources, clean, conditioning, seed, steps, sim_weight, lr, lambda_s, clap_seconds
+    )
     return {
         "cell": asdict(cell),
         "name": cell.name,
@@ -262,6 +268,22 @@ def test_the_clap_term_ablation_is_its_own_row_and_decided_on_seeds():
     weak_row = next(line for line in table.splitlines() if line.startswith("| bi-modal"))
     assert f"{np.mean([w['si_sdr'] for w in weak]):.2f} [" in weak_row
     assert "weak-x2-deep-sim0-s2" in table  # but is listed with every cell
+
+
+def test_a_critic_hearing_part_of_each_estimate_is_compared_with_the_main_weak():
+    import numpy as np
+
+    rng = np.random.default_rng(2)
+    base = rng.normal(4, 2, 40)
+    weak = [scored("weak", 2, base + rng.normal(0, 0.2, 40), seed=s) for s in range(3)]
+    cropped = [scored("weak", 2, base - 1, seed=s, clap_seconds=1.024) for s in range(3)]
+    assert cropped[0]["name"] == "weak-x2-deep-clap1.024s-s0"
+    found = ablations(weak + cropped, "deep")
+    decided = found["clap_hears_1.024s_weak_minus_weak"]
+    assert decided["verdict"] == "fails" and -1.3 < decided["difference_db"] < -0.7
+    # the cropped cells stay out of the main weak cells the CLAP-term ablation reads
+    assert found["clap_term_weak_minus_weak_without_it"]["verdict"] == "not run"
+    assert "clap_hears_1.024s_weak_minus_weak" not in ablations(weak, "deep")
 
 
 def test_claim_a_cells_get_an_si_sdr_table_by_conditioning():

@@ -158,7 +158,8 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
     return "\n".join(lines) + "\n", numbers
 
 
-VARIANTS = ("steps", "sim_weight", "lr", "lambda_s")  # Cell fields that are None on the main grid
+# Cell fields that are None on the main grid
+VARIANTS = ("steps", "sim_weight", "lr", "lambda_s", "clap_seconds")
 
 
 def _matching(cells: list[dict], steps: int | None = None, **match) -> list[dict]:
@@ -323,15 +324,22 @@ def headroom(cells: list[dict], conditioning: str) -> dict:
 
 
 def ablations(cells: list[dict], conditioning: str) -> dict:
-    """What the weak objective's CLAP term adds: weak minus weak trained with ``sim_weight`` 0
-    (2-source training mixtures, the same seeds), SI-SDR, paired 95 % interval on the same test
-    mixtures; "holds" when the term helps."""
+    """What the weak objective's CLAP term adds: weak minus weak trained with ``sim_weight`` 0;
+    and what a critic hearing only ``clap_seconds`` of each clause estimate costs: that weak
+    minus the main weak (2-source training mixtures, the same seeds), SI-SDR, paired 95 %
+    interval on the same test mixtures; "holds" when the difference is positive."""
     main = {"mode": "weak", "sources": 2, "conditioning": conditioning}
-    return {
+    weak = _items(_matching(cells, **main))
+    found = {
         "clap_term_weak_minus_weak_without_it": _decide(
-            _items(_matching(cells, **main)), _items(_matching(cells, sim_weight=0.0, **main)), 0.0
+            weak, _items(_matching(cells, sim_weight=0.0, **main)), 0.0
         )
     }
+    heard = sorted({c["cell"].get("clap_seconds") for c in cells} - {None})
+    for seconds in heard:
+        cropped = _items(_matching(cells, clap_seconds=seconds, **main))
+        found[f"clap_hears_{seconds:g}s_weak_minus_weak"] = _decide(cropped, weak, 0.0)
+    return found
 
 
 def sweeps(cells: list[dict], conditioning: str, defaults: dict[str, float]) -> list[dict]:

@@ -53,6 +53,7 @@ class Cell:
     sim_weight: float | None = None  # None: the default; 0 switches the CLAP term off (ablation)
     lr: float | None = None  # None: the preset's (the learning-rate sweep sets it)
     lambda_s: float | None = None  # None: the default; semi's supervised-term weight (sweep)
+    clap_seconds: float | None = None  # None: the CLAP critic hears all of each clause estimate
 
     @property
     def name(self) -> str:
@@ -61,8 +62,9 @@ class Cell:
         sim = "" if self.sim_weight is None else f"-sim{self.sim_weight:g}"
         lr = "" if self.lr is None else f"-lr{self.lr:g}"
         sup = "" if self.lambda_s is None else f"-ls{self.lambda_s:g}"
+        heard = "" if self.clap_seconds is None else f"-clap{self.clap_seconds:g}s"
         return (
-            f"{self.mode}-x{self.sources}{clean}-{self.conditioning}{sim}{lr}{sup}"
+            f"{self.mode}-x{self.sources}{clean}-{self.conditioning}{sim}{lr}{sup}{heard}"
             f"-s{self.seed}{longer}"
         )
 
@@ -72,7 +74,8 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
     MixIT, mix-and-separate and weak at each training-mixture size of
     ``preset.unsupervised_sources`` (plus ``sources``); mix-and-separate and weak with the other
     conditioning (``conditioning_ablation``); semi at each of ``semi_fractions``; with
-    ``clap_ablation``, weak on 2-source mixtures without its CLAP term; with ``ablation_steps``,
+    ``clap_ablation``, weak on 2-source mixtures without its CLAP term; weak with its critic
+    hearing each of ``clap_seconds_ablation`` seconds of a clause estimate; with ``ablation_steps``,
     mix-and-separate and weak on 4-source mixtures trained that long; and the sweeps on
     validation (first seed): weak at each of ``sweep_sim_weights``, mix-and-separate at each of
     ``sweep_lrs``, semi (smallest clean fraction) at each supervised-term weight of
@@ -93,6 +96,7 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         sim_weight: float | None = None,
         lr: float | None = None,
         lambda_s: float | None = None,
+        clap_seconds: float | None = None,
         first_seed: bool = False,
         claim: bool = True,
     ) -> list[Cell]:
@@ -100,7 +104,18 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         unread = preset.seeded_cells == "claims" and not claim
         seeds = preset.seeds[:1] if first_seed or reference or unread else preset.seeds
         return [
-            Cell(mode, sources, clean, conditioning, seed, steps, sim_weight, lr, lambda_s)
+            Cell(
+                mode,
+                sources,
+                clean,
+                conditioning,
+                seed,
+                steps,
+                sim_weight,
+                lr,
+                lambda_s,
+                clap_seconds,
+            )
             for seed in seeds
         ]
 
@@ -118,6 +133,8 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
             cells += cell(mode, n, claim=read_by_claims(n, main))
     if preset.clap_ablation:
         cells += cell("weak", sim_weight=0.0)
+    for seconds in preset.clap_seconds_ablation:
+        cells += cell("weak", clap_seconds=seconds)
     if preset.conditioning_ablation:
         for mode in ("mix-and-separate", "weak"):
             for n in sizes:
@@ -163,6 +180,7 @@ def run_cell(
         sim_weight=cell.sim_weight,
         lr=cell.lr,
         lambda_s=cell.lambda_s,
+        clap_seconds=cell.clap_seconds,
     )
     run = runs / replace(cell, steps=None if steps == preset.train_steps else steps).name
     train, val = load_embedded(corpus, "train"), load_embedded(corpus, "val")
