@@ -109,6 +109,12 @@ for preset, summary in summaries.items():
     if ablation and "difference_db" in ablation:
         lines.append(f"The weak objective with its CLAP term minus without it: {said(ablation)}; "
                      "a term that helped would show a positive interval.")
+    for key, d in summary.get("ablations", {}).items():
+        if key.startswith("clap_hears_") and "difference_db" in d:
+            seconds = key.split("_")[2]
+            lines.append(f"A critic hearing only the loudest {seconds} of each clause estimate "
+                         f"(a cheaper step, `--clap-seconds`) minus one hearing all of it: "
+                         f"{said(d)}.")
     a = next(v for k, v in claims.items() if k.startswith("a_"))
     sizes = [f"{n.split('_')[0]}-source training mixtures {said(d)}" for n, d in a.items()
              if isinstance(d, dict) and "difference_db" in d]
