@@ -173,13 +173,19 @@ def log_magnitude(mag: torch.Tensor, floor: float = 1e-4) -> torch.Tensor:
 
 def loudest_window(wave: torch.Tensor, samples: int, hop: int = 256) -> torch.Tensor:
     """The ``samples``-long window of highest energy of each waveform, ``(..., S) -> (...,
-    samples)`` (the whole waveform when it is not longer). Window starts are ``hop`` samples
-    apart; the choice is not differentiated, the cropped samples are."""
-    if wave.shape[-1] <= samples:
+    samples)`` (the whole waveform when it is not longer). Candidate starts are ``hop`` samples
+    apart, plus the last window ``S - samples``; the choice is not differentiated, the cropped
+    samples are."""
+    length = wave.shape[-1]
+    if length <= samples:
         return wave
-    flat = wave.reshape(-1, wave.shape[-1])
-    energy = F.avg_pool1d(flat.detach().pow(2).unsqueeze(1), samples, hop).squeeze(1)
-    starts = energy.argmax(-1, keepdim=True) * hop  # (N, 1)
+    flat = wave.reshape(-1, length)
+    power = flat.detach().pow(2)
+    energy = F.avg_pool1d(power.unsqueeze(1), samples, hop).squeeze(1)  # starts 0, hop, ...
+    energy = torch.cat([energy, power[:, -samples:].mean(-1, keepdim=True)], dim=-1)
+    candidates = torch.arange(energy.shape[-1], device=wave.device) * hop
+    candidates[-1] = length - samples
+    starts = candidates[energy.argmax(-1, keepdim=True)]  # (N, 1)
     window = flat.gather(1, starts + torch.arange(samples, device=wave.device))
     return window.reshape(*wave.shape[:-1], samples)
 

@@ -593,7 +593,7 @@ def before_after(
                     ).stdout
                     times[key].append(float(out.split()[-1]))
             before, after = min(times["before_s"]), min(times["after_s"])
-            options = "".join(f"-{k}{v:g}" for k, v in overrides.items())
+            options = "".join(f"-{k}={v}" for k, v in overrides.items())
             report[f"{mode}-{conditioning}{options}"] = {
                 "before_s": round(before, 3),
                 "after_s": round(after, 3),

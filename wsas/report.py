@@ -165,7 +165,7 @@ VARIANTS = ("steps", "sim_weight", "lr", "lambda_s", "clap_seconds")
 def _matching(cells: list[dict], steps: int | None = None, **match) -> list[dict]:
     """The cells (one per seed) of a grid position; ablation and sweep cells only when asked
     for by their ``VARIANTS`` field (``steps=900``, ``sim_weight=0.0``, ``lr=1e-3``,
-    ``lambda_s=4.0``)."""
+    ``lambda_s=4.0``, ``clap_seconds=1.024``)."""
     match = {**dict.fromkeys(VARIANTS), "steps": steps, **match}
     return [c for c in cells if all(c["cell"].get(k) == v for k, v in match.items())]
 

@@ -110,11 +110,11 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
                 clean,
                 conditioning,
                 seed,
-                steps,
-                sim_weight,
-                lr,
-                lambda_s,
-                clap_seconds,
+                steps=steps,
+                sim_weight=sim_weight,
+                lr=lr,
+                lambda_s=lambda_s,
+                clap_seconds=clap_seconds,
             )
             for seed in seeds
         ]
