@@ -66,6 +66,18 @@ class TrainConfig:
         progress = (step - warm) / max(1, self.steps - 1 - warm)
         return self.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
+    def clap_window(self, sr: int) -> int | None:
+        """Samples at ``sr`` Hz of each clause estimate the critic hears (``clap_seconds``; None:
+        all of it); a window shorter than one sample is a one-line error."""
+        if not self.clap_seconds:
+            return None
+        samples = round(self.clap_seconds * sr)
+        if samples < 1:
+            raise WsasError(
+                f"--clap-seconds {self.clap_seconds:g}: shorter than one sample at {sr} Hz"
+            )
+        return samples
+
     def __post_init__(self):
         if isinstance(self.unet, dict):  # read back from a checkpoint's JSON
             self.unet = UNetConfig(**self.unet)

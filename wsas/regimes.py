@@ -139,9 +139,9 @@ def weak_loss(ctx: Context, size: int | None = None) -> Losses:
     audio_emb = None  # sim_weight 0 (the CLAP-term ablation): no clause audio is heard
     if ctx.cfg.sim_weight != 0:
         clause_waves = ctx.model.to_waves(masks[:, 2:], spec, mixtures.shape[-1])  # (B, 2K, S)
-        if ctx.cfg.clap_seconds:  # >= 1 sample: checked when the Trainer is built
-            samples = round(ctx.cfg.clap_seconds * ctx.model.sample_rate)
-            clause_waves = loudest_window(clause_waves, samples)
+        window = ctx.cfg.clap_window(ctx.model.sample_rate)  # None: the critic hears it all
+        if window is not None:
+            clause_waves = loudest_window(clause_waves, window)
         audio_emb = ctx.clap.embed_audio(clause_waves.flatten(0, 1), ctx.model.sample_rate)
         audio_emb = audio_emb.reshape(b, 2 * k, -1)
     names = np.array(texts, dtype=object).reshape(b, 2 * k)

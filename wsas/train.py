@@ -129,10 +129,7 @@ class Trainer:
                 f"--recon-loss {config.recon_loss}: --mode {config.mode} trains with "
                 f"{' or '.join(self.regime.recon_losses)} only"
             )
-        if config.clap_seconds and round(config.clap_seconds * train.sr) < 1:
-            raise WsasError(
-                f"--clap-seconds {config.clap_seconds:g}: shorter than one sample at {train.sr} Hz"
-            )
+        config.clap_window(train.sr)  # a too-short critic window fails here, not at a step
         self.train_clips = None if self.recordings is not None else train
         self.clean = self.pool = None  # clean clips of supervision; clips that mixtures draw on
         if self.train_clips is not None:
