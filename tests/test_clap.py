@@ -126,3 +126,18 @@ def test_missing_tiny_checkpoint_is_explained():
 def test_laion_backend_says_what_is_missing(tmp_path):
     with pytest.raises(WsasError, match="LAION-CLAP"):
         load_clap("laion", str(tmp_path / "630k-audioset-best.pt"))
+
+
+def test_a_lean_tinyclap_is_cheaper_and_unknown_sizes_are_refused(smoke_corpus, tmp_path):
+    from wsas.clap.pretrain import pretrain
+    from wsas.clap.tiny import SIZES
+
+    full, lean = (TinyClap({"sample_rate": 8000, **SIZES[s]}) for s in ("full", "lean"))
+    wave = torch.randn(2, 16000)
+    assert lean.log_mel(wave, 8000).shape[-2:] == (32, 63)  # half the mel grid each way
+    assert full.log_mel(wave, 8000).shape[-2:] == (64, 126)
+    assert sum(p.numel() for p in lean.audio_tower.parameters()) < sum(
+        p.numel() for p in full.audio_tower.parameters()
+    )
+    with pytest.raises(WsasError, match="unknown TinyCLAP size 'huge'; choose one of full, lean"):
+        pretrain(smoke_corpus, tmp_path / "c.safetensors", steps=15, progress=False, size="huge")

@@ -35,7 +35,7 @@ def test_grids_cover_the_papers_tables():
         for name in claim_cells
         for s in (0, 1, 2)
     } | {f"pit-x2-{c}-s0", f"mixit-x2-{c}-s0"} | {
-        f"weak-x2-{c}-clap1.024s-s{s}" for s in (0, 1, 2)
+        f"weak-x2-{c}-{cheaper}-s{s}" for s in (0, 1, 2) for cheaper in ("clap1.024s", "leanclap")
     } | {
         f"weak-x2-{c}-sim2-s0",
         f"weak-x2-{c}-sim8-s0",
@@ -55,6 +55,7 @@ def test_grids_cover_the_papers_tables():
         and "sim2" not in n
         and "sim8" not in n
         and "clap1.024s" not in n
+        and "leanclap" not in n
         and not n.endswith("steps")
     } and PRESETS["tiny-long"].train_steps == 4 * PRESETS["tiny"].train_steps
     small = grid(PRESETS["small"])
@@ -203,10 +204,11 @@ def scored(
     steps=None,
     lambda_s=None,
     clap_seconds=None,
+    critic=None,
 ):
     """A cell report with per-test-mixture SI-SDR ``items``."""
     items = [float(v) for v in items]
-    variant = dict(steps=steps, sim_weight=sim_weight, lr=lr, lambda_s=lambda_s)
+    variant = dict(steps=steps, sim_weight=sim_weight, lr=lr, lambda_s=lambda_s, critic=critic)
     cell = Cell(mode, sources, clean, conditioning, seed, clap_seconds=clap_seconds, **variant)
     return {
         "cell": asdict(cell),
@@ -269,24 +271,35 @@ def test_the_clap_term_ablation_is_its_own_row_and_decided_on_seeds():
     assert "weak-x2-deep-sim0-s2" in table  # but is listed with every cell
 
 
-def test_a_critic_hearing_part_of_each_estimate_is_compared_with_the_main_weak():
+@pytest.mark.parametrize(
+    "variant, name, key",
+    [
+        (
+            {"clap_seconds": 1.024},
+            "weak-x2-deep-clap1.024s-s0",
+            "clap_hears_1.024s_weak_minus_weak",
+        ),
+        ({"critic": "lean"}, "weak-x2-deep-leanclap-s0", "lean_critic_weak_minus_weak"),
+    ],
+)
+def test_a_cheaper_critic_is_compared_with_the_main_weak(variant, name, key):
     import numpy as np
 
     rng = np.random.default_rng(2)
     base = rng.normal(4, 2, 40)
     weak = [scored("weak", 2, base + rng.normal(0, 0.2, 40), seed=s) for s in range(3)]
-    cropped = [scored("weak", 2, base - 1, seed=s, clap_seconds=1.024) for s in range(3)]
-    assert cropped[0]["name"] == "weak-x2-deep-clap1.024s-s0"
+    cropped = [scored("weak", 2, base - 1, seed=s, **variant) for s in range(3)]
+    assert cropped[0]["name"] == name
     found = ablations(weak + cropped, "deep")
-    decided = found["clap_hears_1.024s_weak_minus_weak"]
+    decided = found[key]
     assert decided["verdict"] == "fails" and -1.3 < decided["difference_db"] < -0.7
     # the cropped cells stay out of the main weak position the other decisions read
     without = [scored("weak", 2, base - 0.5, seed=s, sim_weight=0.0) for s in range(3)]
-    key = "clap_term_weak_minus_weak_without_it"
+    term = "clap_term_weak_minus_weak_without_it"
     assert (
-        ablations(weak + without + cropped, "deep")[key] == ablations(weak + without, "deep")[key]
+        ablations(weak + without + cropped, "deep")[term] == ablations(weak + without, "deep")[term]
     )
-    assert "clap_hears_1.024s_weak_minus_weak" not in ablations(weak, "deep")
+    assert key not in ablations(weak, "deep")
 
 
 def test_claim_a_cells_get_an_si_sdr_table_by_conditioning():
@@ -354,3 +367,29 @@ def test_sweeps_choose_on_validation_not_on_test():
         ("lambda_s = 1 (main grid)", 4.0, False),
         ("lambda_s = 4", 5.0, True),
     ]
+
+
+def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_it(
+    smoke_corpus, smoke_clap, tmp_path
+):
+    import shutil
+
+    from wsas.checkpoint import read_config
+    from wsas.reproduce import critic_checkpoint, prepare, run_cell
+
+    preset = replace(PRESETS["smoke"], critic_ablation=("lean",), clap_steps=15)
+    work = tmp_path / "smoke"
+    shutil.copytree(smoke_corpus, work / "data")  # the grid's corpus and critic exist already
+    shutil.copy(smoke_clap, work / "tinyclap.safetensors")
+    corpus, full = prepare(preset, tmp_path, tmp_path / "clap.json", progress=False)
+    lean = critic_checkpoint(full, "lean")
+    assert lean.name == "tinyclap-lean.safetensors" and critic_checkpoint(full, None) == full
+    report = json.loads((tmp_path / "clap.json").read_text())
+    assert report["sizes"]["lean"]["size"] == "lean" and report["sizes"]["lean"]["clips"] > 0
+    assert read_config(lean)["n_mels"] == 32 and read_config(full)["n_mels"] == 64
+    (cell,) = [c for c in grid(preset) if c.critic == "lean"]
+    assert cell.name == "weak-x2-late-leanclap-s0"
+    run_cell(cell, preset, corpus, full, tmp_path / "runs", progress=False, steps=1)
+    (run,) = (tmp_path / "runs").glob("weak-x2-late-leanclap-s0*/checkpoint.safetensors")
+    trained = read_config(run)["clap"]
+    assert trained["checkpoint"] == str(lean) and trained["config"]["n_mels"] == 32

@@ -75,6 +75,13 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(
     resumed = make(smoke_corpus, smoke_clap, tmp_path / "b", mode="mix-and-separate")
     resumed.run(resume=True, progress=False)
     assert resumed.step == 4
+    # the wall time counts both sittings; a finished run resumed trains nothing and keeps it
+    assert resumed.seconds > killed.seconds > 0
+    seconds = [h["seconds"] for h in resumed.history]
+    assert seconds == sorted(seconds) and seconds[-1] <= resumed.seconds
+    again = make(smoke_corpus, smoke_clap, tmp_path / "b", mode="mix-and-separate")
+    again.run(resume=True, progress=False)
+    assert again.seconds == pytest.approx(resumed.seconds, abs=0.5)
     assert resumed.history[-1]["loss"] == pytest.approx(straight.history[-1]["loss"], rel=1e-4)
     for a, b in zip(straight.model.parameters(), resumed.model.parameters()):
         assert torch.allclose(a, b, atol=1e-5)

@@ -519,9 +519,12 @@ from wsas.presets import get_preset
 from wsas.train import Trainer
 corpus, mode, conditioning, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 overrides = json.loads(sys.argv[6])
+size = overrides.pop("critic", None)  # a TinyCLAP size of this tree (the old one may lack sizes)
+if size:
+    from wsas.clap.tiny import SIZES
 p = get_preset("tiny")
 torch.manual_seed(0)
-clap = TinyClap({"sample_rate": p.sr}).freeze()
+clap = TinyClap({"sample_rate": p.sr, **(SIZES[size] if size else {})}).freeze()
 config = p.train_config(mode, conditioning, **overrides)
 train = load_embedded(corpus, "train")
 trainer = Trainer(config, clap, corpus + "/run-" + mode, train, device="cpu")
@@ -545,6 +548,8 @@ def before_after(
         ("weak", "deep", {}),
         ("supervised", "late", {}),
         ("weak", "late", {"clap_seconds": 1.024}),
+        ("weak", "late", {"critic": "lean"}),
+        ("weak", "deep", {"critic": "lean"}),
     ),
     steps: int = 4,
     rounds: int = 2,
@@ -552,8 +557,9 @@ def before_after(
     """Seconds per training step (tiny preset, batch 16, 2-source mixtures) of the code at git
     revision ``rev`` and of this tree, in one run: each measurement in a fresh process on the same
     corpus, old and new alternating ``rounds`` times (the faster round of each is kept, so a
-    passing load spike does not decide). A cell's ``TrainConfig`` overrides apply to this tree
-    only (options the old code may lack), and name the row. Needs a git checkout of wsas."""
+    passing load spike does not decide). A cell's overrides (``TrainConfig`` fields, and
+    ``critic``: a TinyCLAP size) apply to this tree only (options the old code may lack), and
+    name the row. Needs a git checkout of wsas."""
     import subprocess
     import sys
 

@@ -1,7 +1,8 @@
 """Presets: one source of truth for corpus sizes, STFT, model and training budgets.
 
 ``smoke`` runs in CI in about a minute, ``tiny`` is the laptop default (the 2-source column,
-supervised and semi 5 % and the CLAP-term ablation with three seeds each; PIT, MixIT, the weight
+supervised and semi 5 % and the CLAP-term, critic-window and lean-critic ablations with three
+seeds each; PIT, MixIT, the weight
 sweeps of weak and semi, the learning-rate sweep and supervised and mix-and-separate trained 4x
 longer with one; 2-s training clips, 6.4-s test clips),
 ``small`` the full grid of 21 cells with the deep-conditioning ablation on a larger corpus and
@@ -138,6 +139,9 @@ class Preset:
     # weak with the CLAP critic hearing the loudest this-many seconds of each clause estimate
     # (TrainConfig.clap_seconds: a cheaper step), every seed: what the saving costs
     clap_seconds_ablation: tuple[float, ...] = ()
+    # weak with a TinyCLAP of each of these sizes (wsas.clap.tiny.SIZES; the grid's critic is
+    # "full"), pretrained like the grid's, every seed: what a cheaper critic costs
+    critic_ablation: tuple[str, ...] = ()
     # sweeps on validation, first seed, the preset's budget: weak's CLAP-term weight (beside
     # TrainConfig.sim_weight) and mix-and-separate's learning rate (beside ``lr``)
     sweep_sim_weights: tuple[float, ...] = ()
@@ -249,6 +253,7 @@ PRESETS: dict[str, Preset] = {
         sweep_semi_weights=(4.0, 16.0),
         headroom_steps=1200,
         clap_seconds_ablation=(1.024,),
+        critic_ablation=("lean",),
     ),
     "small": Preset(
         "small",
@@ -298,7 +303,11 @@ PRESETS: dict[str, Preset] = {
 # (one seed, no CLAP-term ablation or sweeps: the headroom check only, at the preset's steps and
 # at tiny's headroom_steps)
 _NO_SWEEPS = dict(
-    sweep_sim_weights=(), sweep_lrs=(), sweep_semi_weights=(), clap_seconds_ablation=()
+    sweep_sim_weights=(),
+    sweep_lrs=(),
+    sweep_semi_weights=(),
+    clap_seconds_ablation=(),
+    critic_ablation=(),
 )
 _HEADROOM = dict(variation=True, seeds=(0,), clap_ablation=False, **_NO_SWEEPS)
 PRESETS["tiny-var"] = replace(PRESETS["tiny"], name="tiny-var", **_HEADROOM)

@@ -159,13 +159,13 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
 
 
 # Cell fields that are None on the main grid
-VARIANTS = ("steps", "sim_weight", "lr", "lambda_s", "clap_seconds")
+VARIANTS = ("steps", "sim_weight", "lr", "lambda_s", "clap_seconds", "critic")
 
 
 def _matching(cells: list[dict], steps: int | None = None, **match) -> list[dict]:
     """The cells (one per seed) of a grid position; ablation and sweep cells only when asked
     for by their ``VARIANTS`` field (``steps=900``, ``sim_weight=0.0``, ``lr=1e-3``,
-    ``lambda_s=4.0``, ``clap_seconds=1.024``)."""
+    ``lambda_s=4.0``, ``clap_seconds=1.024``, ``critic="lean"``)."""
     match = {**dict.fromkeys(VARIANTS), "steps": steps, **match}
     return [c for c in cells if all(c["cell"].get(k) == v for k, v in match.items())]
 
@@ -325,9 +325,10 @@ def headroom(cells: list[dict], conditioning: str) -> dict:
 
 def ablations(cells: list[dict], conditioning: str) -> dict:
     """What the weak objective's CLAP term adds: weak minus weak trained with ``sim_weight`` 0;
-    and what a critic hearing only ``clap_seconds`` of each clause estimate costs: that weak
-    minus the main weak (2-source training mixtures, the same seeds), SI-SDR, paired 95 %
-    interval on the same test mixtures; "holds" when the difference is positive."""
+    and what a critic hearing only ``clap_seconds`` of each clause estimate, or a TinyCLAP of
+    another size (``critic``), costs: that weak minus the main weak (2-source training mixtures,
+    the same seeds), SI-SDR, paired 95 % interval on the same test mixtures; "holds" when the
+    difference is positive."""
     main = {"mode": "weak", "sources": 2, "conditioning": conditioning}
     weak = _items(_matching(cells, **main))
     found = {
@@ -339,6 +340,9 @@ def ablations(cells: list[dict], conditioning: str) -> dict:
     for seconds in heard:
         cropped = _items(_matching(cells, clap_seconds=seconds, **main))
         found[f"clap_hears_{seconds:g}s_weak_minus_weak"] = _decide(cropped, weak, 0.0)
+    for size in sorted({c["cell"].get("critic") for c in cells} - {None}):
+        other = _items(_matching(cells, critic=size, **main))
+        found[f"{size}_critic_weak_minus_weak"] = _decide(other, weak, 0.0)
     return found
 
 

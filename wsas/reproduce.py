@@ -54,6 +54,7 @@ class Cell:
     lr: float | None = None  # None: the preset's (the learning-rate sweep sets it)
     lambda_s: float | None = None  # None: the default; semi's supervised-term weight (sweep)
     clap_seconds: float | None = None  # None: the CLAP critic hears all of each clause estimate
+    critic: str | None = None  # None: the grid's TinyCLAP ("full"); else a wsas.clap.tiny.SIZES key
 
     @property
     def name(self) -> str:
@@ -63,9 +64,10 @@ class Cell:
         lr = "" if self.lr is None else f"-lr{self.lr:g}"
         sup = "" if self.lambda_s is None else f"-ls{self.lambda_s:g}"
         heard = "" if self.clap_seconds is None else f"-clap{self.clap_seconds:g}s"
+        critic = "" if self.critic is None else f"-{self.critic}clap"
         return (
             f"{self.mode}-x{self.sources}{clean}-{self.conditioning}{sim}{lr}{sup}{heard}"
-            f"-s{self.seed}{longer}"
+            f"{critic}-s{self.seed}{longer}"
         )
 
 
@@ -75,7 +77,8 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
     ``preset.unsupervised_sources`` (plus ``sources``); mix-and-separate and weak with the other
     conditioning (``conditioning_ablation``); semi at each of ``semi_fractions``; with
     ``clap_ablation``, weak on 2-source mixtures without its CLAP term; weak with its critic
-    hearing each of ``clap_seconds_ablation`` seconds of a clause estimate; with ``ablation_steps``,
+    hearing each of ``clap_seconds_ablation`` seconds of a clause estimate; weak with a TinyCLAP of
+    each size of ``critic_ablation``; with ``ablation_steps``,
     mix-and-separate and weak on 4-source mixtures trained that long; and the sweeps on
     validation (first seed): weak at each of ``sweep_sim_weights``, mix-and-separate at each of
     ``sweep_lrs``, semi (smallest clean fraction) at each supervised-term weight of
@@ -97,6 +100,7 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         lr: float | None = None,
         lambda_s: float | None = None,
         clap_seconds: float | None = None,
+        critic: str | None = None,
         first_seed: bool = False,
         claim: bool = True,
     ) -> list[Cell]:
@@ -115,6 +119,7 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
                 lr=lr,
                 lambda_s=lambda_s,
                 clap_seconds=clap_seconds,
+                critic=critic,
             )
             for seed in seeds
         ]
@@ -135,6 +140,8 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         cells += cell("weak", sim_weight=0.0)
     for seconds in preset.clap_seconds_ablation:
         cells += cell("weak", clap_seconds=seconds)
+    for size in preset.critic_ablation:
+        cells += cell("weak", critic=size)
     if preset.conditioning_ablation:
         for mode in ("mix-and-separate", "weak"):
             for n in sizes:
@@ -182,17 +189,16 @@ def run_cell(
         lambda_s=cell.lambda_s,
         clap_seconds=cell.clap_seconds,
     )
+    clap_ckpt = critic_checkpoint(clap_ckpt, cell.critic)
     run = runs / replace(cell, steps=None if steps == preset.train_steps else steps).name
     train, val = load_embedded(corpus, "train"), load_embedded(corpus, "val")
     trainer = Trainer(config, load_clap("tiny", clap_ckpt), run, train, val)
-    started = time.time()
     trainer.run(resume=resume, progress=progress)
-    train_seconds = time.time() - started
     report = evaluate_run(run, corpus, preset.test_mixtures)
     return {
         "cell": asdict(cell),
         "name": cell.name,
-        "train_seconds": round(train_seconds, 1),
+        "train_seconds": round(trainer.seconds, 1),  # every sitting's, when resumed
         "history": trainer.history,
         "train": trainer.summary(),
         **report,
@@ -237,10 +243,11 @@ def prepare(
     clap_report: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> tuple[Path, Path]:
-    """Build the preset's corpus and pretrain TinyCLAP under ``work/<preset>/`` unless already
-    there.
+    """Build the preset's corpus and pretrain its TinyCLAP (and one of each size of
+    ``critic_ablation``) under ``work/<preset>/`` unless already there.
 
-    Returns ``(corpus folder, TinyCLAP checkpoint)``; writes the CLAP's scores to ``clap_report``.
+    Returns ``(corpus folder, TinyCLAP checkpoint)``; writes each CLAP's scores to
+    ``clap_report`` (the other sizes' under ``"sizes"``).
     """
     work = Path(work) / preset.name
     corpus, clap_ckpt = work / "data", work / "tinyclap.safetensors"
@@ -248,19 +255,36 @@ def prepare(
     if not (corpus / "metadata.csv").is_file() or not corpus_matches(corpus, preset):
         build_corpus(preset, corpus, progress=progress)
     if not clap_ckpt.is_file():
-        t0 = time.time()
-        pretrain(corpus, clap_ckpt, steps=preset.clap_steps, progress=progress)
+        found = _pretrain_critic(preset, corpus, clap_ckpt, "full", progress)
         if clap_report:
-            write_json(
-                clap_report,
-                {
-                    "preset": preset.name,
-                    "pretrain_steps": preset.clap_steps,
-                    "pretrain_seconds": round(time.time() - t0, 1),
-                    **evaluate_clap(load_clap("tiny", clap_ckpt), corpus),
-                },
-            )
+            write_json(clap_report, {"preset": preset.name, **found})
+    for size in preset.critic_ablation:
+        ckpt = critic_checkpoint(clap_ckpt, size)
+        if not ckpt.is_file():
+            found = _pretrain_critic(preset, corpus, ckpt, size, progress)
+            if clap_report:
+                known = Path(clap_report)
+                report = json.loads(known.read_text()) if known.is_file() else {}
+                report.setdefault("sizes", {})[size] = found
+                write_json(clap_report, report)
     return corpus, clap_ckpt
+
+
+def critic_checkpoint(clap_ckpt: Path, size: str | None) -> Path:
+    """The TinyCLAP checkpoint of ``size`` beside the grid's ``clap_ckpt`` (None: that one)."""
+    return clap_ckpt if size is None else clap_ckpt.with_name(f"tinyclap-{size}.safetensors")
+
+
+def _pretrain_critic(preset: Preset, corpus: Path, ckpt: Path, size: str, progress: bool) -> dict:
+    """Pretrain a TinyCLAP of ``size`` for the preset into ``ckpt``; its steps, time and scores."""
+    started = time.time()
+    pretrain(corpus, ckpt, steps=preset.clap_steps, progress=progress, size=size)
+    return {
+        "size": size,
+        "pretrain_steps": preset.clap_steps,
+        "pretrain_seconds": round(time.time() - started, 1),
+        **evaluate_clap(load_clap("tiny", ckpt), corpus),
+    }
 
 
 def _collect(reports, done: dict, progress: bool) -> None:

@@ -143,6 +143,7 @@ class Trainer:
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.rng = np.random.default_rng(config.seed + 1000 * self.rank)  # own batches per process
         self.step, self.history = 0, []
+        self.seconds = 0.0  # wall time trained so far, over every sitting (resume carries it)
         self.n_slots = self.regime.n_slots(config.sources)
         self.embed = cached_text_embedder(self.clap)  # frozen text embeddings, cached per string
         self._clause_cache: dict[str, list[str]] = {}
@@ -200,6 +201,7 @@ class Trainer:
             "n_slots": self.n_slots,
             "step": self.step,
             "history": self.history,
+            "seconds": self.seconds,
             "numpy_rng": self.rng.bit_generator.state,
         }
         if best:
@@ -239,6 +241,8 @@ class Trainer:
         restore_training(self.checkpoint_path, self.model, self.opt)
         self.rng.bit_generator.state = config["numpy_rng"]  # rank 0's; one process resumes exactly
         self.step, self.history = config["step"], config["history"]
+        # checkpoints written before "seconds" existed: the last record's sitting
+        self.seconds = config.get("seconds", self.history[-1]["seconds"] if self.history else 0.0)
         if self.world > 1:  # only rank 0's generator was saved: give each rank its own again
             self.rng = np.random.default_rng([self.cfg.seed, self.rank, self.step])
 
@@ -262,7 +266,8 @@ class Trainer:
         handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         log = open(self.out / "log.csv" if main else os.devnull, "a", newline="")
         writer = csv.writer(log)
-        started = last = time.time()
+        last = time.time()
+        started = last - self.seconds  # history's "seconds" count every sitting
         last_step, sums = self.step, {}
         best = max((h["val_si_sdr"] or -math.inf for h in self.history), default=-math.inf)
         scale = round(float(self.clap.logit_scale), 3)  # frozen: the same at every step
@@ -324,11 +329,13 @@ class Trainer:
                         [*row, f"{now - started:.1f}", f"{rate:.1f}", *means.values(), scale]
                     )
                     log.flush()
+                    self.seconds = time.time() - started
                     if val is not None and val > best:
                         best = val
                         self.save(best=True)
                     self.save()
                     last, last_step, sums = time.time(), self.step, {}
+            self.seconds = time.time() - started
             if self._stop:
                 if main:
                     self.save()
@@ -344,7 +351,7 @@ class Trainer:
         record = {
             **(self.history[-1] if self.history else {}),
             **self.summary(),
-            "seconds": round(time.time() - started, 1),
+            "seconds": round(self.seconds, 1),
             "world_size": self.world,
         }
         if main:

@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from wsas.clap.base import Clap
-from wsas.clap.tiny import TinyClap
+from wsas.clap.tiny import SIZES, TinyClap
 from wsas.data.datasets import ClipSet, load_embedded
 from wsas.data.mixing import sample_batch
+from wsas.errors import WsasError
 
 
 def info_nce(audio: torch.Tensor, text: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -35,8 +36,10 @@ def pretrain(
     lr: float = 1e-3,
     seed: int = 0,
     progress: bool = True,
+    size: str = "full",
 ) -> TinyClap:
-    """Train TinyCLAP contrastively on the ``clap`` split of an embedded corpus; save to ``out``.
+    """Train TinyCLAP of ``size`` (a key of ``wsas.clap.tiny.SIZES``) contrastively on the
+    ``clap`` split of an embedded corpus; save to ``out``.
 
     Each batch holds single clips of distinct classes (text: a random phrasing or the label
     prompt) and 2-source mixtures with composed captions, at random gains.
@@ -45,7 +48,9 @@ def pretrain(
     rng = np.random.default_rng(seed)
     clips = load_embedded(corpus, "clap")
     phrasings = class_phrasings(clips)
-    model = TinyClap({"sample_rate": clips.sr})
+    if size not in SIZES:
+        raise WsasError(f"unknown TinyCLAP size '{size}'; choose one of {', '.join(SIZES)}")
+    model = TinyClap({"sample_rate": clips.sr, **SIZES[size]})
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4
     )
