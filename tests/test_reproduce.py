@@ -381,11 +381,14 @@ def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_i
     work = tmp_path / "smoke"
     shutil.copytree(smoke_corpus, work / "data")  # the grid's corpus and critic exist already
     shutil.copy(smoke_clap, work / "tinyclap.safetensors")
+    (tmp_path / "clap.json").write_text('{"size": "full", "provenance": {"git_commit": "old"}}')
     corpus, full = prepare(preset, tmp_path, tmp_path / "clap.json", progress=False)
     lean = critic_checkpoint(full, "lean")
     assert lean.name == "tinyclap-lean.safetensors" and critic_checkpoint(full, None) == full
     report = json.loads((tmp_path / "clap.json").read_text())
     assert report["sizes"]["lean"]["size"] == "lean" and report["sizes"]["lean"]["clips"] > 0
+    # the grid critic's scores keep the stamp of the run that pretrained it
+    assert report["provenance"] == {"git_commit": "old"} and report["sizes"]["lean"]["provenance"]
     assert read_config(lean)["n_mels"] == 32 and read_config(full)["n_mels"] == 64
     (cell,) = [c for c in grid(preset) if c.critic == "lean"]
     assert cell.name == "weak-x2-late-leanclap-s0"

@@ -38,7 +38,7 @@ from wsas.report import (
     tables,
     verdict_section,
 )
-from wsas.results import markdown_table, write_json, write_text
+from wsas.results import markdown_table, provenance, write_json, write_text
 from wsas.train import Trainer
 
 
@@ -262,11 +262,11 @@ def prepare(
         ckpt = critic_checkpoint(clap_ckpt, size)
         if not ckpt.is_file():
             found = _pretrain_critic(preset, corpus, ckpt, size, progress)
-            if clap_report:
+            if clap_report:  # beside the grid critic's scores, which keep their provenance
                 known = Path(clap_report)
                 report = json.loads(known.read_text()) if known.is_file() else {}
-                report.setdefault("sizes", {})[size] = found
-                write_json(clap_report, report)
+                report.setdefault("sizes", {})[size] = {**found, "provenance": provenance()}
+                write_text(clap_report, json.dumps(report, indent=2) + "\n")
     return corpus, clap_ckpt
 
 
