@@ -141,3 +141,24 @@ def test_a_lean_tinyclap_is_cheaper_and_unknown_sizes_are_refused(smoke_corpus, 
     )
     with pytest.raises(WsasError, match="unknown TinyCLAP size 'huge'; choose one of full, lean"):
         pretrain(smoke_corpus, tmp_path / "c.safetensors", steps=15, progress=False, size="huge")
+
+
+def test_cli_pretrains_a_lean_critic_beside_the_default_one(
+    smoke_corpus, smoke_clap, tmp_path, capsys
+):
+    import json
+    import shutil
+
+    from wsas.checkpoint import read_config
+    from wsas.cli import main
+
+    data = tmp_path / "data"
+    shutil.copytree(smoke_corpus, data)
+    before = (data / "tinyclap.safetensors").read_bytes()
+    assert main(["clap", "pretrain", "--data", str(data), "--size", "lean", "--steps", "15"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["size"] == "lean" and report["checkpoint"] == str(
+        data / "tinyclap-lean.safetensors"
+    )
+    assert read_config(data / "tinyclap-lean.safetensors")["n_mels"] == 32
+    assert (data / "tinyclap.safetensors").read_bytes() == before  # training's default critic

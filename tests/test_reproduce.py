@@ -377,6 +377,8 @@ def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_i
     from wsas.checkpoint import read_config
     from wsas.reproduce import critic_checkpoint, prepare, run_cell
 
+    with pytest.raises(WsasError, match="critic_ablation: full is not another TinyCLAP size"):
+        replace(PRESETS["smoke"], critic_ablation=("full",))  # the grid's own critic
     preset = replace(PRESETS["smoke"], critic_ablation=("lean",), clap_steps=15)
     work = tmp_path / "smoke"
     shutil.copytree(smoke_corpus, work / "data")  # the grid's corpus and critic exist already
@@ -390,6 +392,10 @@ def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_i
     # the grid critic's scores keep the stamp of the run that pretrained it
     assert report["provenance"] == {"git_commit": "old"} and report["sizes"]["lean"]["provenance"]
     assert read_config(lean)["n_mels"] == 32 and read_config(full)["n_mels"] == 64
+    full.unlink()  # the grid critic pretrained again: the lean one's scores stay in clap.json
+    prepare(preset, tmp_path, tmp_path / "clap.json", progress=False)
+    again = json.loads((tmp_path / "clap.json").read_text())
+    assert again["sizes"] == report["sizes"] and again["provenance"] != {"git_commit": "old"}
     (cell,) = [c for c in grid(preset) if c.critic == "lean"]
     assert cell.name == "weak-x2-late-leanclap-s0"
     run_cell(cell, preset, corpus, full, tmp_path / "runs", progress=False, steps=1)

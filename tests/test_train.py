@@ -79,9 +79,11 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(
     assert resumed.seconds > killed.seconds > 0
     seconds = [h["seconds"] for h in resumed.history]
     assert seconds == sorted(seconds) and seconds[-1] <= resumed.seconds
+    stored = read_config(tmp_path / "b" / "checkpoint.safetensors")["seconds"]
+    assert killed.seconds < stored <= resumed.seconds
     again = make(smoke_corpus, smoke_clap, tmp_path / "b", mode="mix-and-separate")
     again.run(resume=True, progress=False)
-    assert again.seconds == pytest.approx(resumed.seconds, abs=0.5)
+    assert stored <= again.seconds < stored + 0.05
     assert resumed.history[-1]["loss"] == pytest.approx(straight.history[-1]["loss"], rel=1e-4)
     for a, b in zip(straight.model.parameters(), resumed.model.parameters()):
         assert torch.allclose(a, b, atol=1e-5)

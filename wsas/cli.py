@@ -88,10 +88,13 @@ def cmd_clap_pretrain(args: argparse.Namespace) -> None:
     from wsas.presets import get_preset
 
     steps = args.steps or get_preset(args.preset).clap_steps
-    out = args.out or default_clap(args.data)
+    # another size goes beside the default critic (what training loads), not over it
+    size = "" if args.size == "full" else f"-{args.size}"
+    out = args.out or str(Path(args.data) / f"tinyclap{size}.safetensors")
     started = time.time()
     model = pretrain(args.data, out, steps=steps, seed=args.seed, size=args.size)
     report = {
+        "size": args.size,
         **evaluate_clap(model, args.data),
         "pretrain_steps": steps,
         "pretrain_seconds": round(time.time() - started, 1),
@@ -498,7 +501,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pre = clap.add_parser("pretrain", help="train TinyCLAP on a corpus's clap split")
     pre.add_argument("--data", required=True, help="corpus folder (wsas data build)")
-    pre.add_argument("--out", help="checkpoint (default: DATA/tinyclap.safetensors)")
+    pre.add_argument(
+        "--out",
+        help="checkpoint (default: DATA/tinyclap.safetensors, DATA/tinyclap-SIZE.safetensors for "
+        "another --size)",
+    )
     pre.add_argument("--preset", default="tiny", choices=list(PRESETS))
     pre.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     pre.add_argument("--seed", type=int, default=0)
@@ -506,7 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--size",
         default="full",
         choices=list(TINY_SIZES),
-        help="full (the committed grids' critic) or lean (~8x cheaper, same zero-shot accuracy)",
+        help="full (the committed grids' critic) or lean (a weak step ~1.8x faster, the same "
+        "zero-shot accuracy on tiny's corpus)",
     )
     pre.set_defaults(func=cmd_clap_pretrain)
     for name, helptext, func in (

@@ -154,8 +154,16 @@ class Preset:
     headroom_steps: int = 0
 
     def __post_init__(self):
+        from wsas.clap.tiny import SIZES
+
         if self.seeded_cells not in ("all", "claims"):
             raise WsasError(f"seeded_cells must be all or claims, got '{self.seeded_cells}'")
+        others = [s for s in SIZES if s != "full"]  # "full" is the grid's own critic
+        if unknown := [s for s in self.critic_ablation if s not in others]:
+            raise WsasError(
+                f"critic_ablation: {', '.join(unknown)} is not another TinyCLAP size; "
+                f"choose from {', '.join(others)}"
+            )
 
     @property
     def clip_seconds(self) -> float:
@@ -315,7 +323,8 @@ PRESETS["music"] = replace(PRESETS["tiny"], name="music", classes="music", **_HE
 # tiny's claim grid trained to its plateau (issue 18): 1200 steps, where tiny's supervised and
 # mix-and-separate cells gained < 0.15 dB validation SI-SDR over their last quarter (300 steps:
 # up to +0.5); every claim cell and the CLAP-term ablation with three seeds, no sweeps (their
-# 300-step answers are in results/tiny). About 5.5 h on 2 CPU cores: run it over several sittings
+# 300-step answers are in results/tiny). About 6.7 h of training, ~3.5 h wall on 2 CPU cores with
+# --jobs 2 (results/tiny-long/summary.json): run it over several sittings
 # with --resume (cells are written as they finish, seed by seed)
 PRESETS["tiny-long"] = replace(
     PRESETS["tiny"],

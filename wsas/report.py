@@ -591,9 +591,10 @@ def reading(reports: list[dict], bounds: dict, decisions: dict[str, dict]) -> li
 
 def rank_agreement(reports: list[dict]) -> dict:
     """Spearman rank correlation between SDR and the reference-free CLAPScore improvement across
-    cells."""
+    cells scored by the grid's critic (a critic-ablation cell is scored by its own TinyCLAP)."""
     from scipy.stats import spearmanr
 
+    reports = [r for r in reports if r.get("cell", {}).get("critic") is None]
     if len(reports) < 3:
         return {"cells": len(reports), "spearman": None}
     sdr = [r["sdr"] for r in reports]

@@ -173,7 +173,8 @@ def run_cell(
     steps: int | None = None,
     resume: bool = True,
 ) -> dict:
-    """Train one cell (continuing its checkpoint with ``resume``, else from scratch) and
+    """Train one cell (continuing its checkpoint with ``resume``, else from scratch) with the
+    grid's TinyCLAP ``clap_ckpt`` or, for a ``critic`` cell, the one of that size beside it, and
     evaluate its best-validation model on the fixed test pairs (``steps`` overrides the cell's
     and the preset's)."""
     steps = steps or cell.steps or preset.train_steps
@@ -256,8 +257,12 @@ def prepare(
         build_corpus(preset, corpus, progress=progress)
     if not clap_ckpt.is_file():
         found = _pretrain_critic(preset, corpus, clap_ckpt, "full", progress)
-        if clap_report:
-            write_json(clap_report, {"preset": preset.name, **found})
+        if clap_report:  # other sizes' scores already there stay
+            known = Path(clap_report)
+            sizes = json.loads(known.read_text()).get("sizes") if known.is_file() else None
+            write_json(
+                clap_report, {"preset": preset.name, **found, **({"sizes": sizes} if sizes else {})}
+            )
     for size in preset.critic_ablation:
         ckpt = critic_checkpoint(clap_ckpt, size)
         if not ckpt.is_file():
@@ -412,7 +417,7 @@ def reproduce(
     markdown += verdict_section("Headroom: can this corpus show the effect? (SI-SDR, paired)", room)
     markdown += verdict_section("The claims, decided on SI-SDR (paired, 95 % intervals)", verdicts)
     ablated = ablations(reports, preset.conditioning)
-    markdown += verdict_section("What the CLAP term adds (SI-SDR, paired)", ablated)
+    markdown += verdict_section("The CLAP term and cheaper critics (SI-SDR, paired)", ablated)
     swept = sweeps(
         reports,
         preset.conditioning,
