@@ -378,7 +378,7 @@ def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_i
     from wsas.reproduce import critic_checkpoint, prepare, run_cell
 
     with pytest.raises(WsasError, match="critic_ablation: full is not another TinyCLAP size"):
-        replace(PRESETS["smoke"], critic_ablation=("full",))  # the grid's own critic
+        grid(replace(PRESETS["smoke"], critic_ablation=("full",)))  # the grid's own critic
     preset = replace(PRESETS["smoke"], critic_ablation=("lean",), clap_steps=15)
     work = tmp_path / "smoke"
     shutil.copytree(smoke_corpus, work / "data")  # the grid's corpus and critic exist already

@@ -154,16 +154,8 @@ class Preset:
     headroom_steps: int = 0
 
     def __post_init__(self):
-        from wsas.clap.tiny import SIZES
-
         if self.seeded_cells not in ("all", "claims"):
             raise WsasError(f"seeded_cells must be all or claims, got '{self.seeded_cells}'")
-        others = [s for s in SIZES if s != "full"]  # "full" is the grid's own critic
-        if unknown := [s for s in self.critic_ablation if s not in others]:
-            raise WsasError(
-                f"critic_ablation: {', '.join(unknown)} is not another TinyCLAP size; "
-                f"choose from {', '.join(others)}"
-            )
 
     @property
     def clip_seconds(self) -> float:

@@ -19,9 +19,11 @@ import torch
 
 from wsas.clap import load_clap
 from wsas.clap.pretrain import evaluate_clap, pretrain
+from wsas.clap.tiny import SIZES as TINY_SIZES
 from wsas.data.datasets import load_embedded
 from wsas.data.mixing import fixed_pairs
 from wsas.data.synth import build_corpus, corpus_matches
+from wsas.errors import WsasError
 from wsas.evaluate import bounds as mixture_bounds
 from wsas.evaluate import class_templates, evaluate_run
 from wsas.presets import Preset, TrainConfig, get_preset
@@ -140,6 +142,12 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         cells += cell("weak", sim_weight=0.0)
     for seconds in preset.clap_seconds_ablation:
         cells += cell("weak", clap_seconds=seconds)
+    others = [s for s in TINY_SIZES if s != "full"]  # "full" is the grid's own critic
+    if unknown := [s for s in preset.critic_ablation if s not in others]:
+        raise WsasError(
+            f"critic_ablation: {', '.join(unknown)} is not another TinyCLAP size; "
+            f"choose from {', '.join(others)}"
+        )
     for size in preset.critic_ablation:
         cells += cell("weak", critic=size)
     if preset.conditioning_ablation:
