@@ -144,3 +144,14 @@ def test_sections_kept_from_an_earlier_bench_keep_their_own_stamp(tmp_path):
     )
     assert main(["bench", "--preset", "smoke", "--only", "", "--out", str(out)]) == 0
     assert json.loads(out.read_text())["section_provenance"]["steps"] == stamp  # not re-stamped
+
+
+def test_convergence_trains_supervised_with_the_pretrained_critic(
+    smoke_corpus, smoke_clap, tmp_path
+):
+    from wsas.bench import convergence
+
+    run = convergence(smoke_corpus, smoke_clap, tmp_path, 0.02, "smoke", points=2)
+    seconds = [t for t, _ in run["curve"]]  # every step // points steps, and the last
+    assert run["steps"] >= 2 and len(seconds) >= 2 and seconds == sorted(seconds)
+    assert run["train_seconds"] >= seconds[-1] > 0 and "test_si_sdr_db" in run

@@ -233,16 +233,20 @@ SECTIONS = ("steps", "shared_encoder", "paper_step", "inference", "bss_eval")
 
 
 def convergence_curves(preset_name: str, minutes: list[float], root: str | os.PathLike) -> dict:
-    """Supervised runs on the preset's corpus (rendered into ``root``): the waveform SNR loss
+    """Supervised runs on the preset's corpus (rendered into ``root``), queried by the label
+    prompts through a TinyCLAP pretrained on that corpus as in training: the waveform SNR loss
     for each budget in ``minutes``, and the paper's magnitude loss for the first budget."""
+    from wsas.clap.pretrain import pretrain
     from wsas.data.synth import build_corpus
 
-    corpus = Path(root) / "corpus"
-    build_corpus(get_preset(preset_name), corpus, progress=False)
+    p = get_preset(preset_name)
+    corpus, clap = Path(root) / "corpus", Path(root) / "tinyclap.safetensors"
+    build_corpus(p, corpus, progress=False)
+    pretrain(corpus, clap, steps=p.clap_steps, progress=False)
     runs = {}
     for m, loss in [(minutes[0], "magnitude"), *((m, "snr") for m in minutes)]:
         out = Path(root) / f"{loss}-{m:g}"
-        runs[f"{m:g}min_{loss}"] = convergence(corpus, None, out, m, preset_name, recon_loss=loss)
+        runs[f"{m:g}min_{loss}"] = convergence(corpus, clap, out, m, preset_name, recon_loss=loss)
     return runs
 
 
@@ -610,31 +614,27 @@ def before_after(
 
 def convergence(
     corpus: str | os.PathLike,
-    clap_checkpoint: str | os.PathLike | None,
+    clap_checkpoint: str | os.PathLike,
     out: str | os.PathLike,
     minutes: float,
     preset_name: str = "tiny",
     points: int = 10,
     **overrides,
 ) -> dict:
-    """Supervised training on ``corpus`` for about ``minutes`` of wall time: the validation
-    SI-SDR against seconds (``points`` times) and the test scores of the best model.
+    """Supervised training on ``corpus`` for about ``minutes`` of wall time, the label prompts
+    embedded by the TinyCLAP of ``clap_checkpoint``: the validation SI-SDR against seconds
+    (``points`` times) and the test scores of the best model.
 
     The step count comes from timing 5 steps first, so the learning-rate schedule spans the
     budget; ``overrides`` are :class:`TrainConfig` fields (e.g. ``recon_loss="snr"``).
     """
     from wsas.clap import load_clap
-    from wsas.clap.tiny import TinyClap
     from wsas.data.datasets import load_embedded
     from wsas.evaluate import evaluate_run
     from wsas.train import Trainer
 
     p = get_preset(preset_name)
-    clap = (
-        load_clap("tiny", clap_checkpoint)
-        if clap_checkpoint
-        else TinyClap({"sample_rate": p.sr}).freeze()  # label queries only need to differ
-    )
+    clap = load_clap("tiny", clap_checkpoint)
     train, val = load_embedded(corpus, "train"), load_embedded(corpus, "val")
     probe = Trainer(p.train_config("supervised", **overrides), clap, Path(out) / "probe", train)
     seconds_per_step = step_breakdown(probe, steps=5)["step_ms"] / 1000
