@@ -148,8 +148,9 @@ plt.show()
 # ## How fast does a separator learn on a CPU?
 # Every comparison in this book is bounded by how far a model gets in the minutes a preset
 # allows. `wsas bench --convergence 5,15` trains the supervised separator of the `tiny` preset
-# for a fixed wall-clock budget on this project's 2-core reference machine and records its
-# validation SI-SDR as it goes: with the paper's magnitude loss (`magnitude`) and with a waveform
+# for a fixed wall-clock budget on this project's 2-core reference machine (each query embedded
+# by a TinyCLAP pretrained on the corpus, as in training) and records its validation SI-SDR as
+# it goes: with the paper's magnitude loss (`magnitude`) and with a waveform
 # loss, minus the signal-to-noise ratio of the masked estimate after the inverse STFT (`snr`,
 # `--recon-loss snr`), which optimises what SDR measures. The curves below are read from the
 # committed `results/bench.json`, so this cell trains nothing.
