@@ -86,11 +86,12 @@ def cmd_clap_pretrain(args: argparse.Namespace) -> None:
 
     from wsas.clap.pretrain import evaluate_clap, pretrain
     from wsas.presets import get_preset
+    from wsas.reproduce import critic_checkpoint
 
     steps = args.steps or get_preset(args.preset).clap_steps
     # another size goes beside the default critic (what training loads), not over it
-    size = "" if args.size == "full" else f"-{args.size}"
-    out = args.out or str(Path(args.data) / f"tinyclap{size}.safetensors")
+    size = None if args.size == "full" else args.size
+    out = args.out or str(critic_checkpoint(Path(default_clap(args.data)), size))
     started = time.time()
     model = pretrain(args.data, out, steps=steps, seed=args.seed, size=args.size)
     report = {

@@ -266,8 +266,7 @@ def prepare(
     if not clap_ckpt.is_file():
         found = _pretrain_critic(preset, corpus, clap_ckpt, "full", progress)
         if clap_report:  # other sizes' scores already there stay
-            known = Path(clap_report)
-            sizes = json.loads(known.read_text()).get("sizes") if known.is_file() else None
+            sizes = _read_report(clap_report).get("sizes")
             write_json(
                 clap_report, {"preset": preset.name, **found, **({"sizes": sizes} if sizes else {})}
             )
@@ -276,11 +275,15 @@ def prepare(
         if not ckpt.is_file():
             found = _pretrain_critic(preset, corpus, ckpt, size, progress)
             if clap_report:  # beside the grid critic's scores, which keep their provenance
-                known = Path(clap_report)
-                report = json.loads(known.read_text()) if known.is_file() else {}
+                report = _read_report(clap_report)
                 report.setdefault("sizes", {})[size] = {**found, "provenance": provenance()}
                 write_text(clap_report, json.dumps(report, indent=2) + "\n")
     return corpus, clap_ckpt
+
+
+def _read_report(path: str | os.PathLike) -> dict:
+    """The CLAP scores already written to ``path`` ({} when there are none)."""
+    return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
 
 
 def critic_checkpoint(clap_ckpt: Path, size: str | None) -> Path:
