@@ -117,8 +117,9 @@ for preset, summary in summaries.items():
                          f"{said(d)}.")
         if key.endswith("_critic_weak_minus_weak") and "difference_db" in d:
             size = key.split("_")[0]
-            lines.append(f"Weak trained with the {size} TinyCLAP (a cheaper step, "
-                         f"`wsas clap pretrain --size {size}`) minus with the full one: {said(d)}.")
+            grid_critic = summary["preset"].get("critic", "full")
+            lines.append(f"Weak trained with the {size} TinyCLAP (`wsas clap pretrain --size "
+                         f"{size}`) minus with the grid's {grid_critic} one: {said(d)}.")
     a = next(v for k, v in claims.items() if k.startswith("a_"))
     sizes = [f"{n.split('_')[0]}-source training mixtures {said(d)}" for n, d in a.items()
              if isinstance(d, dict) and "difference_db" in d]

@@ -35,7 +35,7 @@ def test_grids_cover_the_papers_tables():
         for name in claim_cells
         for s in (0, 1, 2)
     } | {f"pit-x2-{c}-s0", f"mixit-x2-{c}-s0"} | {
-        f"weak-x2-{c}-{cheaper}-s{s}" for s in (0, 1, 2) for cheaper in ("clap1.024s", "leanclap")
+        f"weak-x2-{c}-{cheaper}-s{s}" for s in (0, 1, 2) for cheaper in ("clap1.024s", "fullclap")
     } | {
         f"weak-x2-{c}-sim2-s0",
         f"weak-x2-{c}-sim8-s0",
@@ -55,7 +55,7 @@ def test_grids_cover_the_papers_tables():
         and "sim2" not in n
         and "sim8" not in n
         and "clap1.024s" not in n
-        and "leanclap" not in n
+        and "fullclap" not in n
         and not n.endswith("steps")
     } and PRESETS["tiny-long"].train_steps == 4 * PRESETS["tiny"].train_steps
     small = grid(PRESETS["small"])
@@ -402,3 +402,12 @@ def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_i
     (run,) = (tmp_path / "runs").glob("weak-x2-late-leanclap-s0*/checkpoint.safetensors")
     trained = read_config(run)["clap"]
     assert trained["checkpoint"] == str(lean) and trained["config"]["n_mels"] == 32
+    # a grid whose critic is lean: a full grid critic left by an older grid is pretrained again
+    lean_grid = replace(preset, critic="lean", critic_ablation=("full",))
+    with pytest.raises(WsasError, match="critic_ablation: lean is not another TinyCLAP size"):
+        grid(replace(lean_grid, critic_ablation=("lean",)))
+    assert [c.name for c in grid(lean_grid) if c.critic] == ["weak-x2-late-fullclap-s0"]
+    prepare(lean_grid, tmp_path, tmp_path / "clap.json", progress=False)
+    assert read_config(full)["n_mels"] == 32
+    assert read_config(critic_checkpoint(full, "full"))["n_mels"] == 64
+    assert json.loads((tmp_path / "clap.json").read_text())["size"] == "lean"

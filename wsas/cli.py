@@ -514,8 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--size",
         default="full",
         choices=list(TINY_SIZES),
-        help="full (the committed grids' critic) or lean (a weak step ~1.8x faster, the same "
-        "zero-shot accuracy on tiny's corpus)",
+        help="full or lean (a weak step ~1.8x faster, the same zero-shot accuracy on tiny's "
+        "corpus; the tiny grid's critic, Preset.critic)",
     )
     pre.set_defaults(func=cmd_clap_pretrain)
     for name, helptext, func in (

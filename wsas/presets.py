@@ -139,8 +139,11 @@ class Preset:
     # weak with the CLAP critic hearing the loudest this-many seconds of each clause estimate
     # (TrainConfig.clap_seconds: a cheaper step), every seed: what the saving costs
     clap_seconds_ablation: tuple[float, ...] = ()
-    # weak with a TinyCLAP of each of these sizes (wsas.clap.tiny.SIZES; the grid's critic is
-    # "full"), pretrained like the grid's, every seed: what a cheaper critic costs
+    # the grid's TinyCLAP (a wsas.clap.tiny.SIZES key): the critic of weak and semi, and the text
+    # tower that embeds every cell's queries
+    critic: str = "full"
+    # weak with a TinyCLAP of each of these other sizes, pretrained like the grid's, every seed:
+    # what the grid's choice of critic costs or saves
     critic_ablation: tuple[str, ...] = ()
     # sweeps on validation, first seed, the preset's budget: weak's CLAP-term weight (beside
     # TrainConfig.sim_weight) and mix-and-separate's learning rate (beside ``lr``)
@@ -253,7 +256,8 @@ PRESETS: dict[str, Preset] = {
         sweep_semi_weights=(4.0, 16.0),
         headroom_steps=1200,
         clap_seconds_ablation=(1.024,),
-        critic_ablation=("lean",),
+        critic="lean",
+        critic_ablation=("full",),
     ),
     "small": Preset(
         "small",
@@ -309,7 +313,9 @@ _NO_SWEEPS = dict(
     clap_seconds_ablation=(),
     critic_ablation=(),
 )
-_HEADROOM = dict(variation=True, seeds=(0,), clap_ablation=False, **_NO_SWEEPS)
+# tiny's grid critic is the lean TinyCLAP; these presets' committed grids were trained with the
+# full one, and keep it
+_HEADROOM = dict(variation=True, seeds=(0,), clap_ablation=False, critic="full", **_NO_SWEEPS)
 PRESETS["tiny-var"] = replace(PRESETS["tiny"], name="tiny-var", **_HEADROOM)
 PRESETS["music"] = replace(PRESETS["tiny"], name="music", classes="music", **_HEADROOM)
 # tiny's claim grid trained to its plateau (issue 18): 1200 steps, where tiny's supervised and
@@ -323,6 +329,7 @@ PRESETS["tiny-long"] = replace(
     name="tiny-long",
     train_steps=1200,
     headroom_steps=0,
+    critic="full",
     **_NO_SWEEPS,
 )
 

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import torch
 
+from wsas.checkpoint import read_config
 from wsas.clap import load_clap
 from wsas.clap.pretrain import evaluate_clap, pretrain
+from wsas.clap.tiny import DEFAULTS as TINY_DEFAULTS
 from wsas.clap.tiny import SIZES as TINY_SIZES
 from wsas.data.datasets import load_embedded
 from wsas.data.mixing import fixed_pairs
@@ -56,7 +58,7 @@ class Cell:
     lr: float | None = None  # None: the preset's (the learning-rate sweep sets it)
     lambda_s: float | None = None  # None: the default; semi's supervised-term weight (sweep)
     clap_seconds: float | None = None  # None: the CLAP critic hears all of each clause estimate
-    critic: str | None = None  # None: the grid's TinyCLAP ("full"); else a wsas.clap.tiny.SIZES key
+    critic: str | None = None  # None: the grid's TinyCLAP (Preset.critic); else another size
 
     @property
     def name(self) -> str:
@@ -142,7 +144,7 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         cells += cell("weak", sim_weight=0.0)
     for seconds in preset.clap_seconds_ablation:
         cells += cell("weak", clap_seconds=seconds)
-    others = [s for s in TINY_SIZES if s != "full"]  # "full" is the grid's own critic
+    others = [s for s in TINY_SIZES if s != preset.critic]
     if unknown := [s for s in preset.critic_ablation if s not in others]:
         raise WsasError(
             f"critic_ablation: {', '.join(unknown)} is not another TinyCLAP size; "
@@ -263,8 +265,8 @@ def prepare(
     # a corpus of other clip lengths is rebuilt; its CLAP split, so its TinyCLAP, is the same
     if not (corpus / "metadata.csv").is_file() or not corpus_matches(corpus, preset):
         build_corpus(preset, corpus, progress=progress)
-    if not clap_ckpt.is_file():
-        found = _pretrain_critic(preset, corpus, clap_ckpt, "full", progress)
+    if not _is_size(clap_ckpt, preset.critic):  # absent, or another size's (an older grid's)
+        found = _pretrain_critic(preset, corpus, clap_ckpt, preset.critic, progress)
         if clap_report:  # other sizes' scores already there stay
             sizes = _read_report(clap_report).get("sizes")
             write_json(
@@ -272,7 +274,7 @@ def prepare(
             )
     for size in preset.critic_ablation:
         ckpt = critic_checkpoint(clap_ckpt, size)
-        if not ckpt.is_file():
+        if not _is_size(ckpt, size):
             found = _pretrain_critic(preset, corpus, ckpt, size, progress)
             if clap_report:  # beside the grid critic's scores, which keep their provenance
                 report = _read_report(clap_report)
@@ -284,6 +286,18 @@ def prepare(
 def _read_report(path: str | os.PathLike) -> dict:
     """The CLAP scores already written to ``path`` ({} when there are none)."""
     return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
+
+
+def _is_size(ckpt: Path, size: str) -> bool:
+    """Whether ``ckpt`` is a TinyCLAP checkpoint of ``size`` (a wsas.clap.tiny.SIZES key)."""
+    if not ckpt.is_file():
+        return False
+    config = read_config(ckpt)
+    return all(
+        config.get(k) == v
+        for k, v in {**TINY_DEFAULTS, **TINY_SIZES[size]}.items()
+        if k != "sample_rate"
+    )
 
 
 def critic_checkpoint(clap_ckpt: Path, size: str | None) -> Path:
