@@ -410,4 +410,5 @@ def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_i
     prepare(lean_grid, tmp_path, tmp_path / "clap.json", progress=False)
     assert read_config(full)["n_mels"] == 32
     assert read_config(critic_checkpoint(full, "full"))["n_mels"] == 64
-    assert json.loads((tmp_path / "clap.json").read_text())["size"] == "lean"
+    report = json.loads((tmp_path / "clap.json").read_text())
+    assert report["size"] == "lean" and list(report["sizes"]) == ["full"]  # no stale lean scores

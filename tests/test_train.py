@@ -384,3 +384,22 @@ def test_clap_seconds_crops_what_the_critic_hears(smoke_corpus, smoke_clap, tmp_
         TrainConfig("weak", clap_seconds=0)
     with pytest.raises(WsasError, match="shorter than one sample at 8000 Hz"):
         make(smoke_corpus, smoke_clap, tmp_path / "short", clap_seconds=1e-5)
+
+
+@pytest.mark.slow
+def test_a_compiled_unet_computes_the_eager_loss_and_saves_the_same_weights(
+    smoke_corpus, smoke_clap, tmp_path
+):
+    config = TrainConfig(mode="supervised", steps=2, batch_size=4, unet=UNET, conditioning="deep")
+    train = load_embedded(smoke_corpus, "train")
+    clap = load_clap("tiny", smoke_clap)
+    eager = Trainer(config, clap, tmp_path / "eager", train)
+    compiled = Trainer(config, clap, tmp_path / "compiled", train, compile=True)
+    # the same seed: the same weights and the same first batch, through TorchInductor's kernels
+    torch.testing.assert_close(
+        compiled.losses()["total"], eager.losses()["total"], rtol=1e-4, atol=1e-5
+    )
+    compiled.run(progress=False)
+    saved = read_config(tmp_path / "compiled" / "checkpoint.safetensors")
+    assert saved["train"]["conditioning"] == "deep"
+    assert list(compiled.model.state_dict()) == list(eager.model.state_dict())

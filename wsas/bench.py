@@ -125,13 +125,16 @@ def inference(preset_name: str, seconds: float) -> dict:
 
 
 def shared_encoder_speedup(
-    preset_name: str, conditioning: str, batch: int = 16, queries: int = 4
+    preset_name: str, conditioning: str, batch: int = 16, queries: int = 4, compile: bool = False
 ) -> dict:
     """Separator forward + backward with ``queries`` text queries per mixture: the mixture encoded
     once and the queries batched (what training and inference do), against one full pass per
-    query. Only the separator is timed: the rest of a step does not depend on the batching."""
+    query, both through ``torch.compile`` with ``compile``. Only the separator is timed: the rest
+    of a step does not depend on the batching."""
     model, clap, p = _model(preset_name, conditioning)
     model.train()
+    if compile:  # each shape compiles in its warm-up call
+        model.unet.compile(dynamic=False)
     mixture = torch.randn(batch, p.clip_samples) * 0.1
     text = torch.nn.functional.normalize(torch.randn(batch, queries, clap.embed_dim), dim=-1)
 
@@ -144,6 +147,7 @@ def shared_encoder_speedup(
     t_batched, t_loop = _timed(batched, 2), _timed(per_query, 2)
     return {
         "conditioning": conditioning,
+        "compiled": compile,
         "queries_per_example": queries,
         "batch": batch,
         "batched_step_s": round(t_batched, 3),
@@ -276,6 +280,9 @@ def run_bench(
             report[f"shared_encoder_{conditioning}"] = shared_encoder_speedup(
                 preset_name, conditioning
             )
+        report["shared_encoder_deep_compiled"] = shared_encoder_speedup(
+            preset_name, "deep", compile=True
+        )
     if "paper_step" in sections:
         report["paper_step"] = paper_step(("supervised", "mix-and-separate", "weak"))
     if "inference" in sections:
@@ -524,6 +531,7 @@ from wsas.train import Trainer
 corpus, mode, conditioning, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 overrides = json.loads(sys.argv[6])
 size = overrides.pop("critic", None)  # a TinyCLAP size of this tree (the old one may lack sizes)
+compiled = {"compile": True} if overrides.pop("compile", False) else {}  # so may Trainer's option
 if size:
     from wsas.clap.tiny import SIZES
 p = get_preset("tiny")
@@ -531,7 +539,7 @@ torch.manual_seed(0)
 clap = TinyClap({"sample_rate": p.sr, **(SIZES[size] if size else {})}).freeze()
 config = p.train_config(mode, conditioning, **overrides)
 train = load_embedded(corpus, "train")
-trainer = Trainer(config, clap, corpus + "/run-" + mode, train, device="cpu")
+trainer = Trainer(config, clap, corpus + "/run-" + mode, train, device="cpu", **compiled)
 def step():
     loss = trainer.losses()["total"]
     trainer.opt.zero_grad(set_to_none=True)
@@ -554,6 +562,7 @@ def before_after(
         ("weak", "late", {"clap_seconds": 1.024}),
         ("weak", "late", {"critic": "lean"}),
         ("weak", "deep", {"critic": "lean"}),
+        ("weak", "deep", {"critic": "lean", "compile": True}),
     ),
     steps: int = 4,
     rounds: int = 2,
@@ -561,9 +570,10 @@ def before_after(
     """Seconds per training step (tiny preset, batch 16, 2-source mixtures) of the code at git
     revision ``rev`` and of this tree, in one run: each measurement in a fresh process on the same
     corpus, old and new alternating ``rounds`` times (the faster round of each is kept, so a
-    passing load spike does not decide). A cell's overrides (``TrainConfig`` fields, and
-    ``critic``: a TinyCLAP size) apply to this tree only (options the old code may lack), and
-    name the row. Needs a git checkout of wsas."""
+    passing load spike does not decide). A cell's overrides (``TrainConfig`` fields, ``critic``:
+    a TinyCLAP size, and ``compile``: Trainer's option, compiling in the warm-up step) apply to
+    this tree only (options the old code may lack), and name the row. Needs a git checkout of
+    wsas."""
     import subprocess
     import sys
 

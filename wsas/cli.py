@@ -196,7 +196,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     else:
         train = load_clips(args.data, "train", **size)
     clap = load_clap(args.clap, checkpoint)
-    trainer = Trainer(config, clap, args.out, train, val, device=args.device)
+    trainer = Trainer(config, clap, args.out, train, val, device=args.device, compile=args.compile)
     print(json.dumps(trainer.run(resume=args.resume)))
 
 
@@ -586,6 +586,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue from OUT/checkpoint.safetensors"
     )
     train.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    train.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the U-Net (pays with deep conditioning; the first step compiles it)",
+    )
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="SDR/SIR/SAR on the fixed 2-source test mixtures")

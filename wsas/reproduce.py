@@ -268,7 +268,8 @@ def prepare(
     if not _is_size(clap_ckpt, preset.critic):  # absent, or another size's (an older grid's)
         found = _pretrain_critic(preset, corpus, clap_ckpt, preset.critic, progress)
         if clap_report:  # other sizes' scores already there stay
-            sizes = _read_report(clap_report).get("sizes")
+            sizes = _read_report(clap_report).get("sizes", {})
+            sizes = {k: v for k, v in sizes.items() if k != preset.critic}
             write_json(
                 clap_report, {"preset": preset.name, **found, **({"sizes": sizes} if sizes else {})}
             )
