@@ -143,7 +143,7 @@ def test_a_lean_tinyclap_is_cheaper_and_unknown_sizes_are_refused(smoke_corpus, 
         pretrain(smoke_corpus, tmp_path / "c.safetensors", steps=15, progress=False, size="huge")
 
 
-def test_cli_pretrains_a_lean_critic_beside_the_default_one(
+def test_cli_pretrains_the_presets_critic_and_puts_another_size_beside_it(
     smoke_corpus, smoke_clap, tmp_path, capsys
 ):
     import json
@@ -154,11 +154,16 @@ def test_cli_pretrains_a_lean_critic_beside_the_default_one(
 
     data = tmp_path / "data"
     shutil.copytree(smoke_corpus, data)
-    before = (data / "tinyclap.safetensors").read_bytes()
-    assert main(["clap", "pretrain", "--data", str(data), "--size", "lean", "--steps", "15"]) == 0
+    before = (data / "tinyclap.safetensors").read_bytes()  # smoke's critic is full
+    pretrain = ["clap", "pretrain", "--data", str(data), "--steps", "15", "--preset"]
+    assert main([*pretrain, "smoke", "--size", "lean"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["size"] == "lean" and report["checkpoint"] == str(
         data / "tinyclap-lean.safetensors"
     )
     assert read_config(data / "tinyclap-lean.safetensors")["n_mels"] == 32
     assert (data / "tinyclap.safetensors").read_bytes() == before  # training's default critic
+    assert main([*pretrain, "tiny"]) == 0  # tiny's critic is lean: it becomes the default one
+    report = json.loads(capsys.readouterr().out)
+    assert report["size"] == "lean" and report["checkpoint"] == str(data / "tinyclap.safetensors")
+    assert read_config(data / "tinyclap.safetensors")["n_mels"] == 32

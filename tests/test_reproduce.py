@@ -58,6 +58,13 @@ def test_grids_cover_the_papers_tables():
         and "fullclap" not in n
         and not n.endswith("steps")
     } and PRESETS["tiny-long"].train_steps == 4 * PRESETS["tiny"].train_steps
+    # tiny's grid critic is lean, with the full one as its ablation; the other committed grids
+    # keep the full critic they were trained with, without a critic ablation
+    assert (PRESETS["tiny"].critic, PRESETS["tiny"].critic_ablation) == ("lean", ("full",))
+    for name in ("tiny-long", "tiny-var", "music", "small"):
+        assert (PRESETS[name].critic, PRESETS[name].critic_ablation) == ("full", ())
+    with pytest.raises(WsasError, match="preset tiny: critic 'huge' is not a TinyCLAP size"):
+        grid(replace(PRESETS["tiny"], critic="huge"))
     small = grid(PRESETS["small"])
     assert {(c.mode, c.sources) for c in small} >= {
         (m, n) for m in ("mixit", "mix-and-separate", "weak") for n in (2, 3, 4)
@@ -116,6 +123,8 @@ def test_smoke_reproduction_end_to_end_and_resume(tmp_path):
     first = json.loads(next((out / "cells").glob("*.json")).read_text())
     old = {**first, "name": "weak-x9-deep-s0", "test_clip_seconds": 99.0}  # other test clips
     (out / "cells" / "weak-x9-deep-s0.json").write_text(json.dumps(old))
+    other_critic = {**first, "name": "weak-x8-deep-s0", "critic_size": "lean"}  # smoke's is full
+    (out / "cells" / "weak-x8-deep-s0.json").write_text(json.dumps(other_critic))
     again = reproduce(
         "smoke",
         work=tmp_path / "work",
@@ -124,7 +133,8 @@ def test_smoke_reproduction_end_to_end_and_resume(tmp_path):
         resume=True,
         seeds=(0,),
     )
-    assert again["cells"] == summary["cells"]  # the cell scored on other test clips is left out
+    # the cells scored on other test clips or trained by another critic are left out
+    assert again["cells"] == summary["cells"]
     assert set(again["resumed_cells"]) == {c.name for c in grid(PRESETS["smoke"])}
     assert set(again["claims"]) >= {"a_weak_beats_mix_and_separate_by_2dB_at_3_4_sources"}
     assert "class_template" in again["bounds"] and "SI-SDR" in (out / "tables.md").read_text()
@@ -384,7 +394,9 @@ def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_i
     shutil.copytree(smoke_corpus, work / "data")  # the grid's corpus and critic exist already
     shutil.copy(smoke_clap, work / "tinyclap.safetensors")
     (tmp_path / "clap.json").write_text('{"size": "full", "provenance": {"git_commit": "old"}}')
-    corpus, full = prepare(preset, tmp_path, tmp_path / "clap.json", progress=False)
+    corpus, full = prepare(
+        preset, tmp_path, tmp_path / "clap.json", progress=False, ablation_critics=True
+    )
     lean = critic_checkpoint(full, "lean")
     assert lean.name == "tinyclap-lean.safetensors" and critic_checkpoint(full, None) == full
     report = json.loads((tmp_path / "clap.json").read_text())
@@ -393,7 +405,7 @@ def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_i
     assert report["provenance"] == {"git_commit": "old"} and report["sizes"]["lean"]["provenance"]
     assert read_config(lean)["n_mels"] == 32 and read_config(full)["n_mels"] == 64
     full.unlink()  # the grid critic pretrained again: the lean one's scores stay in clap.json
-    prepare(preset, tmp_path, tmp_path / "clap.json", progress=False)
+    prepare(preset, tmp_path, tmp_path / "clap.json", progress=False, ablation_critics=True)
     again = json.loads((tmp_path / "clap.json").read_text())
     assert again["sizes"] == report["sizes"] and again["provenance"] != {"git_commit": "old"}
     (cell,) = [c for c in grid(preset) if c.critic == "lean"]
@@ -407,7 +419,7 @@ def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_i
     with pytest.raises(WsasError, match="critic_ablation: lean is not another TinyCLAP size"):
         grid(replace(lean_grid, critic_ablation=("lean",)))
     assert [c.name for c in grid(lean_grid) if c.critic] == ["weak-x2-late-fullclap-s0"]
-    prepare(lean_grid, tmp_path, tmp_path / "clap.json", progress=False)
+    prepare(lean_grid, tmp_path, tmp_path / "clap.json", progress=False, ablation_critics=True)
     assert read_config(full)["n_mels"] == 32
     assert read_config(critic_checkpoint(full, "full"))["n_mels"] == 64
     report = json.loads((tmp_path / "clap.json").read_text())

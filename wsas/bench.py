@@ -5,7 +5,8 @@ Measures (untrained weights of the chosen preset: speed does not depend on them)
 * ``steps``: where a training step's time goes, phase by phase (:class:`PhaseClock`), for every
   regime at the preset's and the ``small`` sizes;
 * ``shared_encoder``: the separator's forward + backward with 4 queries per mixture, encoded once
-  and batched, against one full pass per query;
+  and batched, against one full pass per query (each conditioning, and deep through
+  ``torch.compile``);
 * ``paper_step``: one step at the ``paper`` preset's sizes: FLOPs, time, peak memory, and the GPU
   time they imply for the paper's schedule;
 * ``inference``: real-time factor (seconds of compute per second of audio) for a 10 s clip and
@@ -134,7 +135,9 @@ def shared_encoder_speedup(
     model, clap, p = _model(preset_name, conditioning)
     model.train()
     if compile:  # each shape compiles in its warm-up call
-        model.unet.compile(dynamic=False)
+        from wsas.train import compile_unet
+
+        compile_unet(model)
     mixture = torch.randn(batch, p.clip_samples) * 0.1
     text = torch.nn.functional.normalize(torch.randn(batch, queries, clap.embed_dim), dim=-1)
 
@@ -238,15 +241,16 @@ SECTIONS = ("steps", "shared_encoder", "paper_step", "inference", "bss_eval")
 
 def convergence_curves(preset_name: str, minutes: list[float], root: str | os.PathLike) -> dict:
     """Supervised runs on the preset's corpus (rendered into ``root``), queried by the label
-    prompts through a TinyCLAP pretrained on that corpus as in training: the waveform SNR loss
-    for each budget in ``minutes``, and the paper's magnitude loss for the first budget."""
+    prompts through a full-size TinyCLAP pretrained on that corpus (the committed curves' critic;
+    tiny's grid now queries through the lean one): the waveform SNR loss for each budget in
+    ``minutes``, and the paper's magnitude loss for the first budget."""
     from wsas.clap.pretrain import pretrain
     from wsas.data.synth import build_corpus
 
     p = get_preset(preset_name)
     corpus, clap = Path(root) / "corpus", Path(root) / "tinyclap.safetensors"
     build_corpus(p, corpus, progress=False)
-    pretrain(corpus, clap, steps=p.clap_steps, progress=False)
+    pretrain(corpus, clap, steps=p.clap_steps, progress=False, size="full")
     runs = {}
     for m, loss in [(minutes[0], "magnitude"), *((m, "snr") for m in minutes)]:
         out = Path(root) / f"{loss}-{m:g}"
@@ -408,8 +412,9 @@ def training_steps(
     the preset's conditioning, plus (``extra_conditioning``) the weak step with the other one.
 
     Each preset's corpus is rendered into a temporary folder (seconds); the CLAP is an untrained
-    TinyCLAP: speed does not depend on weights.
+    TinyCLAP of the preset's size: speed does not depend on weights.
     """
+    from wsas.clap.tiny import SIZES as TINY_SIZES
     from wsas.clap.tiny import TinyClap
     from wsas.data.datasets import load_embedded
     from wsas.data.synth import build_corpus
@@ -427,7 +432,7 @@ def training_steps(
             train = load_embedded(tmp, "train")
             for mode, conditioning in cells:
                 torch.manual_seed(0)
-                clap = TinyClap({"sample_rate": p.sr}).freeze()
+                clap = TinyClap({"sample_rate": p.sr, **TINY_SIZES[p.critic]}).freeze()
                 config = p.train_config(mode, conditioning, clean_fraction=0.5)
                 trainer = Trainer(config, clap, Path(tmp) / "run", train, device="cpu")
                 key = f"{name}/{mode}-{conditioning}"
@@ -530,13 +535,14 @@ from wsas.presets import get_preset
 from wsas.train import Trainer
 corpus, mode, conditioning, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 overrides = json.loads(sys.argv[6])
-size = overrides.pop("critic", None)  # a TinyCLAP size of this tree (the old one may lack sizes)
-compiled = {"compile": True} if overrides.pop("compile", False) else {}  # so may Trainer's option
-if size:
-    from wsas.clap.tiny import SIZES
 p = get_preset("tiny")
+# the preset's TinyCLAP size, or the row's (older trees have one size, and no Preset.critic)
+size = overrides.pop("critic", getattr(p, "critic", "full"))
+compiled = {"compile": True} if overrides.pop("compile", False) else {}  # so may Trainer's option
+if size != "full":
+    from wsas.clap.tiny import SIZES
 torch.manual_seed(0)
-clap = TinyClap({"sample_rate": p.sr, **(SIZES[size] if size else {})}).freeze()
+clap = TinyClap({"sample_rate": p.sr, **(SIZES[size] if size != "full" else {})}).freeze()
 config = p.train_config(mode, conditioning, **overrides)
 train = load_embedded(corpus, "train")
 trainer = Trainer(config, clap, corpus + "/run-" + mode, train, device="cpu", **compiled)
@@ -559,21 +565,21 @@ def before_after(
         ("weak", "late", {}),
         ("weak", "deep", {}),
         ("supervised", "late", {}),
-        ("weak", "late", {"clap_seconds": 1.024}),
-        ("weak", "late", {"critic": "lean"}),
-        ("weak", "deep", {"critic": "lean"}),
-        ("weak", "deep", {"critic": "lean", "compile": True}),
+        ("weak", "deep", {"compile": True}),
+        ("weak", "late", {"critic": "full"}),
+        ("weak", "deep", {"critic": "full"}),
+        ("weak", "late", {"critic": "full", "clap_seconds": 1.024}),
     ),
     steps: int = 4,
     rounds: int = 2,
 ) -> dict:
-    """Seconds per training step (tiny preset, batch 16, 2-source mixtures) of the code at git
-    revision ``rev`` and of this tree, in one run: each measurement in a fresh process on the same
-    corpus, old and new alternating ``rounds`` times (the faster round of each is kept, so a
-    passing load spike does not decide). A cell's overrides (``TrainConfig`` fields, ``critic``:
-    a TinyCLAP size, and ``compile``: Trainer's option, compiling in the warm-up step) apply to
-    this tree only (options the old code may lack), and name the row. Needs a git checkout of
-    wsas."""
+    """Seconds per training step (tiny preset and its TinyCLAP size, batch 16, 2-source mixtures)
+    of the code at git revision ``rev`` and of this tree, in one run: each measurement in a fresh
+    process on the same corpus, old and new alternating ``rounds`` times (the faster round of
+    each is kept, so a passing load spike does not decide). A cell's overrides (``TrainConfig``
+    fields, ``critic``: a TinyCLAP size, and ``compile``: Trainer's option, compiling in the
+    warm-up step) apply to this tree only (options the old code may lack), and name the row.
+    Needs a git checkout of wsas."""
     import subprocess
     import sys
 

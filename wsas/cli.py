@@ -88,14 +88,15 @@ def cmd_clap_pretrain(args: argparse.Namespace) -> None:
     from wsas.presets import get_preset
     from wsas.reproduce import critic_checkpoint
 
-    steps = args.steps or get_preset(args.preset).clap_steps
-    # another size goes beside the default critic (what training loads), not over it
-    size = None if args.size == "full" else args.size
-    out = args.out or str(critic_checkpoint(Path(default_clap(args.data)), size))
+    preset = get_preset(args.preset)
+    steps, size = args.steps or preset.clap_steps, args.size or preset.critic
+    # the preset's size is the critic training loads; another size goes beside it, not over it
+    beside = None if size == preset.critic else size
+    out = args.out or str(critic_checkpoint(Path(default_clap(args.data)), beside))
     started = time.time()
-    model = pretrain(args.data, out, steps=steps, seed=args.seed, size=args.size)
+    model = pretrain(args.data, out, steps=steps, seed=args.seed, size=size)
     report = {
-        "size": args.size,
+        "size": size,
         **evaluate_clap(model, args.data),
         "pretrain_steps": steps,
         "pretrain_seconds": round(time.time() - started, 1),
@@ -505,17 +506,16 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument(
         "--out",
         help="checkpoint (default: DATA/tinyclap.safetensors, DATA/tinyclap-SIZE.safetensors for "
-        "another --size)",
+        "a --size other than the preset's)",
     )
     pre.add_argument("--preset", default="tiny", choices=list(PRESETS))
     pre.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     pre.add_argument("--seed", type=int, default=0)
     pre.add_argument(
         "--size",
-        default="full",
         choices=list(TINY_SIZES),
         help="full or lean (a weak step ~1.8x faster, the same zero-shot accuracy on tiny's "
-        "corpus; the tiny grid's critic, Preset.critic)",
+        "corpus); default: the preset's critic (tiny: lean; tiny-long, small: full)",
     )
     pre.set_defaults(func=cmd_clap_pretrain)
     for name, helptext, func in (

@@ -144,6 +144,7 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         cells += cell("weak", sim_weight=0.0)
     for seconds in preset.clap_seconds_ablation:
         cells += cell("weak", clap_seconds=seconds)
+    check_critic(preset)
     others = [s for s in TINY_SIZES if s != preset.critic]
     if unknown := [s for s in preset.critic_ablation if s not in others]:
         raise WsasError(
@@ -209,6 +210,7 @@ def run_cell(
     return {
         "cell": asdict(cell),
         "name": cell.name,
+        "critic_size": cell.critic or preset.critic,  # the TinyCLAP that trained and queried it
         "train_seconds": round(trainer.seconds, 1),  # every sitting's, when resumed
         "history": trainer.history,
         "train": trainer.summary(),
@@ -253,13 +255,16 @@ def prepare(
     work: str | os.PathLike,
     clap_report: str | os.PathLike | None = None,
     progress: bool = True,
+    ablation_critics: bool = False,
 ) -> tuple[Path, Path]:
-    """Build the preset's corpus and pretrain its TinyCLAP (and one of each size of
-    ``critic_ablation``) under ``work/<preset>/`` unless already there.
+    """Build the preset's corpus and pretrain its TinyCLAP (and, with ``ablation_critics``, one
+    of each size of ``critic_ablation``) under ``work/<preset>/`` unless there already at that
+    size.
 
     Returns ``(corpus folder, TinyCLAP checkpoint)``; writes each CLAP's scores to
     ``clap_report`` (the other sizes' under ``"sizes"``).
     """
+    check_critic(preset)
     work = Path(work) / preset.name
     corpus, clap_ckpt = work / "data", work / "tinyclap.safetensors"
     # a corpus of other clip lengths is rebuilt; its CLAP split, so its TinyCLAP, is the same
@@ -273,7 +278,7 @@ def prepare(
             write_json(
                 clap_report, {"preset": preset.name, **found, **({"sizes": sizes} if sizes else {})}
             )
-    for size in preset.critic_ablation:
+    for size in preset.critic_ablation if ablation_critics else ():
         ckpt = critic_checkpoint(clap_ckpt, size)
         if not _is_size(ckpt, size):
             found = _pretrain_critic(preset, corpus, ckpt, size, progress)
@@ -287,6 +292,21 @@ def prepare(
 def _read_report(path: str | os.PathLike) -> dict:
     """The CLAP scores already written to ``path`` ({} when there are none)."""
     return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
+
+
+def check_critic(preset: Preset) -> None:
+    """A one-line error unless ``preset.critic`` names a TinyCLAP size."""
+    if preset.critic not in TINY_SIZES:
+        raise WsasError(
+            f"preset {preset.name}: critic '{preset.critic}' is not a TinyCLAP size; "
+            f"choose one of {', '.join(TINY_SIZES)}"
+        )
+
+
+def critic_of(report: dict) -> str:
+    """The TinyCLAP size that trained and queried a cell's report (cells from before the grids
+    named their critic were all trained with the full one)."""
+    return report.get("critic_size", "full")
 
 
 def _is_size(ckpt: Path, size: str) -> bool:
@@ -343,8 +363,10 @@ def compare(reports: list[dict], committed: dict[str, dict]) -> list[dict]:
                     "delta_si_sdr": round(r["si_sdr"] - old["si_sdr"], 3),
                     "delta_sdr": round(r["sdr"] - old["sdr"], 3),
                     "committed_at": old.get("provenance", {}).get("git_commit"),
-                    # a committed cell scored on other test clips is not a same-seed re-run
+                    # a committed cell scored on other test clips, or trained and queried by
+                    # another TinyCLAP, is not a same-seed re-run
                     "same_test_clips": old.get("test_clip_seconds") == r.get("test_clip_seconds"),
+                    "same_critic": critic_of(old) == critic_of(r),
                 }
             )
     return rows
@@ -379,12 +401,18 @@ def reproduce(
     out = Path(results) / preset.name
     cells_dir = out / "cells"
     committed = {p.stem: json.loads(p.read_text()) for p in sorted(cells_dir.glob("*.json"))}
-    # only cells scored on this preset's test clips can be kept (resumed, or other grids')
+    # only cells scored on this preset's test clips, trained and queried by the TinyCLAP the grid
+    # gives them, can be kept (resumed, or other grids')
     seconds = round(preset.test_samples / preset.sr, 3)
-    usable = {k: v for k, v in committed.items() if v.get("test_clip_seconds") == seconds}
-    corpus, clap_ckpt = prepare(preset, work, out / "clap.json", progress)
+    usable = {
+        k: v
+        for k, v in committed.items()
+        if v.get("test_clip_seconds") == seconds
+        and critic_of(v) == ((v.get("cell") or {}).get("critic") or preset.critic)
+    }
+    cells = grid(preset, sources)  # bad grid fields fail before the corpus is built
+    corpus, clap_ckpt = prepare(preset, work, out / "clap.json", progress, ablation_critics=True)
     work = Path(work) / preset.name
-    cells = grid(preset, sources)
     done = {c.name: usable[c.name] for c in cells if resume and c.name in usable}
     resumed = {name: r.get("provenance", {}).get("git_commit") for name, r in done.items()}
     todo = [c for c in cells if c.name not in done and not (only and c.mode not in only)]
@@ -443,7 +471,7 @@ def reproduce(
     markdown += verdict_section("Headroom: can this corpus show the effect? (SI-SDR, paired)", room)
     markdown += verdict_section("The claims, decided on SI-SDR (paired, 95 % intervals)", verdicts)
     ablated = ablations(reports, preset.conditioning)
-    markdown += verdict_section("The CLAP term and cheaper critics (SI-SDR, paired)", ablated)
+    markdown += verdict_section("The CLAP term and other critics (SI-SDR, paired)", ablated)
     swept = sweeps(
         reports,
         preset.conditioning,

@@ -97,6 +97,19 @@ def _differing(old: dict, new: dict, prefix: str = "") -> list[str]:
     return [f"{prefix}{k}" for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
 
 
+def compile_unet(model: MaskSeparator) -> None:
+    """Run ``model``'s U-Net through ``torch.compile`` (TorchInductor fuses its elementwise work;
+    its weights keep their names); one graph per input shape, compiled at its first call. On CPU
+    TorchInductor builds C++ kernels: without a compiler this is a one-line error, not a
+    traceback at the first step."""
+    import shutil
+
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    if on_cpu and not shutil.which(os.environ.get("CXX", "g++")):
+        raise WsasError("--compile on CPU needs a C++ compiler (g++, or $CXX); none found")
+    model.unet.compile(dynamic=False)
+
+
 class Trainer:
     """Builds the model and optimizer from a config; ``run()`` trains with checkpoints and logs.
 
@@ -144,10 +157,8 @@ class Trainer:
         torch.manual_seed(config.seed)  # before any weight exists: the seed decides the init
         unet = replace(config.unet, cond_dim=clap.embed_dim, conditioning=config.conditioning)
         self.model = MaskSeparator(unet, train.sr).to(self.device)
-        if (
-            compile
-        ):  # TorchInductor fuses the U-Net's elementwise work; its weights keep their names
-            self.model.unet.compile(dynamic=False)  # one graph per shape: training has one
+        if compile:
+            compile_unet(self.model)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.rng = np.random.default_rng(config.seed + 1000 * self.rank)  # own batches per process
         self.step, self.history = 0, []
@@ -241,6 +252,10 @@ class Trainer:
         if "unet" in changed:  # name the network's fields, not the whole dict
             changed.remove("unet")
             changed += _differing(theirs["unet"] or {}, ours["unet"], "unet.")
+        saved_clap = (config.get("clap") or {}).get("config")
+        ours_clap = getattr(self.clap, "config", None)
+        if saved_clap is not None and ours_clap is not None:  # e.g. another TinyCLAP size
+            changed += _differing(saved_clap, json.loads(json.dumps(ours_clap)), "clap.")
         if changed:
             raise CheckpointError(
                 f"{self.checkpoint_path}: made with a different configuration "
