@@ -165,7 +165,7 @@ VARIANTS = ("steps", "sim_weight", "lr", "lambda_s", "clap_seconds", "critic")
 def _matching(cells: list[dict], steps: int | None = None, **match) -> list[dict]:
     """The cells (one per seed) of a grid position; ablation and sweep cells only when asked
     for by their ``VARIANTS`` field (``steps=900``, ``sim_weight=0.0``, ``lr=1e-3``,
-    ``lambda_s=4.0``, ``clap_seconds=1.024``, ``critic="lean"``)."""
+    ``lambda_s=4.0``, ``clap_seconds=1.024``, ``critic="full"``)."""
     match = {**dict.fromkeys(VARIANTS), "steps": steps, **match}
     return [c for c in cells if all(c["cell"].get(k) == v for k, v in match.items())]
 
@@ -326,9 +326,9 @@ def headroom(cells: list[dict], conditioning: str) -> dict:
 def ablations(cells: list[dict], conditioning: str) -> dict:
     """What the weak objective's CLAP term adds: weak minus weak trained with ``sim_weight`` 0;
     and what a critic hearing only ``clap_seconds`` of each clause estimate, or a TinyCLAP of
-    another size (``critic``), costs: that weak minus the main weak (2-source training mixtures,
-    the same seeds), SI-SDR, paired 95 % interval on the same test mixtures; "holds" when the
-    difference is positive."""
+    another size (``critic``), costs or saves: that weak minus the main weak (2-source training
+    mixtures, the same seeds), SI-SDR, paired 95 % interval on the same test mixtures; "holds"
+    when the difference is positive."""
     main = {"mode": "weak", "sources": 2, "conditioning": conditioning}
     weak = _items(_matching(cells, **main))
     found = {
