@@ -92,9 +92,9 @@ def test_unknown_bench_section_is_a_one_line_error():
 def test_before_after_times_a_git_revision_against_this_tree():
     from wsas.bench import before_after
 
-    cells = (("supervised", "late", {}), ("weak", "late", {"critic": "full"}))
+    cells = (("supervised", "late", {}), ("weak", "late", {"critic": "lean"}))
     report = before_after("HEAD", cells=cells, steps=1, rounds=1)
-    for key in ("supervised-late", "weak-late-critic=full"):  # overrides name the row
+    for key in ("supervised-late", "weak-late-critic=lean"):  # overrides name the row
         row = report[key]
         assert len(report["before"]) >= 7 and row["before_s"] > 0 and row["after_s"] > 0
         assert row["speedup"] == pytest.approx(row["before_s"] / row["after_s"], rel=0.02)

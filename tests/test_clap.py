@@ -144,13 +144,15 @@ def test_a_lean_tinyclap_is_cheaper_and_unknown_sizes_are_refused(smoke_corpus, 
 
 
 def test_cli_pretrains_the_presets_critic_and_puts_another_size_beside_it(
-    smoke_corpus, smoke_clap, tmp_path, capsys
+    smoke_corpus, smoke_clap, tmp_path, capsys, monkeypatch
 ):
     import json
     import shutil
+    from dataclasses import replace
 
     from wsas.checkpoint import read_config
     from wsas.cli import main
+    from wsas.presets import PRESETS
 
     data = tmp_path / "data"
     shutil.copytree(smoke_corpus, data)
@@ -163,7 +165,9 @@ def test_cli_pretrains_the_presets_critic_and_puts_another_size_beside_it(
     )
     assert read_config(data / "tinyclap-lean.safetensors")["n_mels"] == 32
     assert (data / "tinyclap.safetensors").read_bytes() == before  # training's default critic
-    assert main([*pretrain, "tiny"]) == 0  # tiny's critic is lean: it becomes the default one
+    # a preset whose critic is lean: that size becomes the default one
+    monkeypatch.setitem(PRESETS, "smoke", replace(PRESETS["smoke"], critic="lean"))
+    assert main([*pretrain, "smoke"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["size"] == "lean" and report["checkpoint"] == str(data / "tinyclap.safetensors")
     assert read_config(data / "tinyclap.safetensors")["n_mels"] == 32

@@ -35,7 +35,7 @@ def test_grids_cover_the_papers_tables():
         for name in claim_cells
         for s in (0, 1, 2)
     } | {f"pit-x2-{c}-s0", f"mixit-x2-{c}-s0"} | {
-        f"weak-x2-{c}-{cheaper}-s{s}" for s in (0, 1, 2) for cheaper in ("clap1.024s", "fullclap")
+        f"weak-x2-{c}-{cheaper}-s{s}" for s in (0, 1, 2) for cheaper in ("clap1.024s", "leanclap")
     } | {
         f"weak-x2-{c}-sim2-s0",
         f"weak-x2-{c}-sim8-s0",
@@ -55,12 +55,11 @@ def test_grids_cover_the_papers_tables():
         and "sim2" not in n
         and "sim8" not in n
         and "clap1.024s" not in n
-        and "fullclap" not in n
+        and "leanclap" not in n
         and not n.endswith("steps")
     } and PRESETS["tiny-long"].train_steps == 4 * PRESETS["tiny"].train_steps
-    # tiny's grid critic is lean, with the full one as its ablation; the other committed grids
-    # keep the full critic they were trained with, without a critic ablation
-    assert (PRESETS["tiny"].critic, PRESETS["tiny"].critic_ablation) == ("lean", ("full",))
+    # the committed grids' critic is the full TinyCLAP; tiny's ablation trains with the lean one
+    assert (PRESETS["tiny"].critic, PRESETS["tiny"].critic_ablation) == ("full", ("lean",))
     for name in ("tiny-long", "tiny-var", "music", "small"):
         assert (PRESETS[name].critic, PRESETS[name].critic_ablation) == ("full", ())
     with pytest.raises(WsasError, match="preset tiny: critic 'huge' is not a TinyCLAP size"):

@@ -515,7 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--size",
         choices=list(TINY_SIZES),
         help="full or lean (a weak step ~1.8x faster, the same zero-shot accuracy on tiny's "
-        "corpus); default: the preset's critic (tiny: lean; tiny-long, small: full)",
+        "corpus); default: the preset's critic (Preset.critic: full for every committed grid)",
     )
     pre.set_defaults(func=cmd_clap_pretrain)
     for name, helptext, func in (

@@ -33,7 +33,7 @@ DEFAULTS = {
 # three blocks, on a mel grid half as fine in frequency and in time, with the same zero-shot
 # accuracy on tiny's corpus (results/tiny/clap.json); with it the weak step is 2.2-2.3x faster
 # than at 77c9e58, against 1.25-1.6x with the full one (results/bench.json). Each preset names
-# its grid's critic (Preset.critic): tiny's is lean, the other committed grids' full
+# its grid's critic (Preset.critic): every committed grid's is full
 SIZES = {"full": {}, "lean": {"channels": [16, 32, 64, 128], "n_mels": 32, "hop": 256}}
 
 
