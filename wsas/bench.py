@@ -554,7 +554,8 @@ def step():
     trainer.opt.zero_grad(set_to_none=True)
     loss.backward()
     trainer.opt.step()
-step()
+for _ in range(3):  # warm-up: the allocator and oneDNN settle over the first steps (and compile)
+    step()
 started = time.perf_counter()
 for _ in range(steps):
     step()
@@ -582,7 +583,7 @@ def before_after(
     process on the same corpus, old and new alternating ``rounds`` times (the faster round of
     each is kept, so a passing load spike does not decide). A cell's overrides (``TrainConfig``
     fields, ``critic``: a TinyCLAP size, and ``compile``: Trainer's option, compiling in the
-    warm-up step) apply to this tree only (options the old code may lack), and name the row.
+    warm-up steps) apply to this tree only (options the old code may lack), and name the row.
     Needs a git checkout of wsas."""
     import subprocess
     import sys
