@@ -589,7 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the U-Net (pays with deep conditioning; the first step compiles it)",
+        help="torch.compile the U-Net (the first step compiles it; small gain on CPU, for GPUs)",
     )
     train.set_defaults(func=cmd_train)
 

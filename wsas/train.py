@@ -116,8 +116,8 @@ class Trainer:
     ``train`` is a :class:`ClipSet` (mixtures drawn on the fly) or captioned recordings;
     ``val`` the clean clips whose fixed pairs validate the model (None: no validation).
     ``compile``: run the U-Net through ``torch.compile`` (the first step compiles it, tens of
-    seconds; on CPU it needs a C++ compiler). It pays with deep conditioning, whose per-query
-    decoder is mostly elementwise work (``wsas bench``); the function trained is the same.
+    seconds; on CPU it needs a C++ compiler); the function trained is the same. On 2 CPU cores
+    it gains little (``wsas bench``: deep separator pass 1.08x); it is there for GPUs.
     """
 
     def __init__(
