@@ -31,8 +31,8 @@ DEFAULTS = {
 }
 # TinyCLAP's sizes (overrides of DEFAULTS): "full", and "lean": half the channels in the first
 # three blocks, on a mel grid half as fine in frequency and in time, with the same zero-shot
-# accuracy on tiny's corpus (results/tiny/clap.json); with it the weak step is 2.2-2.3x faster
-# than at 77c9e58, against 1.25-1.6x with the full one (results/bench.json). Each preset names
+# accuracy on tiny's corpus (results/tiny/clap.json); with it the weak step is 2.8x faster
+# than at 77c9e58, against 1.26-1.75x with the full one (results/bench.json). Each preset names
 # its grid's critic (Preset.critic): every committed grid's is full
 SIZES = {"full": {}, "lean": {"channels": [16, 32, 64, 128], "n_mels": 32, "hop": 256}}
 
