@@ -15,7 +15,7 @@ from wsas.report import (
     sweeps,
     tables,
 )
-from wsas.reproduce import Cell, grid, relative_cost, reproduce
+from wsas.reproduce import Cell, critic_of, grid, relative_cost, reproduce
 
 
 def test_grids_cover_the_papers_tables():
@@ -124,6 +124,8 @@ def test_smoke_reproduction_end_to_end_and_resume(tmp_path):
     (out / "cells" / "weak-x9-deep-s0.json").write_text(json.dumps(old))
     other_critic = {**first, "name": "weak-x8-deep-s0", "critic_size": "lean"}  # smoke's is full
     (out / "cells" / "weak-x8-deep-s0.json").write_text(json.dumps(other_critic))
+    # a report from before critic_size: its cell's critic, else the full one
+    assert critic_of({"cell": {"critic": "lean"}}) == "lean" and critic_of({"cell": {}}) == "full"
     again = reproduce(
         "smoke",
         work=tmp_path / "work",

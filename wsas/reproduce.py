@@ -304,9 +304,9 @@ def check_critic(preset: Preset) -> None:
 
 
 def critic_of(report: dict) -> str:
-    """The TinyCLAP size that trained and queried a cell's report (cells from before the grids
-    named their critic were all trained with the full one)."""
-    return report.get("critic_size", "full")
+    """The TinyCLAP size that trained and queried a cell's report (before reports named it, a
+    critic-ablation cell's was its ``cell.critic`` and every other cell's the full one)."""
+    return report.get("critic_size") or (report.get("cell") or {}).get("critic") or "full"
 
 
 def _is_size(ckpt: Path, size: str) -> bool:
