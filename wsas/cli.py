@@ -514,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument(
         "--size",
         choices=list(TINY_SIZES),
-        help="full or lean (a weak step ~1.8x faster, the same zero-shot accuracy on tiny's "
+        help="full or lean (a weak step 1.6-2.2x faster, the same zero-shot accuracy on tiny's "
         "corpus); default: the preset's critic (Preset.critic: full for every committed grid)",
     )
     pre.set_defaults(func=cmd_clap_pretrain)

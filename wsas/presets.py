@@ -312,13 +312,10 @@ _NO_SWEEPS = dict(
     clap_seconds_ablation=(),
     critic_ablation=(),
 )
-# the committed grids were trained with the full TinyCLAP (tiny's is to move to the lean one
-# once its grid is regenerated with it)
-_HEADROOM = dict(variation=True, seeds=(0,), clap_ablation=False, critic="full", **_NO_SWEEPS)
+_HEADROOM = dict(variation=True, seeds=(0,), clap_ablation=False, **_NO_SWEEPS)
 PRESETS["tiny-var"] = replace(PRESETS["tiny"], name="tiny-var", **_HEADROOM)
 PRESETS["music"] = replace(PRESETS["tiny"], name="music", classes="music", **_HEADROOM)
-# tiny's claim grid trained to its plateau (issue 18), with the full critic it was trained with:
-# 1200 steps, where tiny's supervised and
+# tiny's claim grid trained to its plateau (issue 18): 1200 steps, where tiny's supervised and
 # mix-and-separate cells gained < 0.15 dB validation SI-SDR over their last quarter (300 steps:
 # up to +0.5); every claim cell and the CLAP-term ablation with three seeds, no sweeps (their
 # 300-step answers are in results/tiny). About 6.7 h of training, ~3.5 h wall on 2 CPU cores with
@@ -329,7 +326,6 @@ PRESETS["tiny-long"] = replace(
     name="tiny-long",
     train_steps=1200,
     headroom_steps=0,
-    critic="full",
     **_NO_SWEEPS,
 )
 
