@@ -139,7 +139,7 @@ def test_a_lean_tinyclap_is_cheaper_and_unknown_sizes_are_refused(smoke_corpus, 
     assert sum(p.numel() for p in lean.audio_tower.parameters()) < sum(
         p.numel() for p in full.audio_tower.parameters()
     )
-    with pytest.raises(WsasError, match="unknown TinyCLAP size 'huge'; choose one of full, lean"):
+    with pytest.raises(WsasError, match="unknown TinyCLAP size 'huge'; choose one of full, lean,"):
         pretrain(smoke_corpus, tmp_path / "c.safetensors", steps=15, progress=False, size="huge")
 
 
@@ -163,6 +163,16 @@ def test_cli_pretrains_the_presets_critic_and_puts_another_size_beside_it(
     assert report["size"] == "lean" and report["checkpoint"] == str(
         data / "tinyclap-lean.safetensors"
     )
+    # leanaudio learns into the text space of the full critic there
+    assert main([*pretrain, "smoke", "--size", "leanaudio"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    leanaudio = data / "tinyclap-leanaudio.safetensors"
+    assert report["checkpoint"] == str(leanaudio) and read_config(leanaudio)["text_from"] == "full"
+    captions = ["a dog barks"]
+    assert torch.equal(
+        load_clap("tiny", leanaudio).embed_text(captions),
+        load_clap("tiny", data / "tinyclap.safetensors").embed_text(captions),
+    )
     assert read_config(data / "tinyclap-lean.safetensors")["n_mels"] == 32
     assert (data / "tinyclap.safetensors").read_bytes() == before  # training's default critic
     # a preset whose critic is lean: that size becomes the default one
@@ -171,3 +181,30 @@ def test_cli_pretrains_the_presets_critic_and_puts_another_size_beside_it(
     report = json.loads(capsys.readouterr().out)
     assert report["size"] == "lean" and report["checkpoint"] == str(data / "tinyclap.safetensors")
     assert read_config(data / "tinyclap.safetensors")["n_mels"] == 32
+    # its full TinyCLAP would sit beside it, and is not there: a one-line error
+    assert main([*pretrain, "smoke", "--size", "leanaudio"]) != 0
+    assert "pretrain that first" in capsys.readouterr().err
+
+
+def test_a_critic_pretrained_into_another_ones_text_space_embeds_captions_as_it_does(
+    smoke_corpus, smoke_clap, tmp_path
+):
+    from wsas.clap.pretrain import pretrain
+    from wsas.clap.tiny import SIZES
+
+    donor, out = load_clap("tiny", smoke_clap), tmp_path / "hybrid.safetensors"
+    model = pretrain(
+        smoke_corpus, out, steps=15, batch=12, progress=False, size="leanaudio", text_from=donor
+    )
+    captions = ["a dog barks", "a violin plays and birds chirp"]
+    assert torch.equal(load_clap("tiny", out).embed_text(captions), donor.embed_text(captions))
+    torch.manual_seed(0)  # the initial weights pretrain starts from
+    initial = TinyClap({"sample_rate": 8000, **SIZES["lean"]})
+    assert not torch.equal(initial.audio_proj[0].weight, model.audio_proj[0].weight)  # it learned
+    for size, text_from, message in [
+        ("leanaudio", TinyClap({"embed_dim": 64}), "embeds into 64 dimensions, a leanaudio"),
+        ("leanaudio", None, "text space of a pretrained full one: pass text_from"),
+        ("lean", donor, "learns its own text projection: text_from is for leanaudio"),
+    ]:
+        with pytest.raises(WsasError, match=message):
+            pretrain(smoke_corpus, out, steps=1, progress=False, size=size, text_from=text_from)

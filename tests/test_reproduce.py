@@ -2,12 +2,14 @@ import json
 from dataclasses import asdict, replace
 
 import pytest
+import torch
 
 from wsas.errors import WsasError
 from wsas.presets import PRESETS
 from wsas.report import (
     ablations,
     claims,
+    critic_of,
     findings,
     headroom,
     reading,
@@ -15,7 +17,7 @@ from wsas.report import (
     sweeps,
     tables,
 )
-from wsas.reproduce import Cell, critic_of, grid, relative_cost, reproduce
+from wsas.reproduce import Cell, grid, relative_cost, reproduce
 
 
 def test_grids_cover_the_papers_tables():
@@ -35,7 +37,9 @@ def test_grids_cover_the_papers_tables():
         for name in claim_cells
         for s in (0, 1, 2)
     } | {f"pit-x2-{c}-s0", f"mixit-x2-{c}-s0"} | {
-        f"weak-x2-{c}-{cheaper}-s{s}" for s in (0, 1, 2) for cheaper in ("clap1.024s", "leanclap")
+        f"weak-x2-{c}-{cheaper}-s{s}"
+        for s in (0, 1, 2)
+        for cheaper in ("clap1.024s", "leanclap", "leanaudioclap")
     } | {
         f"weak-x2-{c}-sim2-s0",
         f"weak-x2-{c}-sim8-s0",
@@ -56,10 +60,13 @@ def test_grids_cover_the_papers_tables():
         and "sim8" not in n
         and "clap1.024s" not in n
         and "leanclap" not in n
+        and "leanaudioclap" not in n
         and not n.endswith("steps")
     } and PRESETS["tiny-long"].train_steps == 4 * PRESETS["tiny"].train_steps
-    # the committed grids' critic is the full TinyCLAP; tiny's ablation trains with the lean one
-    assert (PRESETS["tiny"].critic, PRESETS["tiny"].critic_ablation) == ("full", ("lean",))
+    # the committed grids' critic is the full TinyCLAP; tiny's ablations train with the lean one
+    # and with lean's audio tower learned into the full one's text space
+    assert PRESETS["tiny"].critic == "full"
+    assert PRESETS["tiny"].critic_ablation == ("lean", "leanaudio")
     for name in ("tiny-long", "tiny-var", "music", "small"):
         assert (PRESETS[name].critic, PRESETS[name].critic_ablation) == ("full", ())
     with pytest.raises(WsasError, match="preset tiny: critic 'huge' is not a TinyCLAP size"):
@@ -425,3 +432,54 @@ def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_i
     assert read_config(critic_checkpoint(full, "full"))["n_mels"] == 64
     report = json.loads((tmp_path / "clap.json").read_text())
     assert report["size"] == "lean" and list(report["sizes"]) == ["full"]  # no stale lean scores
+
+
+def test_a_grid_critic_learned_into_the_full_text_space_keeps_the_full_queries(
+    smoke_corpus, tmp_path
+):
+    import shutil
+
+    from wsas.checkpoint import read_config
+    from wsas.clap import load_clap
+    from wsas.clap.pretrain import pretrain
+    from wsas.reproduce import critic_checkpoint, prepare
+
+    preset = replace(PRESETS["smoke"], critic="leanaudio", clap_steps=15)
+    shutil.copytree(smoke_corpus, tmp_path / "smoke" / "data")
+    _, grid_ckpt = prepare(preset, tmp_path, tmp_path / "clap.json", progress=False)
+    donor = critic_checkpoint(grid_ckpt, "full")  # pretrained first, beside the grid critic
+    assert read_config(grid_ckpt)["text_from"] == "full" and read_config(donor)["n_mels"] == 64
+    captions = ["a dog barks", "a violin plays"]
+    queries = [load_clap("tiny", c).embed_text(captions) for c in (grid_ckpt, donor)]
+    assert torch.equal(*queries)
+    report = json.loads((tmp_path / "clap.json").read_text())
+    assert report["size"] == "leanaudio" and report["text_from"] == "full"
+    assert list(report["sizes"]) == ["full"]
+    stamp = grid_ckpt.stat().st_mtime_ns
+    prepare(preset, tmp_path, tmp_path / "clap.json", progress=False)  # both there: kept
+    assert grid_ckpt.stat().st_mtime_ns == stamp
+    # another donor (pretrained with another seed): the critic learned into the old one's text
+    # space is made again
+    pretrain(tmp_path / "smoke" / "data", donor, steps=15, seed=1, progress=False)
+    prepare(preset, tmp_path, tmp_path / "clap.json", progress=False)
+    assert grid_ckpt.stat().st_mtime_ns != stamp
+    assert torch.equal(*(load_clap("tiny", c).embed_text(captions) for c in (grid_ckpt, donor)))
+
+
+@pytest.mark.parametrize(
+    "cell, trained_by, kept",
+    [
+        ({"mode": "supervised"}, "full", True),  # queries embed the same through either
+        ({"mode": "mix-and-separate"}, "lean", False),  # another text projection
+        ({"mode": "weak"}, "full", False),  # the critic it trained against differs
+        ({"mode": "weak", "sim_weight": 0.0}, "full", True),  # never consults the critic
+        ({"mode": "semi"}, "leanaudio", True),
+        ({"mode": "weak", "critic": "lean"}, "lean", True),  # an ablation cell, its own critic
+    ],
+)
+def test_resume_keeps_a_cell_only_if_the_grid_would_make_it_alike(cell, trained_by, kept):
+    from wsas.reproduce import made_as_grid_makes_it
+
+    preset = replace(PRESETS["smoke"], critic="leanaudio")
+    report = {"cell": cell, "critic_size": trained_by}
+    assert made_as_grid_makes_it(report, preset) is kept

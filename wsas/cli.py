@@ -84,17 +84,27 @@ def cmd_clap_pretrain(args: argparse.Namespace) -> None:
     """Train TinyCLAP on the corpus's clap split, then report its accuracy."""
     import time
 
+    from wsas.clap import load_clap
     from wsas.clap.pretrain import evaluate_clap, pretrain
+    from wsas.clap.tiny import TEXT_FROM
     from wsas.presets import get_preset
-    from wsas.reproduce import critic_checkpoint
+    from wsas.reproduce import size_checkpoint
 
     preset = get_preset(args.preset)
     steps, size = args.steps or preset.clap_steps, args.size or preset.critic
     # the preset's size is the critic training loads; another size goes beside it, not over it
-    beside = None if size == preset.critic else size
-    out = args.out or str(critic_checkpoint(Path(default_clap(args.data)), beside))
+    out = args.out or str(size_checkpoint(Path(default_clap(args.data)), size, preset.critic))
+    text_from = None
+    if size in TEXT_FROM:  # learns into the text space of the TinyCLAP of that size beside it
+        donor = size_checkpoint(Path(default_clap(args.data)), TEXT_FROM[size], preset.critic)
+        if not donor.is_file():
+            raise WsasError(
+                f"a {size} TinyCLAP learns into the text space of a {TEXT_FROM[size]} one: "
+                f"pretrain that first ({donor} is missing)"
+            )
+        text_from = load_clap("tiny", donor)
     started = time.time()
-    model = pretrain(args.data, out, steps=steps, seed=args.seed, size=size)
+    model = pretrain(args.data, out, steps=steps, seed=args.seed, size=size, text_from=text_from)
     report = {
         "size": size,
         **evaluate_clap(model, args.data),
@@ -514,8 +524,10 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument(
         "--size",
         choices=list(TINY_SIZES),
-        help="full or lean (a weak step 1.6-2.2x faster, the same zero-shot accuracy on tiny's "
-        "corpus); default: the preset's critic (Preset.critic: full for every committed grid)",
+        help="full, lean (a weak step 1.6-2.2x faster, the same zero-shot accuracy on tiny's "
+        "corpus, poorer queries) or leanaudio (lean's audio tower learned into the text space of "
+        "the full TinyCLAP beside it: the same queries); default: the preset's critic "
+        "(Preset.critic: full for every committed grid)",
     )
     pre.set_defaults(func=cmd_clap_pretrain)
     for name, helptext, func in (

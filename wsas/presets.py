@@ -256,7 +256,7 @@ PRESETS: dict[str, Preset] = {
         sweep_semi_weights=(4.0, 16.0),
         headroom_steps=1200,
         clap_seconds_ablation=(1.024,),
-        critic_ablation=("lean",),
+        critic_ablation=("lean", "leanaudio"),
     ),
     "small": Preset(
         "small",

@@ -22,6 +22,7 @@ from wsas.clap import load_clap
 from wsas.clap.pretrain import evaluate_clap, pretrain
 from wsas.clap.tiny import DEFAULTS as TINY_DEFAULTS
 from wsas.clap.tiny import SIZES as TINY_SIZES
+from wsas.clap.tiny import TEXT_FROM as TINY_TEXT_FROM
 from wsas.data.datasets import load_embedded
 from wsas.data.mixing import fixed_pairs
 from wsas.data.synth import build_corpus, corpus_matches
@@ -32,6 +33,7 @@ from wsas.presets import Preset, TrainConfig, get_preset
 from wsas.report import (
     ablations,
     claims,
+    critic_of,
     figure,
     findings,
     headroom,
@@ -270,22 +272,25 @@ def prepare(
     # a corpus of other clip lengths is rebuilt; its CLAP split, so its TinyCLAP, is the same
     if not (corpus / "metadata.csv").is_file() or not corpus_matches(corpus, preset):
         build_corpus(preset, corpus, progress=progress)
-    if not _is_size(clap_ckpt, preset.critic):  # absent, or another size's (an older grid's)
-        found = _pretrain_critic(preset, corpus, clap_ckpt, preset.critic, progress)
-        if clap_report:  # other sizes' scores already there stay
-            sizes = _read_report(clap_report).get("sizes", {})
-            sizes = {k: v for k, v in sizes.items() if k != preset.critic}
+    wanted = [preset.critic, *(preset.critic_ablation if ablation_critics else ())]
+    for size in _donors_first(wanted):
+        ckpt = size_checkpoint(clap_ckpt, size, preset.critic)
+        donor = TINY_TEXT_FROM.get(size)
+        donor_ckpt = donor and size_checkpoint(clap_ckpt, donor, preset.critic)
+        if _is_size(ckpt, size, donor_ckpt):  # else absent, another size's or an older donor's
+            continue
+        found = _pretrain_critic(preset, corpus, ckpt, size, progress, donor_ckpt)
+        if not clap_report:
+            continue
+        report = _read_report(clap_report)
+        sizes = {k: v for k, v in report.get("sizes", {}).items() if k != preset.critic}
+        if size == preset.critic:  # other sizes' scores already there stay
             write_json(
                 clap_report, {"preset": preset.name, **found, **({"sizes": sizes} if sizes else {})}
             )
-    for size in preset.critic_ablation if ablation_critics else ():
-        ckpt = critic_checkpoint(clap_ckpt, size)
-        if not _is_size(ckpt, size):
-            found = _pretrain_critic(preset, corpus, ckpt, size, progress)
-            if clap_report:  # beside the grid critic's scores, which keep their provenance
-                report = _read_report(clap_report)
-                report.setdefault("sizes", {})[size] = {**found, "provenance": provenance()}
-                write_text(clap_report, json.dumps(report, indent=2) + "\n")
+        else:  # beside the grid critic's scores, which keep their provenance
+            report["sizes"] = {**sizes, size: {**found, "provenance": provenance()}}
+            write_text(clap_report, json.dumps(report, indent=2) + "\n")
     return corpus, clap_ckpt
 
 
@@ -303,22 +308,50 @@ def check_critic(preset: Preset) -> None:
         )
 
 
-def critic_of(report: dict) -> str:
-    """The TinyCLAP size that trained and queried a cell's report (before reports named it, a
-    critic-ablation cell's was its ``cell.critic`` and every other cell's the full one)."""
-    return report.get("critic_size") or (report.get("cell") or {}).get("critic") or "full"
+def consults_critic(cell: dict) -> bool:
+    """Whether a cell (``asdict(Cell)``) trains against the CLAP critic: weak and semi do unless
+    their CLAP term is off; every other cell uses its TinyCLAP only to embed its queries."""
+    return cell.get("mode") in ("weak", "semi") and cell.get("sim_weight") != 0
 
 
-def _is_size(ckpt: Path, size: str) -> bool:
-    """Whether ``ckpt`` is a TinyCLAP checkpoint of ``size`` (a wsas.clap.tiny.SIZES key)."""
+def made_as_grid_makes_it(report: dict, preset: Preset) -> bool:
+    """Whether a committed cell was trained by the TinyCLAP the grid gives it or, when the cell
+    never consults the critic, by one that embeds its queries identically
+    (``wsas.clap.tiny.TEXT_FROM``)."""
+    cell = report.get("cell") or {}
+    given, had = cell.get("critic") or preset.critic, critic_of(report)
+    if consults_critic(cell):
+        return had == given
+    return TINY_TEXT_FROM.get(had, had) == TINY_TEXT_FROM.get(given, given)
+
+
+def _is_size(ckpt: Path, size: str, donor_ckpt: Path | None = None) -> bool:
+    """Whether ``ckpt`` is a TinyCLAP checkpoint of ``size`` (a wsas.clap.tiny.SIZES key) and,
+    for a size learned into another's text space, holds the text projection of ``donor_ckpt``."""
     if not ckpt.is_file():
         return False
     config = read_config(ckpt)
-    return all(
-        config.get(k) == v
-        for k, v in {**TINY_DEFAULTS, **TINY_SIZES[size]}.items()
-        if k != "sample_rate"
-    )
+    expected = {**TINY_DEFAULTS, **TINY_SIZES[size], "text_from": TINY_TEXT_FROM.get(size)}
+    if not all(config.get(k) == v for k, v in expected.items() if k != "sample_rate"):
+        return False
+    if size not in TINY_TEXT_FROM:
+        return True
+    text = [load_clap("tiny", c).text_proj.state_dict() for c in (ckpt, donor_ckpt)]
+    return all(torch.equal(text[0][k], text[1][k]) for k in text[0])
+
+
+def _donors_first(sizes: list[str]) -> list[str]:
+    """``sizes`` with each size's text donor (wsas.clap.tiny.TEXT_FROM) before it, once each."""
+    order: list[str] = []
+    for size in sizes:
+        order += [s for s in (TINY_TEXT_FROM.get(size), size) if s and s not in order]
+    return order
+
+
+def size_checkpoint(clap_ckpt: Path, size: str, grid_critic: str) -> Path:
+    """Where a grid whose critic is ``grid_critic`` keeps its TinyCLAP of ``size``: at
+    ``clap_ckpt`` for the grid critic, beside it for another size."""
+    return critic_checkpoint(clap_ckpt, None if size == grid_critic else size)
 
 
 def critic_checkpoint(clap_ckpt: Path, size: str | None) -> Path:
@@ -326,12 +359,24 @@ def critic_checkpoint(clap_ckpt: Path, size: str | None) -> Path:
     return clap_ckpt if size is None else clap_ckpt.with_name(f"tinyclap-{size}.safetensors")
 
 
-def _pretrain_critic(preset: Preset, corpus: Path, ckpt: Path, size: str, progress: bool) -> dict:
-    """Pretrain a TinyCLAP of ``size`` for the preset into ``ckpt``; its steps, time and scores."""
+def _pretrain_critic(
+    preset: Preset,
+    corpus: Path,
+    ckpt: Path,
+    size: str,
+    progress: bool,
+    donor_ckpt: Path | None = None,
+) -> dict:
+    """Pretrain a TinyCLAP of ``size`` for the preset into ``ckpt`` (into the text space of the
+    TinyCLAP at ``donor_ckpt`` for a size that needs one); its steps, time and scores."""
     started = time.time()
-    pretrain(corpus, ckpt, steps=preset.clap_steps, progress=progress, size=size)
+    text_from = load_clap("tiny", donor_ckpt) if donor_ckpt else None
+    pretrain(
+        corpus, ckpt, steps=preset.clap_steps, progress=progress, size=size, text_from=text_from
+    )
     return {
         "size": size,
+        **({"text_from": TINY_TEXT_FROM[size]} if text_from else {}),
         "pretrain_steps": preset.clap_steps,
         "pretrain_seconds": round(time.time() - started, 1),
         **evaluate_clap(load_clap("tiny", ckpt), corpus),
@@ -407,8 +452,7 @@ def reproduce(
     usable = {
         k: v
         for k, v in committed.items()
-        if v.get("test_clip_seconds") == seconds
-        and critic_of(v) == ((v.get("cell") or {}).get("critic") or preset.critic)
+        if v.get("test_clip_seconds") == seconds and made_as_grid_makes_it(v, preset)
     }
     cells = grid(preset, sources)  # bad grid fields fail before the corpus is built
     corpus, clap_ckpt = prepare(preset, work, out / "clap.json", progress, ablation_critics=True)
@@ -497,7 +541,7 @@ def reproduce(
         "sweeps": swept,
         "findings": said,
         "reading": read,
-        "clapscore_vs_sdr": rank_agreement(reports),
+        "clapscore_vs_sdr": rank_agreement(reports, preset.critic),
         "resumed_cells": resumed,
         "kept_from_other_grids": sorted(others),
         "compared_with_committed": against,

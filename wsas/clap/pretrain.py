@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from wsas.clap.base import Clap
-from wsas.clap.tiny import SIZES, TinyClap
+from wsas.clap.tiny import SIZES, TEXT_FROM, TinyClap
 from wsas.data.datasets import ClipSet, load_embedded
 from wsas.data.mixing import sample_batch
 from wsas.errors import WsasError
@@ -37,12 +37,16 @@ def pretrain(
     seed: int = 0,
     progress: bool = True,
     size: str = "full",
+    text_from: TinyClap | None = None,
 ) -> TinyClap:
     """Train TinyCLAP of ``size`` (a key of ``wsas.clap.tiny.SIZES``) contrastively on the
     ``clap`` split of an embedded corpus; save to ``out``.
 
     Each batch holds single clips of distinct classes (text: a random phrasing or the label
-    prompt) and 2-source mixtures with composed captions, at random gains.
+    prompt) and 2-source mixtures with composed captions, at random gains. A size of
+    ``wsas.clap.tiny.TEXT_FROM`` takes ``text_from``, a pretrained TinyCLAP of the size named
+    there: its text projection is copied and frozen, only the audio tower learns (into that
+    model's text space), and every caption embeds exactly as through ``text_from``.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -50,7 +54,23 @@ def pretrain(
     phrasings = class_phrasings(clips)
     if size not in SIZES:
         raise WsasError(f"unknown TinyCLAP size '{size}'; choose one of {', '.join(SIZES)}")
+    if (size in TEXT_FROM) != (text_from is not None):
+        raise WsasError(
+            f"a {size} TinyCLAP learns into the text space of a pretrained {TEXT_FROM[size]} one: "
+            "pass text_from"
+            if size in TEXT_FROM
+            else f"a {size} TinyCLAP learns its own text projection: text_from is for "
+            + ", ".join(TEXT_FROM)
+        )
     model = TinyClap({"sample_rate": clips.sr, **SIZES[size]})
+    if text_from is not None:
+        if text_from.embed_dim != model.embed_dim:
+            raise WsasError(
+                f"text_from embeds into {text_from.embed_dim} dimensions, "
+                f"a {size} TinyCLAP into {model.embed_dim}"
+            )
+        model.text_proj.load_state_dict(text_from.text_proj.state_dict())
+        model.text_proj.requires_grad_(False)
     opt = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4
     )
@@ -73,7 +93,8 @@ def pretrain(
         opt.step()
         sched.step()
         bar.set_postfix(loss=f"{loss.item():.3f}")
-    model.save(out, {"pretrain_steps": steps, "seed": seed})
+    donor = {"text_from": TEXT_FROM[size]} if size in TEXT_FROM else {}
+    model.save(out, {"pretrain_steps": steps, "seed": seed, **donor})
     model.checkpoint = str(out)
     return model.freeze()
 

@@ -29,12 +29,17 @@ DEFAULTS = {
     "channels": [32, 64, 128, 128],
     "embed_dim": 128,
 }
-# TinyCLAP's sizes (overrides of DEFAULTS): "full", and "lean": half the channels in the first
-# three blocks, on a mel grid half as fine in frequency and in time, with the same zero-shot
-# accuracy on tiny's corpus (results/tiny/clap.json); with it the weak step is 2.8x faster
-# than at 77c9e58, against 1.26-1.75x with the full one (results/bench.json). Each preset names
-# its grid's critic (Preset.critic): every committed grid's is full
-SIZES = {"full": {}, "lean": {"channels": [16, 32, 64, 128], "n_mels": 32, "hop": 256}}
+# TinyCLAP's sizes (overrides of DEFAULTS): "full"; "lean": half the channels in the first three
+# blocks, on a mel grid half as fine in frequency and in time, with the same zero-shot accuracy on
+# tiny's corpus (results/tiny/clap.json) but poorer queries (results/tiny/lean-critic-grid);
+# "leanaudio": lean's audio tower learned into the text space of a pretrained full TinyCLAP
+# (TEXT_FROM), so it embeds every caption exactly as that one does. With a lean audio tower the
+# weak step is 2.8x faster than at 77c9e58 (results/bench.json). Each preset names its grid's
+# critic (Preset.critic)
+_LEAN = {"channels": [16, 32, 64, 128], "n_mels": 32, "hop": 256}
+SIZES = {"full": {}, "lean": _LEAN, "leanaudio": _LEAN}
+# sizes whose text projection is a frozen copy of another size's (pretrain(text_from=...))
+TEXT_FROM = {"leanaudio": "full"}
 
 
 @functools.lru_cache(maxsize=1)
