@@ -183,7 +183,7 @@ def test_cli_pretrains_the_presets_critic_and_puts_another_size_beside_it(
     assert read_config(data / "tinyclap.safetensors")["n_mels"] == 32
     # its full TinyCLAP would sit beside it, and is not there: a one-line error
     assert main([*pretrain, "smoke", "--size", "leanaudio"]) != 0
-    assert "pretrain that first" in capsys.readouterr().err
+    assert "learns into the text space of" in capsys.readouterr().err
 
 
 def test_a_critic_pretrained_into_another_ones_text_space_embeds_captions_as_it_does(
@@ -197,14 +197,16 @@ def test_a_critic_pretrained_into_another_ones_text_space_embeds_captions_as_it_
         smoke_corpus, out, steps=15, batch=12, progress=False, size="leanaudio", text_from=donor
     )
     captions = ["a dog barks", "a violin plays and birds chirp"]
-    assert torch.equal(load_clap("tiny", out).embed_text(captions), donor.embed_text(captions))
+    reloaded = load_clap("tiny", out)
+    assert torch.equal(reloaded.embed_text(captions), donor.embed_text(captions))
+    assert reloaded.config["text_from"] == "full"  # kept: lean and leanaudio stay apart
     torch.manual_seed(0)  # the initial weights pretrain starts from
     initial = TinyClap({"sample_rate": 8000, **SIZES["lean"]})
     assert not torch.equal(initial.audio_proj[0].weight, model.audio_proj[0].weight)  # it learned
     for size, text_from, message in [
-        ("leanaudio", TinyClap({"embed_dim": 64}), "embeds into 64 dimensions, a leanaudio"),
-        ("leanaudio", None, "text space of a pretrained full one: pass text_from"),
-        ("lean", donor, "learns its own text projection: text_from is for leanaudio"),
+        ("leanaudio", TinyClap(SIZES["lean"]), "into the text space of a pretrained full TinyCLAP"),
+        ("leanaudio", None, "into the text space of a pretrained full TinyCLAP"),
+        ("lean", donor, "learns its own text projection: pass no text_from"),
     ]:
         with pytest.raises(WsasError, match=message):
             pretrain(smoke_corpus, out, steps=1, progress=False, size=size, text_from=text_from)

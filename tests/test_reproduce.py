@@ -9,7 +9,6 @@ from wsas.presets import PRESETS
 from wsas.report import (
     ablations,
     claims,
-    critic_of,
     findings,
     headroom,
     reading,
@@ -17,7 +16,7 @@ from wsas.report import (
     sweeps,
     tables,
 )
-from wsas.reproduce import Cell, grid, relative_cost, reproduce
+from wsas.reproduce import Cell, critic_of, grid, relative_cost, reproduce
 
 
 def test_grids_cover_the_papers_tables():
@@ -393,11 +392,12 @@ def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_i
     import shutil
 
     from wsas.checkpoint import read_config
-    from wsas.reproduce import critic_checkpoint, prepare, run_cell
+    from wsas.clap import load_clap
+    from wsas.reproduce import _is_size, critic_checkpoint, prepare, run_cell
 
     with pytest.raises(WsasError, match="critic_ablation: full is not another TinyCLAP size"):
         grid(replace(PRESETS["smoke"], critic_ablation=("full",)))  # the grid's own critic
-    preset = replace(PRESETS["smoke"], critic_ablation=("lean",), clap_steps=15)
+    preset = replace(PRESETS["smoke"], critic_ablation=("lean", "leanaudio"), clap_steps=15)
     work = tmp_path / "smoke"
     shutil.copytree(smoke_corpus, work / "data")  # the grid's corpus and critic exist already
     shutil.copy(smoke_clap, work / "tinyclap.safetensors")
@@ -412,11 +412,25 @@ def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_i
     # the grid critic's scores keep the stamp of the run that pretrained it
     assert report["provenance"] == {"git_commit": "old"} and report["sizes"]["lean"]["provenance"]
     assert read_config(lean)["n_mels"] == 32 and read_config(full)["n_mels"] == 64
-    full.unlink()  # the grid critic pretrained again: the lean one's scores stay in clap.json
+    # leanaudio learned into the grid critic's text space, beside it; lean and leanaudio, of one
+    # architecture, are told apart
+    leanaudio = critic_checkpoint(full, "leanaudio")
+    assert report["sizes"]["leanaudio"]["text_from"] == "full"
+    captions = ["a dog barks"]
+    queries = [load_clap("tiny", c).embed_text(captions) for c in (leanaudio, full)]
+    assert torch.equal(*queries)
+    assert not _is_size(leanaudio, "lean") and not _is_size(lean, "leanaudio", full)
+    # the grid critic pretrained again (here with other weights: the fixture's used another
+    # batch): the lean one's scores stay in clap.json, leanaudio is re-made in the new text space
+    full.unlink()
     prepare(preset, tmp_path, tmp_path / "clap.json", progress=False, ablation_critics=True)
     again = json.loads((tmp_path / "clap.json").read_text())
-    assert again["sizes"] == report["sizes"] and again["provenance"] != {"git_commit": "old"}
-    (cell,) = [c for c in grid(preset) if c.critic == "lean"]
+    assert again["sizes"]["lean"] == report["sizes"]["lean"]
+    assert again["provenance"] != {"git_commit": "old"}
+    assert not torch.equal(load_clap("tiny", full).embed_text(captions), queries[1])
+    queries = [load_clap("tiny", c).embed_text(captions) for c in (leanaudio, full)]
+    assert torch.equal(*queries)
+    (cell, _) = [c for c in grid(preset) if c.critic]
     assert cell.name == "weak-x2-late-leanclap-s0"
     run_cell(cell, preset, corpus, full, tmp_path / "runs", progress=False, steps=1)
     (run,) = (tmp_path / "runs").glob("weak-x2-late-leanclap-s0*/checkpoint.safetensors")
@@ -431,7 +445,8 @@ def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_i
     assert read_config(full)["n_mels"] == 32
     assert read_config(critic_checkpoint(full, "full"))["n_mels"] == 64
     report = json.loads((tmp_path / "clap.json").read_text())
-    assert report["size"] == "lean" and list(report["sizes"]) == ["full"]  # no stale lean scores
+    assert report["size"] == "lean" and "full" in report["sizes"]
+    assert "lean" not in report["sizes"]  # no stale scores of the grid's own size
 
 
 def test_a_grid_critic_learned_into_the_full_text_space_keeps_the_full_queries(
@@ -464,22 +479,3 @@ def test_a_grid_critic_learned_into_the_full_text_space_keeps_the_full_queries(
     prepare(preset, tmp_path, tmp_path / "clap.json", progress=False)
     assert grid_ckpt.stat().st_mtime_ns != stamp
     assert torch.equal(*(load_clap("tiny", c).embed_text(captions) for c in (grid_ckpt, donor)))
-
-
-@pytest.mark.parametrize(
-    "cell, trained_by, kept",
-    [
-        ({"mode": "supervised"}, "full", True),  # queries embed the same through either
-        ({"mode": "mix-and-separate"}, "lean", False),  # another text projection
-        ({"mode": "weak"}, "full", False),  # the critic it trained against differs
-        ({"mode": "weak", "sim_weight": 0.0}, "full", True),  # never consults the critic
-        ({"mode": "semi"}, "leanaudio", True),
-        ({"mode": "weak", "critic": "lean"}, "lean", True),  # an ablation cell, its own critic
-    ],
-)
-def test_resume_keeps_a_cell_only_if_the_grid_would_make_it_alike(cell, trained_by, kept):
-    from wsas.reproduce import made_as_grid_makes_it
-
-    preset = replace(PRESETS["smoke"], critic="leanaudio")
-    report = {"cell": cell, "critic_size": trained_by}
-    assert made_as_grid_makes_it(report, preset) is kept

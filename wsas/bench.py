@@ -244,9 +244,9 @@ SECTIONS = ("steps", "shared_encoder", "paper_step", "inference", "bss_eval")
 
 def convergence_curves(preset_name: str, minutes: list[float], root: str | os.PathLike) -> dict:
     """Supervised runs on the preset's corpus (rendered into ``root``), queried by the label
-    prompts through a full-size TinyCLAP pretrained on that corpus (the committed curves' critic;
-    tiny's grid now queries through the lean one): the waveform SNR loss for each budget in
-    ``minutes``, and the paper's magnitude loss for the first budget."""
+    prompts through a full-size TinyCLAP pretrained on that corpus (every grid's critic): the
+    waveform SNR loss for each budget in ``minutes``, and the paper's magnitude loss for the
+    first budget."""
     from wsas.clap.pretrain import pretrain
     from wsas.data.synth import build_corpus
 

@@ -86,23 +86,20 @@ def cmd_clap_pretrain(args: argparse.Namespace) -> None:
 
     from wsas.clap import load_clap
     from wsas.clap.pretrain import evaluate_clap, pretrain
-    from wsas.clap.tiny import TEXT_FROM
     from wsas.presets import get_preset
-    from wsas.reproduce import size_checkpoint
+    from wsas.reproduce import size_checkpoint, text_donor
 
     preset = get_preset(args.preset)
     steps, size = args.steps or preset.clap_steps, args.size or preset.critic
     # the preset's size is the critic training loads; another size goes beside it, not over it
-    out = args.out or str(size_checkpoint(Path(default_clap(args.data)), size, preset.critic))
-    text_from = None
-    if size in TEXT_FROM:  # learns into the text space of the TinyCLAP of that size beside it
-        donor = size_checkpoint(Path(default_clap(args.data)), TEXT_FROM[size], preset.critic)
-        if not donor.is_file():
-            raise WsasError(
-                f"a {size} TinyCLAP learns into the text space of a {TEXT_FROM[size]} one: "
-                f"pretrain that first ({donor} is missing)"
-            )
-        text_from = load_clap("tiny", donor)
+    grid_ckpt = Path(default_clap(args.data))
+    out = args.out or str(size_checkpoint(grid_ckpt, size, preset.critic))
+    donor = text_donor(grid_ckpt, size, preset.critic)  # learns into the text space of that one
+    if donor is not None and not donor.is_file():
+        raise WsasError(
+            f"a {size} TinyCLAP learns into the text space of {donor}: pretrain it first"
+        )
+    text_from = None if donor is None else load_clap("tiny", donor)
     started = time.time()
     model = pretrain(args.data, out, steps=steps, seed=args.seed, size=size, text_from=text_from)
     report = {

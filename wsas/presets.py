@@ -142,8 +142,9 @@ class Preset:
     # the grid's TinyCLAP (a wsas.clap.tiny.SIZES key): the critic of weak and semi, and the text
     # tower that embeds every cell's queries
     critic: str = "full"
-    # weak with a TinyCLAP of each of these other sizes, pretrained like the grid's, every seed:
-    # what the grid's choice of critic costs or saves
+    # weak with a TinyCLAP of each of these other sizes, pretrained on the grid's corpus (leanaudio
+    # into the text space of its full one), every seed: what the grid's choice of critic costs
+    # or saves
     critic_ablation: tuple[str, ...] = ()
     # sweeps on validation, first seed, the preset's budget: weak's CLAP-term weight (beside
     # TrainConfig.sim_weight) and mix-and-separate's learning rate (beside ``lr``)

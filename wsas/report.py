@@ -589,18 +589,12 @@ def reading(reports: list[dict], bounds: dict, decisions: dict[str, dict]) -> li
     return out
 
 
-def critic_of(report: dict) -> str:
-    """The TinyCLAP size that trained, queried and scored a cell's report (before reports named
-    it, a critic-ablation cell's was its ``cell.critic`` and every other cell's the full one)."""
-    return report.get("critic_size") or (report.get("cell") or {}).get("critic") or "full"
-
-
-def rank_agreement(reports: list[dict], critic: str) -> dict:
+def rank_agreement(reports: list[dict]) -> dict:
     """Spearman rank correlation between SDR and the reference-free CLAPScore improvement across
-    the cells scored by the TinyCLAP of size ``critic`` (the grid's)."""
+    cells scored by the grid's critic (a critic-ablation cell is scored by its own TinyCLAP)."""
     from scipy.stats import spearmanr
 
-    reports = [r for r in reports if critic_of(r) == critic]
+    reports = [r for r in reports if r.get("cell", {}).get("critic") is None]
     if len(reports) < 3:
         return {"cells": len(reports), "spearman": None}
     sdr = [r["sdr"] for r in reports]

@@ -20,9 +20,8 @@ import torch
 from wsas.checkpoint import read_config
 from wsas.clap import load_clap
 from wsas.clap.pretrain import evaluate_clap, pretrain
-from wsas.clap.tiny import DEFAULTS as TINY_DEFAULTS
 from wsas.clap.tiny import SIZES as TINY_SIZES
-from wsas.clap.tiny import TEXT_FROM as TINY_TEXT_FROM
+from wsas.clap.tiny import config_is_size
 from wsas.data.datasets import load_embedded
 from wsas.data.mixing import fixed_pairs
 from wsas.data.synth import build_corpus, corpus_matches
@@ -33,7 +32,6 @@ from wsas.presets import Preset, TrainConfig, get_preset
 from wsas.report import (
     ablations,
     claims,
-    critic_of,
     figure,
     findings,
     headroom,
@@ -261,7 +259,8 @@ def prepare(
 ) -> tuple[Path, Path]:
     """Build the preset's corpus and pretrain its TinyCLAP (and, with ``ablation_critics``, one
     of each size of ``critic_ablation``) under ``work/<preset>/`` unless there already at that
-    size.
+    size. A size that learns into another's text space has that one pretrained first, and is
+    pretrained again when the one there holds another text projection.
 
     Returns ``(corpus folder, TinyCLAP checkpoint)``; writes each CLAP's scores to
     ``clap_report`` (the other sizes' under ``"sizes"``).
@@ -275,8 +274,7 @@ def prepare(
     wanted = [preset.critic, *(preset.critic_ablation if ablation_critics else ())]
     for size in _donors_first(wanted):
         ckpt = size_checkpoint(clap_ckpt, size, preset.critic)
-        donor = TINY_TEXT_FROM.get(size)
-        donor_ckpt = donor and size_checkpoint(clap_ckpt, donor, preset.critic)
+        donor_ckpt = text_donor(clap_ckpt, size, preset.critic)
         if _is_size(ckpt, size, donor_ckpt):  # else absent, another size's or an older donor's
             continue
         found = _pretrain_critic(preset, corpus, ckpt, size, progress, donor_ckpt)
@@ -308,43 +306,30 @@ def check_critic(preset: Preset) -> None:
         )
 
 
-def consults_critic(cell: dict) -> bool:
-    """Whether a cell (``asdict(Cell)``) trains against the CLAP critic: weak and semi do unless
-    their CLAP term is off; every other cell uses its TinyCLAP only to embed its queries."""
-    return cell.get("mode") in ("weak", "semi") and cell.get("sim_weight") != 0
-
-
-def made_as_grid_makes_it(report: dict, preset: Preset) -> bool:
-    """Whether a committed cell was trained by the TinyCLAP the grid gives it or, when the cell
-    never consults the critic, by one that embeds its queries identically
-    (``wsas.clap.tiny.TEXT_FROM``)."""
-    cell = report.get("cell") or {}
-    given, had = cell.get("critic") or preset.critic, critic_of(report)
-    if consults_critic(cell):
-        return had == given
-    return TINY_TEXT_FROM.get(had, had) == TINY_TEXT_FROM.get(given, given)
+def critic_of(report: dict) -> str:
+    """The TinyCLAP size that trained and queried a cell's report (before reports named it, a
+    critic-ablation cell's was its ``cell.critic`` and every other cell's the full one)."""
+    return report.get("critic_size") or (report.get("cell") or {}).get("critic") or "full"
 
 
 def _is_size(ckpt: Path, size: str, donor_ckpt: Path | None = None) -> bool:
     """Whether ``ckpt`` is a TinyCLAP checkpoint of ``size`` (a wsas.clap.tiny.SIZES key) and,
     for a size learned into another's text space, holds the text projection of ``donor_ckpt``."""
-    if not ckpt.is_file():
+    if not ckpt.is_file() or not config_is_size(read_config(ckpt), size):
         return False
-    config = read_config(ckpt)
-    expected = {**TINY_DEFAULTS, **TINY_SIZES[size], "text_from": TINY_TEXT_FROM.get(size)}
-    if not all(config.get(k) == v for k, v in expected.items() if k != "sample_rate"):
-        return False
-    if size not in TINY_TEXT_FROM:
+    if donor_ckpt is None:
         return True
-    text = [load_clap("tiny", c).text_proj.state_dict() for c in (ckpt, donor_ckpt)]
-    return all(torch.equal(text[0][k], text[1][k]) for k in text[0])
+    ours, donors = (load_clap("tiny", c).text_proj.state_dict() for c in (ckpt, donor_ckpt))
+    return all(torch.equal(ours[k], donors[k]) for k in ours)
 
 
 def _donors_first(sizes: list[str]) -> list[str]:
-    """``sizes`` with each size's text donor (wsas.clap.tiny.TEXT_FROM) before it, once each."""
+    """``sizes`` with the size each learns its text space from (wsas.clap.tiny.SIZES's
+    ``"text_from"``) before it, once each."""
     order: list[str] = []
     for size in sizes:
-        order += [s for s in (TINY_TEXT_FROM.get(size), size) if s and s not in order]
+        donor = TINY_SIZES[size].get("text_from")
+        order += [s for s in (donor, size) if s is not None and s not in order]
     return order
 
 
@@ -352,6 +337,13 @@ def size_checkpoint(clap_ckpt: Path, size: str, grid_critic: str) -> Path:
     """Where a grid whose critic is ``grid_critic`` keeps its TinyCLAP of ``size``: at
     ``clap_ckpt`` for the grid critic, beside it for another size."""
     return critic_checkpoint(clap_ckpt, None if size == grid_critic else size)
+
+
+def text_donor(clap_ckpt: Path, size: str, grid_critic: str) -> Path | None:
+    """The checkpoint of the TinyCLAP whose text space ``size`` learns into, in a grid whose
+    critic is ``grid_critic`` (None for a size that learns its own)."""
+    donor = TINY_SIZES[size].get("text_from")
+    return None if donor is None else size_checkpoint(clap_ckpt, donor, grid_critic)
 
 
 def critic_checkpoint(clap_ckpt: Path, size: str | None) -> Path:
@@ -370,13 +362,14 @@ def _pretrain_critic(
     """Pretrain a TinyCLAP of ``size`` for the preset into ``ckpt`` (into the text space of the
     TinyCLAP at ``donor_ckpt`` for a size that needs one); its steps, time and scores."""
     started = time.time()
-    text_from = load_clap("tiny", donor_ckpt) if donor_ckpt else None
+    text_from = None if donor_ckpt is None else load_clap("tiny", donor_ckpt)
     pretrain(
         corpus, ckpt, steps=preset.clap_steps, progress=progress, size=size, text_from=text_from
     )
+    donor = TINY_SIZES[size].get("text_from")
     return {
         "size": size,
-        **({"text_from": TINY_TEXT_FROM[size]} if text_from else {}),
+        **({"text_from": donor} if donor else {}),
         "pretrain_steps": preset.clap_steps,
         "pretrain_seconds": round(time.time() - started, 1),
         **evaluate_clap(load_clap("tiny", ckpt), corpus),
@@ -452,7 +445,8 @@ def reproduce(
     usable = {
         k: v
         for k, v in committed.items()
-        if v.get("test_clip_seconds") == seconds and made_as_grid_makes_it(v, preset)
+        if v.get("test_clip_seconds") == seconds
+        and critic_of(v) == ((v.get("cell") or {}).get("critic") or preset.critic)
     }
     cells = grid(preset, sources)  # bad grid fields fail before the corpus is built
     corpus, clap_ckpt = prepare(preset, work, out / "clap.json", progress, ablation_critics=True)
@@ -541,7 +535,7 @@ def reproduce(
         "sweeps": swept,
         "findings": said,
         "reading": read,
-        "clapscore_vs_sdr": rank_agreement(reports, preset.critic),
+        "clapscore_vs_sdr": rank_agreement(reports),
         "resumed_cells": resumed,
         "kept_from_other_grids": sorted(others),
         "compared_with_committed": against,

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from wsas.clap.base import Clap
-from wsas.clap.tiny import SIZES, TEXT_FROM, TinyClap
+from wsas.clap.tiny import SIZES, TinyClap, config_is_size
 from wsas.data.datasets import ClipSet, load_embedded
 from wsas.data.mixing import sample_batch
 from wsas.errors import WsasError
@@ -43,32 +43,20 @@ def pretrain(
     ``clap`` split of an embedded corpus; save to ``out``.
 
     Each batch holds single clips of distinct classes (text: a random phrasing or the label
-    prompt) and 2-source mixtures with composed captions, at random gains. A size of
-    ``wsas.clap.tiny.TEXT_FROM`` takes ``text_from``, a pretrained TinyCLAP of the size named
-    there: its text projection is copied and frozen, only the audio tower learns (into that
+    prompt) and 2-source mixtures with composed captions, at random gains. A size with a
+    ``"text_from"`` size (``wsas.clap.tiny.SIZES``) takes ``text_from``, a pretrained TinyCLAP of
+    that size: its text projection is copied and frozen, only the audio tower learns (into that
     model's text space), and every caption embeds exactly as through ``text_from``.
     """
+    if size not in SIZES:
+        raise WsasError(f"unknown TinyCLAP size '{size}'; choose one of {', '.join(SIZES)}")
+    check_text_donor(size, text_from)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     clips = load_embedded(corpus, "clap")
     phrasings = class_phrasings(clips)
-    if size not in SIZES:
-        raise WsasError(f"unknown TinyCLAP size '{size}'; choose one of {', '.join(SIZES)}")
-    if (size in TEXT_FROM) != (text_from is not None):
-        raise WsasError(
-            f"a {size} TinyCLAP learns into the text space of a pretrained {TEXT_FROM[size]} one: "
-            "pass text_from"
-            if size in TEXT_FROM
-            else f"a {size} TinyCLAP learns its own text projection: text_from is for "
-            + ", ".join(TEXT_FROM)
-        )
     model = TinyClap({"sample_rate": clips.sr, **SIZES[size]})
     if text_from is not None:
-        if text_from.embed_dim != model.embed_dim:
-            raise WsasError(
-                f"text_from embeds into {text_from.embed_dim} dimensions, "
-                f"a {size} TinyCLAP into {model.embed_dim}"
-            )
         model.text_proj.load_state_dict(text_from.text_proj.state_dict())
         model.text_proj.requires_grad_(False)
     opt = torch.optim.AdamW(
@@ -93,10 +81,24 @@ def pretrain(
         opt.step()
         sched.step()
         bar.set_postfix(loss=f"{loss.item():.3f}")
-    donor = {"text_from": TEXT_FROM[size]} if size in TEXT_FROM else {}
-    model.save(out, {"pretrain_steps": steps, "seed": seed, **donor})
+    model.save(out, {"pretrain_steps": steps, "seed": seed})
     model.checkpoint = str(out)
     return model.freeze()
+
+
+def check_text_donor(size: str, text_from: Clap | None) -> None:
+    """A one-line error unless ``text_from`` is a TinyCLAP of the size whose text space ``size``
+    learns into (``SIZES[size]["text_from"]``), or None for a size that learns its own."""
+    donor = SIZES[size].get("text_from")
+    if donor is None and text_from is not None:
+        raise WsasError(f"a {size} TinyCLAP learns its own text projection: pass no text_from")
+    if donor is not None and not (
+        isinstance(text_from, TinyClap) and config_is_size(text_from.config, donor)
+    ):
+        raise WsasError(
+            f"a {size} TinyCLAP learns into the text space of a pretrained {donor} TinyCLAP: "
+            f"pass one as text_from"
+        )
 
 
 @torch.no_grad()

@@ -33,13 +33,17 @@ DEFAULTS = {
 # blocks, on a mel grid half as fine in frequency and in time, with the same zero-shot accuracy on
 # tiny's corpus (results/tiny/clap.json) but poorer queries (results/tiny/lean-critic-grid);
 # "leanaudio": lean's audio tower learned into the text space of a pretrained full TinyCLAP
-# (TEXT_FROM), so it embeds every caption exactly as that one does. With a lean audio tower the
-# weak step is 2.8x faster than at 77c9e58 (results/bench.json). Each preset names its grid's
-# critic (Preset.critic)
+# ("text_from": the size whose text projection it copies and freezes), so it embeds every caption
+# exactly as that one does. With a lean audio tower the weak step is 2.8x faster than at 77c9e58
+# (results/bench.json). Each preset names its grid's critic (Preset.critic): full for every grid
 _LEAN = {"channels": [16, 32, 64, 128], "n_mels": 32, "hop": 256}
-SIZES = {"full": {}, "lean": _LEAN, "leanaudio": _LEAN}
-# sizes whose text projection is a frozen copy of another size's (pretrain(text_from=...))
-TEXT_FROM = {"leanaudio": "full"}
+SIZES = {"full": {}, "lean": _LEAN, "leanaudio": {**_LEAN, "text_from": "full"}}
+
+
+def config_is_size(config: dict, size: str) -> bool:
+    """Whether a TinyCLAP ``config`` (its sample rate aside) is that of ``size``."""
+    expected = {**DEFAULTS, "text_from": None, **SIZES[size]}
+    return all(config.get(k) == v for k, v in expected.items() if k != "sample_rate")
 
 
 @functools.lru_cache(maxsize=1)
@@ -163,6 +167,7 @@ class TinyClap(Clap):
 
     @classmethod
     def from_state(cls, config: dict, tensors: dict[str, torch.Tensor]) -> TinyClap:
-        model = cls({k: config[k] for k in DEFAULTS})
+        text_from = {"text_from": config["text_from"]} if config.get("text_from") else {}
+        model = cls({**{k: config[k] for k in DEFAULTS}, **text_from})
         model.load_state_dict(tensors)
         return model
