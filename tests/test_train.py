@@ -415,3 +415,25 @@ def test_a_compiled_unet_computes_the_eager_loss_and_saves_the_same_weights(
     restore_training(tmp_path / "compiled" / "checkpoint.safetensors", eager.model, eager.opt)
     for name, weight in compiled.model.state_dict().items():
         assert torch.equal(eager.model.state_dict()[name], weight), name
+
+
+def test_bf16_autocast_on_cpu_is_opt_in_and_computes_nearly_the_fp32_loss(
+    smoke_corpus, smoke_clap, tmp_path
+):
+    from dataclasses import replace
+
+    train, clap = load_embedded(smoke_corpus, "train"), load_clap("tiny", smoke_clap)
+    base = TrainConfig(mode="supervised", steps=1, batch_size=4, unet=UNET, conditioning="late")
+    fp32 = Trainer(base, clap, tmp_path / "fp32", train, device="cpu")
+    bf16 = Trainer(replace(base, bf16=True), clap, tmp_path / "bf16", train, device="cpu")
+    losses = []
+    for trainer in (fp32, bf16):  # the same seed: the same weights and the same first batch
+        with trainer.autocast():
+            losses.append(trainer.losses()["total"])
+    assert losses[0] != losses[1]  # bf16 did round
+    torch.testing.assert_close(losses[1], losses[0], rtol=0.05, atol=0.02)
+    bf16.run(progress=False)
+    assert next(bf16.model.parameters()).dtype == torch.float32  # weights stay fp32
+    resumed = Trainer(base, clap, tmp_path / "bf16", train, device="cpu")  # fp32: refused
+    with pytest.raises(CheckpointError, match="bf16 differ"):
+        resumed.run(resume=True, progress=False)

@@ -379,7 +379,8 @@ class PhaseClock:
         """One training step of the trainer's regime, its phases added to ``totals``."""
         tr, inner = self.trainer, sum(self.totals.values())
         started = self._now()
-        loss = tr.losses()["total"]
+        with tr.autocast():
+            loss = tr.losses()["total"]
         forward_end = self._now()
         self.totals["loss"] += forward_end - started - (sum(self.totals.values()) - inner)
         tr.opt.zero_grad(set_to_none=True)
@@ -549,8 +550,12 @@ clap = TinyClap({"sample_rate": p.sr, **(SIZES[size] if size != "full" else {})}
 config = p.train_config(mode, conditioning, **overrides)
 train = load_embedded(corpus, "train")
 trainer = Trainer(config, clap, corpus + "/run-" + mode, train, device="cpu", **compiled)
+import contextlib
+# a training forward pass's context (bf16 autocast when the config asks; older trees: none)
+autocast = getattr(trainer, "autocast", contextlib.nullcontext)
 def step():
-    loss = trainer.losses()["total"]
+    with autocast():
+        loss = trainer.losses()["total"]
     trainer.opt.zero_grad(set_to_none=True)
     loss.backward()
     trainer.opt.step()
@@ -574,6 +579,10 @@ def before_after(
         ("weak", "deep", {"critic": "lean"}),
         ("weak", "deep", {"compile": True}),
         ("weak", "deep", {"critic": "lean", "compile": True}),
+        ("weak", "late", {"bf16": True}),
+        ("weak", "deep", {"bf16": True}),
+        ("supervised", "late", {"bf16": True}),
+        ("weak", "late", {"critic": "lean", "bf16": True}),
     ),
     steps: int = 4,
     rounds: int = 2,
@@ -582,9 +591,9 @@ def before_after(
     of the code at git revision ``rev`` and of this tree, in one run: each measurement in a fresh
     process on the same corpus, old and new alternating ``rounds`` times (the faster round of
     each is kept, so a passing load spike does not decide). A cell's overrides (``TrainConfig``
-    fields, ``critic``: a TinyCLAP size, and ``compile``: Trainer's option, compiling in the
-    warm-up steps) apply to this tree only (options the old code may lack), and name the row.
-    Needs a git checkout of wsas."""
+    fields, e.g. ``bf16``, ``critic``: a TinyCLAP size, and ``compile``: Trainer's option,
+    compiling in the warm-up steps) apply to this tree only (options the old code may lack), and
+    name the row. Needs a git checkout of wsas."""
     import subprocess
     import sys
 

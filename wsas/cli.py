@@ -184,6 +184,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         recon_loss=args.recon_loss,
         normalise_levels=args.normalise_levels or None,
         clap_seconds=args.clap_seconds,
+        bf16=args.bf16 or None,
     )
     if not (args.data or args.recordings):
         raise WsasError("give --data CORPUS, --recordings LAYOUT:FOLDER, or both")
@@ -599,6 +600,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--compile",
         action="store_true",
         help="torch.compile the U-Net (the first step compiles it; deep weak step 1.36x on CPU)",
+    )
+    train.add_argument(
+        "--bf16",
+        action="store_true",
+        help="bf16 autocast on CPU too (always on CUDA): a step 1.4-1.5x faster on a CPU with "
+        "bf16 instructions (avx512_bf16, AMX), slower on one without",
     )
     train.set_defaults(func=cmd_train)
 

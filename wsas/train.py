@@ -168,6 +168,12 @@ class Trainer:
         self._clause_cache: dict[str, list[str]] = {}
         self._stop = False
 
+    def autocast(self) -> torch.autocast:
+        """The context of a training forward pass: bf16 autocast where ``TrainConfig.bf16`` asks
+        for it (None: on CUDA only)."""
+        bf16 = self.device.type == "cuda" if self.cfg.bf16 is None else self.cfg.bf16
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
+
     # ---- what the regimes read (wsas.regimes.Context) -------------------------------------------
     def slots(self, batch: int) -> torch.Tensor:
         """The slot queries ``(batch, n_slots, D)`` of an unconditional model."""
@@ -303,9 +309,7 @@ class Trainer:
         self.model.train()
         try:
             while self.step < self.cfg.steps and not self._stop:
-                with torch.autocast(
-                    self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"
-                ):
+                with self.autocast():
                     parts = self.losses()
                 loss = parts["total"]
                 if not torch.isfinite(loss):
