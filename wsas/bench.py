@@ -242,11 +242,13 @@ def bss_eval_speed(
 SECTIONS = ("steps", "shared_encoder", "paper_step", "inference", "bss_eval")
 
 
-def convergence_curves(preset_name: str, minutes: list[float], root: str | os.PathLike) -> dict:
+def convergence_curves(
+    preset_name: str, minutes: list[float], root: str | os.PathLike, bf16: bool = False
+) -> dict:
     """Supervised runs on the preset's corpus (rendered into ``root``), queried by the label
     prompts through a full-size TinyCLAP pretrained on that corpus (every grid's critic): the
-    waveform SNR loss for each budget in ``minutes``, and the paper's magnitude loss for the
-    first budget."""
+    waveform SNR loss for each budget in ``minutes`` and, in fp32, the paper's magnitude loss for
+    the first budget; with ``bf16``, the SNR runs only, under bf16 autocast (TrainConfig.bf16)."""
     from wsas.clap.pretrain import pretrain
     from wsas.data.synth import build_corpus
 
@@ -254,10 +256,15 @@ def convergence_curves(preset_name: str, minutes: list[float], root: str | os.Pa
     corpus, clap = Path(root) / "corpus", Path(root) / "tinyclap.safetensors"
     build_corpus(p, corpus, progress=False)
     pretrain(corpus, clap, steps=p.clap_steps, progress=False, size="full")
+    budgets = [(m, "snr") for m in minutes]
+    budgets = budgets if bf16 else [(minutes[0], "magnitude"), *budgets]
+    precision = {"bf16": True} if bf16 else {}
     runs = {}
-    for m, loss in [(minutes[0], "magnitude"), *((m, "snr") for m in minutes)]:
+    for m, loss in budgets:
         out = Path(root) / f"{loss}-{m:g}"
-        runs[f"{m:g}min_{loss}"] = convergence(corpus, clap, out, m, preset_name, recon_loss=loss)
+        runs[f"{m:g}min_{loss}"] = convergence(
+            corpus, clap, out, m, preset_name, recon_loss=loss, **precision
+        )
     return runs
 
 
@@ -267,10 +274,12 @@ def run_bench(
     sections: list[str] | None = None,
     against: str | None = None,
     minutes: list[float] = (),
+    bf16: bool = False,
 ) -> dict:
     """The measurements of ``sections`` (default :data:`SECTIONS`), plus the step times of git
-    revision ``against`` and the supervised convergence runs of ``minutes`` when given; the
-    caller writes them to results/bench.json."""
+    revision ``against`` and the supervised convergence runs of ``minutes`` when given (with
+    ``bf16``: under bf16 autocast, as ``convergence_bf16``); the caller writes them to
+    results/bench.json."""
     sections = list(SECTIONS) if sections is None else sections
     unknown = set(sections) - set(SECTIONS)
     if unknown:
@@ -301,7 +310,8 @@ def run_bench(
         report["before_after"] = before_after(against)
     if minutes:
         with tempfile.TemporaryDirectory() as tmp:
-            report["convergence"] = convergence_curves(preset_name, list(minutes), tmp)
+            key = "convergence_bf16" if bf16 else "convergence"
+            report[key] = convergence_curves(preset_name, list(minutes), tmp, bf16)
     return report
 
 

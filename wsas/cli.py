@@ -443,7 +443,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
         minutes = [float(m) for m in args.convergence.split(",")] if args.convergence else []
     except ValueError:
         raise WsasError(f"--convergence {args.convergence!r}: give minutes like 5,15") from None
-    report = run_bench(args.preset, args.long_seconds, sections, args.against, minutes)
+    report = run_bench(args.preset, args.long_seconds, sections, args.against, minutes, args.bf16)
     out = Path(args.out)
     earlier = json.loads(out.read_text()) if out.is_file() else {}
     # sections measured now replace theirs; the rest stay, each with the stamp of its own run
@@ -714,6 +714,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MINUTES",
         help="also train supervised for these comma-separated minutes (SNR loss; the first "
         "budget also with the paper's magnitude loss): the curves of results/bench.json (slow)",
+    )
+    bench.add_argument(
+        "--bf16",
+        action="store_true",
+        help="--convergence under bf16 autocast (SNR loss only; results/bench.json's "
+        "convergence_bf16)",
     )
     bench.add_argument(
         "--long-seconds", type=float, default=600.0, help="length of the long-file test (s)"
