@@ -422,18 +422,24 @@ def test_bf16_autocast_on_cpu_is_opt_in_and_computes_nearly_the_fp32_loss(
 ):
     from dataclasses import replace
 
-    train, clap = load_embedded(smoke_corpus, "train"), load_clap("tiny", smoke_clap)
+    train, val = (load_embedded(smoke_corpus, split) for split in ("train", "val"))
+    clap = load_clap("tiny", smoke_clap)
     base = TrainConfig(mode="supervised", steps=1, batch_size=4, unet=UNET, conditioning="late")
-    fp32 = Trainer(base, clap, tmp_path / "fp32", train, device="cpu")
-    bf16 = Trainer(replace(base, bf16=True), clap, tmp_path / "bf16", train, device="cpu")
+    fp32 = Trainer(base, clap, tmp_path / "fp32", train, val, device="cpu")
+    bf16 = Trainer(replace(base, bf16=True), clap, tmp_path / "bf16", train, val, device="cpu")
     losses = []
     for trainer in (fp32, bf16):  # the same seed: the same weights and the same first batch
         with trainer.autocast():
             losses.append(trainer.losses()["total"])
     assert losses[0] != losses[1]  # bf16 did round
     torch.testing.assert_close(losses[1], losses[0], rtol=0.05, atol=0.02)
+    # a query first embedded inside autocast is cached in fp32 all the same, so the fp32
+    # validation between steps can use it
+    with bf16.autocast():
+        assert bf16.embed(["a dog barks"]).dtype == torch.float32
     bf16.run(progress=False)
+    assert bf16.history[-1]["val_si_sdr"] is not None
     assert next(bf16.model.parameters()).dtype == torch.float32  # weights stay fp32
-    resumed = Trainer(base, clap, tmp_path / "bf16", train, device="cpu")  # fp32: refused
+    resumed = Trainer(base, clap, tmp_path / "bf16", train, val, device="cpu")  # fp32: refused
     with pytest.raises(CheckpointError, match="bf16 differ"):
         resumed.run(resume=True, progress=False)

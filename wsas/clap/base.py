@@ -76,5 +76,13 @@ class Clap(nn.Module):
 
 
 def cached_text_embedder(clap: Clap) -> TextCache:
-    """``embed(texts) -> (len(texts), D)``: frozen text embeddings, computed once per string."""
-    return TextCache(torch.no_grad()(clap.embed_text))
+    """``embed(texts) -> (len(texts), D)``: frozen text embeddings, computed once per string, in
+    full precision even when first asked for inside a bf16 autocast region (training steps), so
+    the cache holds the same numbers whichever pass asked first."""
+
+    @torch.no_grad()
+    def encode(texts: list[str]) -> torch.Tensor:
+        with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
+            return clap.embed_text(texts)
+
+    return TextCache(encode)
