@@ -152,12 +152,19 @@ plt.show()
 # by a TinyCLAP pretrained on the corpus, as in training) and records its validation SI-SDR as
 # it goes: with the paper's magnitude loss (`magnitude`) and with a waveform
 # loss, minus the signal-to-noise ratio of the masked estimate after the inverse STFT (`snr`,
-# `--recon-loss snr`), which optimises what SDR measures. The curves below are read from the
-# committed `results/bench.json`, so this cell trains nothing.
+# `--recon-loss snr`), which optimises what SDR measures. `--bf16` repeats the SNR runs under
+# bf16 autocast (`wsas train --bf16`): the forward passes compute in bfloat16, which the
+# reference machine's CPU (AMD EPYC with avx512_bf16) runs faster, so more steps fit in the same
+# minutes.
+# The curves below are read from the committed `results/bench.json`, so this cell trains nothing.
 
 # %%
 bench_json = Path("../results/bench.json")
-curves = json.loads(bench_json.read_text()).get("convergence", {}) if bench_json.is_file() else {}
+bench = json.loads(bench_json.read_text()) if bench_json.is_file() else {}
+curves = {
+    **bench.get("convergence", {}),
+    **{f"{name}_bf16": run for name, run in bench.get("convergence_bf16", {}).items()},
+}
 if curves:
     fig, ax = plt.subplots(figsize=(6, 3.5))
     for name, run in curves.items():
@@ -182,5 +189,15 @@ if curves:
             f"{before['test_sdr_db']:.2f} dB SDR). One seed each: re-running a `tiny` cell from "
             "scratch has moved its SI-SDR by up to 0.9 dB "
             "(`results/tiny/compared_with_committed.json`), so read small gaps with care."))
+    made = {k: v.get("git_commit") for k, v in bench.get("section_provenance", {}).items()}
+    for minutes in sorted({run["minutes"] for run in curves.values()}):
+        fp32, bf16 = curves.get(f"{minutes:g}min_snr"), curves.get(f"{minutes:g}min_snr_bf16")
+        if fp32 and bf16:
+            display(Markdown(
+                f"In {minutes:g} minutes under bf16 autocast the SNR run takes {bf16['steps']} "
+                f"steps instead of {fp32['steps']} and ends at {bf16['test_sdr_db']:.2f} dB SDR / "
+                f"{bf16['test_si_sdr_db']:.2f} dB SI-SDR (fp32: {fp32['test_sdr_db']:.2f} / "
+                f"{fp32['test_si_sdr_db']:.2f}; two bench runs, the fp32 curves at "
+                f"{made.get('convergence')}, the bf16 ones at {made.get('convergence_bf16')})."))
 else:
     print("results/bench.json has no convergence runs yet: run `wsas bench --convergence 5,15`")

@@ -156,5 +156,7 @@ def test_convergence_trains_supervised_with_the_pretrained_critic(
     assert run["steps"] >= 2 and len(seconds) >= 2 and seconds == sorted(seconds)
     assert run["train_seconds"] >= seconds[-1] > 0 and "test_si_sdr_db" in run
     # under bf16 autocast (the convergence_bf16 curves): the override is recorded
-    run = convergence(smoke_corpus, smoke_clap, tmp_path / "bf16", 0.01, "smoke", 2, bf16=True)
-    assert run["overrides"] == {"bf16": True} and run["steps"] >= 2
+    run = convergence(
+        smoke_corpus, smoke_clap, tmp_path / "bf16", 0.01, "smoke", 2, recon_loss="snr", bf16=True
+    )
+    assert run["overrides"] == {"recon_loss": "snr", "bf16": True} and run["steps"] >= 2

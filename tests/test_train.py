@@ -48,6 +48,21 @@ def test_every_regime_trains_and_checkpoints(mode, smoke_corpus, smoke_clap, tmp
     assert (tmp_path / "log.csv").read_text().count("\n") == 2
 
 
+@pytest.mark.parametrize("mode", [*REGIMES, "supervised-snr"])
+def test_every_regime_trains_and_validates_under_bf16_autocast_on_cpu(
+    mode, smoke_corpus, smoke_clap, tmp_path
+):
+    loss = {"recon_loss": "snr"} if mode.endswith("-snr") else {}
+    mode = mode.removesuffix("-snr")
+    clean = {"clean_fraction": 0.5} if mode == "semi" else {}
+    trainer = make(
+        smoke_corpus, smoke_clap, tmp_path, mode=mode, steps=2, bf16=True, **loss, **clean
+    )
+    record = trainer.run(progress=False)
+    assert torch.isfinite(torch.tensor(record["loss"]))
+    assert trainer.history[-1]["val_si_sdr"] is not None
+
+
 @pytest.mark.parametrize("sources", [3, 4])
 def test_weak_trains_on_higher_order_mixtures(sources, smoke_corpus, smoke_clap, tmp_path):
     record = make(smoke_corpus, smoke_clap, tmp_path, sources=sources, steps=1, val_every=1).run(

@@ -258,12 +258,11 @@ def convergence_curves(
     pretrain(corpus, clap, steps=p.clap_steps, progress=False, size="full")
     budgets = [(m, "snr") for m in minutes]
     budgets = budgets if bf16 else [(minutes[0], "magnitude"), *budgets]
-    precision = {"bf16": True} if bf16 else {}
     runs = {}
-    for m, loss in budgets:
+    for m, loss in budgets:  # bf16 False: fp32 on a GPU too
         out = Path(root) / f"{loss}-{m:g}"
         runs[f"{m:g}min_{loss}"] = convergence(
-            corpus, clap, out, m, preset_name, recon_loss=loss, **precision
+            corpus, clap, out, m, preset_name, recon_loss=loss, bf16=bf16
         )
     return runs
 
@@ -536,7 +535,7 @@ def gpu_estimate(paper: dict) -> dict:
 
 
 _STEP_SNIPPET = """
-import json, sys, time, torch
+import contextlib, json, sys, time, torch
 tree = sys.argv[5]  # import wsas from here, not from an editable install's finder
 editable = [f for f in sys.meta_path if getattr(f, "__module__", "").startswith("__editable")]
 sys.meta_path = [f for f in sys.meta_path if f not in editable]
@@ -560,7 +559,6 @@ clap = TinyClap({"sample_rate": p.sr, **(SIZES[size] if size != "full" else {})}
 config = p.train_config(mode, conditioning, **overrides)
 train = load_embedded(corpus, "train")
 trainer = Trainer(config, clap, corpus + "/run-" + mode, train, device="cpu", **compiled)
-import contextlib
 # a training forward pass's context (bf16 autocast when the config asks; older trees: none)
 autocast = getattr(trainer, "autocast", contextlib.nullcontext)
 def step():

@@ -443,6 +443,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
         minutes = [float(m) for m in args.convergence.split(",")] if args.convergence else []
     except ValueError:
         raise WsasError(f"--convergence {args.convergence!r}: give minutes like 5,15") from None
+    if args.bf16 and not minutes:
+        raise WsasError("--bf16 applies to the convergence runs: give --convergence MINUTES")
     report = run_bench(args.preset, args.long_seconds, sections, args.against, minutes, args.bf16)
     out = Path(args.out)
     earlier = json.loads(out.read_text()) if out.is_file() else {}

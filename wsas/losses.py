@@ -73,8 +73,9 @@ def mixit(
     assign = torch.tensor(
         list(itertools.product(range(g), repeat=m)), device=estimates.device
     )  # (A, M)
-    onehot = F.one_hot(assign, g).to(estimates.dtype)  # (A, M, G)
-    sums = torch.einsum("amg,bm...->bag...", onehot, estimates)  # (B, A, G, ...)
+    onehot = F.one_hot(assign, g).float()  # (A, M, G)
+    with torch.autocast(estimates.device.type, enabled=False):  # sums that pick the assignment
+        sums = torch.einsum("amg,bm...->bag...", onehot, estimates.float())  # (B, A, G, ...)
     per_assign = pairwise(sums, mixtures.unsqueeze(1)).mean(-1)  # (B, A)
     best = per_assign.argmin(-1)
     return per_assign.gather(1, best[:, None]).mean(), assign[best]
@@ -103,7 +104,8 @@ def clap_similarity_loss(
     slots hold the same clause (``same_text (B, K, K)`` True off the diagonal, from padding),
     the duplicate is not counted as a negative.
     """
-    logits = scale * audio_emb @ text_emb.transpose(1, 2)  # (B, K, K)
+    with torch.autocast(audio_emb.device.type, enabled=False):  # logits up to 100: not in bf16
+        logits = scale * audio_emb.float() @ text_emb.float().transpose(1, 2)  # (B, K, K)
     if same_text is not None:
         eye = torch.eye(logits.shape[-1], dtype=torch.bool, device=logits.device)
         logits = logits.masked_fill(same_text & ~eye, float("-inf"))

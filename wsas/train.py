@@ -118,6 +118,7 @@ class Trainer:
     ``compile``: run the U-Net through ``torch.compile`` (the first step compiles it, tens of
     seconds; on CPU it needs a C++ compiler); the function trained is the same. On 2 CPU cores
     (``wsas bench``) the deep weak step gains 1.36x, the warm deep separator pass 1.08x.
+    ``config.bf16`` decides bf16 autocast of the forward passes (:meth:`autocast`).
     """
 
     def __init__(
