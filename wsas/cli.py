@@ -601,13 +601,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the U-Net (the first step compiles it; deep weak step 1.36x on CPU)",
+        help="torch.compile the U-Net (the first step compiles it; deep weak step 1.45x on CPU)",
     )
     train.add_argument(
         "--bf16",
         action="store_true",
-        help="bf16 autocast on CPU too (always on CUDA): a step 1.4-1.5x faster on a CPU with "
-        "bf16 instructions (avx512_bf16, AMX), slower on one without",
+        help="bf16 autocast on CPU too (always on CUDA): a step 1.2-1.8x faster on a CPU with "
+        "bf16 instructions (avx512_bf16, AMX; wsas bench), slower on one without",
     )
     train.set_defaults(func=cmd_train)
 

@@ -50,7 +50,7 @@ class TrainConfig:
     # (None: all of it, the paper); its cost falls in proportion (wsas bench)
     clap_seconds: float | None = None
     # bf16 autocast of the training forward passes (weights, optimizer and validation stay fp32):
-    # None on CUDA only; True on CPU too (a step 1.4-1.5x faster where the CPU has bf16
+    # None on CUDA only; True on CPU too (a step 1.2-1.8x faster where the CPU has bf16
     # instructions, e.g. avx512_bf16: wsas bench), False never
     bf16: bool | None = None
     val_every: int = 250
