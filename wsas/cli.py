@@ -524,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument(
         "--size",
         choices=list(TINY_SIZES),
-        help="full, lean (a weak step 1.6-2.2x faster, the same zero-shot accuracy on tiny's "
+        help="full, lean (a weak step 1.7-2.3x faster, the same zero-shot accuracy on tiny's "
         "corpus, poorer queries) or leanaudio (lean's audio tower learned into the text space of "
         "the full TinyCLAP beside it: the same queries); default: the preset's critic "
         "(Preset.critic: full for every committed grid)",

@@ -366,10 +366,9 @@ def _pretrain_critic(
     pretrain(
         corpus, ckpt, steps=preset.clap_steps, progress=progress, size=size, text_from=text_from
     )
-    donor = TINY_SIZES[size].get("text_from")
     return {
         "size": size,
-        **({"text_from": donor} if donor else {}),
+        **({"text_from": TINY_SIZES[size]["text_from"]} if text_from is not None else {}),
         "pretrain_steps": preset.clap_steps,
         "pretrain_seconds": round(time.time() - started, 1),
         **evaluate_clap(load_clap("tiny", ckpt), corpus),
