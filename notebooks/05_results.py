@@ -120,6 +120,11 @@ for preset, summary in summaries.items():
             grid_critic = summary["preset"].get("critic", "full")
             lines.append(f"Weak trained with the {size} TinyCLAP (`wsas clap pretrain --size "
                          f"{size}`) minus with the grid's {grid_critic} one: {said(d)}.")
+        if key.startswith("clause_") and "difference_db" in d:
+            target = key.split("_")[1]
+            lines.append(f"Weak with the `{target}` magnitude target for its clause estimates "
+                         f"(`--clause-level {target}`, not in the paper) minus without it: "
+                         f"{said(d)}.")
     a = next(v for k, v in claims.items() if k.startswith("a_"))
     sizes = [f"{n.split('_')[0]}-source training mixtures {said(d)}" for n, d in a.items()
              if isinstance(d, dict) and "difference_db" in d]

@@ -110,6 +110,14 @@ def test_score_reports_per_class(pairs):
     assert result["sdri"] > 5
 
 
+def test_score_reports_the_level_error_that_the_other_metrics_forgive(pairs):
+    assert score(pairs.sources[:, 0].clone(), pairs)["level_db"] == pytest.approx(0, abs=1e-9)
+    estimates = oracle_irm(pairs, *STFT)
+    right, quiet = score(estimates, pairs), score(0.5 * estimates, pairs)  # half: -6.02 dB
+    assert quiet["level_db"] == pytest.approx(right["level_db"] - 6.02, abs=0.01)
+    assert quiet["si_sdr"] == pytest.approx(right["si_sdr"], abs=1e-6)
+
+
 def test_score_lists_items_in_pair_order(pairs):
     estimates = oracle_irm(pairs, *STFT)
     whole, first = (

@@ -111,6 +111,51 @@ def test_weak_loss_combines_its_parts(mags):
         )
 
 
+def test_audibility_shortfall_is_the_dB_below_the_floor():
+    mixture = torch.rand(2, 2, 17, 11) + 0.1  # (B, G, F, T)
+    loud = mixture.unsqueeze(2).expand(2, 2, 3, 17, 11)  # every clause as loud as its mixture
+    assert losses.audibility_shortfall(loud, mixture, -12.0) == 0
+    quiet = loud * 10 ** (-20 / 20)  # -20 dB: 8 dB below a -12 dB floor
+    assert losses.audibility_shortfall(quiet, mixture, -12.0).item() == pytest.approx(8, abs=1e-3)
+    half = torch.cat([loud[:, :, :1], quiet[:, :, 1:]], dim=2)  # 1 of 3 clauses audible
+    two_short = losses.audibility_shortfall(half, mixture, -12.0).item()
+    assert two_short == pytest.approx(16 / 3, rel=1e-4)
+    silent = torch.zeros_like(loud, requires_grad=True)  # finite, with a gradient that lifts it
+    loss = losses.audibility_shortfall(silent + 1e-3, mixture, -12.0)
+    loss.backward()
+    assert torch.isfinite(loss) and (silent.grad < 0).all()
+
+
+def test_energy_balance_is_zero_when_clause_energies_add_up_to_the_mixtures():
+    torch.manual_seed(0)
+    mixture = torch.rand(2, 2, 17, 11) + 0.1  # (B, G, F, T)
+    split = torch.rand(2, 2, 1, 17, 11).round()  # disjoint binary masks: energies add up
+    clauses = torch.cat([split, 1 - split], dim=2) * mixture.unsqueeze(2)
+    halves = torch.ones(2, 2, 2)
+    assert losses.energy_balance(clauses, halves, mixture).item() == pytest.approx(0, abs=1e-5)
+    shared = 0.5 * mixture.unsqueeze(2).expand(2, 2, 2, 17, 11)  # both hold half of every bin
+    assert losses.energy_balance(shared, halves, mixture).item() == pytest.approx(3.01, abs=0.01)
+    # a clause padded into two slots (alpha 1/2 each) counts once
+    padded = torch.cat([clauses[:, :, :1], clauses[:, :, :1], clauses[:, :, 1:]], dim=2)
+    alpha = torch.tensor([0.5, 0.5, 1.0]).expand(2, 2, 3)
+    assert losses.energy_balance(padded, alpha, mixture).item() == pytest.approx(0, abs=1e-5)
+
+
+def test_weak_loss_adds_a_clause_level_target_only_when_asked(mags):
+    sources, mix = mags
+    masks = 0.01 * sources / mix.unsqueeze(1)  # clause estimates 40 dB below their mixtures
+    emb = torch.nn.functional.normalize(torch.randn(3, 2, 8), dim=-1)
+    args = (masks, masks.unsqueeze(2), torch.ones(3, 2, 1), mix, sources, emb, emb, 10.0)
+    plain = losses.weak_loss(*args)
+    floor = losses.weak_loss(*args, clause_level="floor", level_weight=0.5, floor_db=-12.0)
+    energy = losses.weak_loss(*args, clause_level="energy")
+    assert "floor" not in plain and "energy" not in plain
+    assert floor["floor"].item() == pytest.approx(28, abs=1e-3)
+    assert floor["total"].item() == pytest.approx(plain["total"].item() + 14, rel=1e-5)
+    assert energy["energy"].item() == pytest.approx(40, abs=1e-3)
+    assert list(energy)[-1] == "total"
+
+
 def test_si_sdr():
     ref = torch.randn(2, 1000)
     assert (losses.si_sdr(ref * 3, ref) > 60).all()

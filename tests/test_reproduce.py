@@ -38,7 +38,7 @@ def test_grids_cover_the_papers_tables():
     } | {f"pit-x2-{c}-s0", f"mixit-x2-{c}-s0"} | {
         f"weak-x2-{c}-{cheaper}-s{s}"
         for s in (0, 1, 2)
-        for cheaper in ("clap1.024s", "leanclap", "leanaudioclap")
+        for cheaper in ("clap1.024s", "leanclap", "leanaudioclap", "floorlevel", "energylevel")
     } | {
         f"weak-x2-{c}-sim2-s0",
         f"weak-x2-{c}-sim8-s0",
@@ -60,6 +60,7 @@ def test_grids_cover_the_papers_tables():
         and "clap1.024s" not in n
         and "leanclap" not in n
         and "leanaudioclap" not in n
+        and "level-" not in n
         and not n.endswith("steps")
     } and PRESETS["tiny-long"].train_steps == 4 * PRESETS["tiny"].train_steps
     # the committed grids' critic is the full TinyCLAP; tiny's ablations train with the lean one
@@ -479,3 +480,31 @@ def test_a_grid_critic_learned_into_the_full_text_space_keeps_the_full_queries(
     prepare(preset, tmp_path, tmp_path / "clap.json", progress=False)
     assert grid_ckpt.stat().st_mtime_ns != stamp
     assert torch.equal(*(load_clap("tiny", c).embed_text(captions) for c in (grid_ckpt, donor)))
+
+
+def test_remake_shipped_trains_scores_the_float16_weights_and_publishes(
+    smoke_corpus, smoke_clap, tmp_path
+):
+    import shutil
+
+    from wsas.bundle import load_run
+    from wsas.evaluate import evaluate_run
+    from wsas.pretrained import cards, model_path
+    from wsas.reproduce import remake_shipped
+
+    preset = replace(PRESETS["smoke"], train_steps=4, test_mixtures=6)
+    shutil.copytree(smoke_corpus, tmp_path / "smoke" / "data")  # corpus and critic exist already
+    shutil.copy(smoke_clap, tmp_path / "smoke" / "tinyclap.safetensors")
+    shipped = tmp_path / "shipped"
+    made = remake_shipped(preset, tmp_path, ("supervised",), folder=shipped, progress=False)
+    card = cards(shipped)["supervised"]
+    assert made == {"supervised": card} and card["mode"] == "supervised"
+    assert card["conditioning"] == "deep" and card["steps"] == 4 and card["test_pairs"] == 6
+    assert "smoke embedded corpus" in card["trained_on"] and "clean sources" in card["trained_on"]
+    path = model_path("supervised", shipped)
+    assert load_run(path).config["train"]["seed"] == 0
+    # the card scores the weights that ship (float16, loaded back as float32)
+    score = evaluate_run(path, tmp_path / "smoke" / "data", 6)["si_sdr"]
+    assert card["test_si_sdr_db"]["mean"] == pytest.approx(score, abs=0.006)
+    with pytest.raises(WsasError, match="cannot ship pit; shipped regimes: supervised"):
+        remake_shipped(preset, tmp_path, ("pit",), folder=shipped, progress=False)

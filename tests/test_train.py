@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -410,6 +411,21 @@ def test_clap_seconds_crops_what_the_critic_hears(smoke_corpus, smoke_clap, tmp_
         TrainConfig("weak", clap_seconds=0)
     with pytest.raises(WsasError, match="shorter than one sample at 8000 Hz"):
         make(smoke_corpus, smoke_clap, tmp_path / "short", clap_seconds=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["weak", "semi"])
+def test_a_clause_level_target_trains_and_weak_logs_it(mode, smoke_corpus, smoke_clap, tmp_path):
+    for target in ("floor", "energy"):
+        trainer = make(smoke_corpus, smoke_clap, tmp_path / target, mode=mode, clause_level=target)
+        trainer.run(progress=False)
+        assert trainer.step == trainer.cfg.steps and math.isfinite(trainer.history[-1]["loss"])
+        assert (target in trainer.history[-1]["terms"]) == (mode == "weak")  # semi: its halves
+    with pytest.raises(WsasError, match="--clause-level must be floor or energy, got 'loud'"):
+        TrainConfig("weak", clause_level="loud")
+    with pytest.raises(WsasError, match="--clause-level-weight must be > 0"):
+        TrainConfig("weak", clause_level="floor", clause_level_weight=0)
+    with pytest.raises(WsasError, match="--clause-floor must be below 0 dB"):
+        TrainConfig("weak", clause_floor_db=3)
 
 
 @pytest.mark.slow

@@ -184,6 +184,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         recon_loss=args.recon_loss,
         normalise_levels=args.normalise_levels or None,
         clap_seconds=args.clap_seconds,
+        clause_level=args.clause_level,
+        clause_level_weight=args.clause_level_weight,
+        clause_floor_db=args.clause_floor,
         bf16=args.bf16 or None,
     )
     if not (args.data or args.recordings):
@@ -416,9 +419,24 @@ def write_manifest(sep, mix_path: str, written: dict, path: Path, caption: str |
 
 
 def cmd_models(args: argparse.Namespace) -> None:
-    """The shipped pretrained models and their cards."""
+    """The shipped pretrained models and their cards (``--remake``: train them again first)."""
     from wsas.pretrained import cards
 
+    options = {
+        "--preset": args.preset,
+        "--work": args.work,
+        "--seed": args.seed,
+        "--only": args.only,
+    }
+    if not args.remake and (given := [k for k, v in options.items() if v is not None]):
+        raise WsasError(f"{', '.join(given)} only go with --remake")
+    if args.remake:
+        from wsas.presets import get_preset
+        from wsas.reproduce import SHIPPED, remake_shipped
+
+        modes = tuple(args.only.split(",")) if args.only else SHIPPED
+        preset = get_preset(args.preset or "tiny")
+        remake_shipped(preset, args.work or "work", modes, seed=args.seed or 0)
     shipped = cards()
     if not shipped:
         print("no shipped models in this version")
@@ -470,7 +488,7 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from wsas.clap import BACKENDS
     from wsas.clap.tiny import SIZES as TINY_SIZES
-    from wsas.presets import PRESETS
+    from wsas.presets import CLAUSE_LEVELS, PRESETS
     from wsas.regimes import REGIMES
 
     parser = OneLineParser(prog="wsas", description=__doc__)
@@ -480,6 +498,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="versions, device, CLAP backends").set_defaults(func=cmd_info)
     models = sub.add_parser("models", help="the shipped pretrained models and their cards")
     models.add_argument("--json", action="store_true", help="also print the cards as JSON")
+    models.add_argument(
+        "--remake",
+        action="store_true",
+        help="train the shipped models again from scratch (the preset's corpus, critic and "
+        "budget, deep conditioning), score their float16 weights and rewrite wsas/pretrained",
+    )
+    models.add_argument("--preset", choices=list(PRESETS), help="with --remake (default: tiny)")
+    models.add_argument("--work", help="with --remake: data, CLAP and runs (default: work/)")
+    models.add_argument("--seed", type=int, help="with --remake (default: 0)")
+    models.add_argument(
+        "--only", metavar="MODES", help="with --remake: comma-separated regimes (default: all 3)"
+    )
     models.set_defaults(func=cmd_models)
 
     parse = sub.add_parser("parse", help="split a caption into one clause per sound source")
@@ -588,6 +618,23 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="weak/semi: the CLAP critic hears the loudest this-many seconds of each clause "
         "estimate (default: all of it, as in the paper; shorter is cheaper)",
+    )
+    train.add_argument(
+        "--clause-level",
+        choices=CLAUSE_LEVELS,
+        help="weak/semi (not in the paper): a magnitude target for clause estimates: floor (each "
+        "keeps at least --clause-floor of its mixture's energy) or energy (their energies add "
+        "up to their mixture's); default: none",
+    )
+    train.add_argument(
+        "--clause-level-weight", type=float, help="weight of --clause-level (default 1)"
+    )
+    train.add_argument(
+        "--clause-floor",
+        type=float,
+        metavar="DB",
+        help="--clause-level floor: dB below its mixture a clause estimate must stay above "
+        "(default -12)",
     )
     train.add_argument(
         "--clean-fraction", type=float, default=1.0, help="supervised/semi: clean share of clips"

@@ -284,11 +284,15 @@ def score(
 def source_metrics(
     estimates: torch.Tensor, references: torch.Tensor, backend: str = "fast"
 ) -> dict[str, np.ndarray]:
-    """SDR, SIR, SAR (BSS Eval v3) and SI-SDR in dB of each estimate against its own reference:
-    ``(P, N, S)`` x2 -> each ``(P, N)``."""
+    """SDR, SIR, SAR (BSS Eval v3) and SI-SDR in dB of each estimate against its own reference,
+    and its level error (its energy over the reference's, dB: all four other metrics forgive a
+    wrong level): ``(P, N, S)`` x2 -> each ``(P, N)``."""
+    est, ref = estimates.double(), references.double()
+    energy = est.pow(2).sum(-1).clamp_min(1e-20) / ref.pow(2).sum(-1).clamp_min(1e-20)
     return {
         **bss_eval(estimates, references, backend),
-        "si_sdr": si_sdr(estimates.double(), references.double()).numpy(),
+        "si_sdr": si_sdr(est, ref).numpy(),
+        "level_db": (10 * torch.log10(energy)).numpy(),
     }
 
 
@@ -336,6 +340,7 @@ def summarise(*parts: dict[str, np.ndarray], class_names: tuple[str, ...] | None
         "sar": mean(per["sar"]),
         "si_sdr": float(per["si_sdr"].mean()),
         "sdri": float(per["sdri"].mean()),
+        "level_db": float(per["level_db"].mean()),
         "sdr_per_class": per_class(per["sdr"]),
         "si_sdr_per_class": per_class(per["si_sdr"]),
         # per test mixture (mean of its two sources), in pair order: paired comparisons

@@ -130,6 +130,42 @@ def consistency_loss(
     return reconstruction_loss(combined, mag_mix, mag_targets)
 
 
+def audibility_shortfall(
+    clause_mags: torch.Tensor, mixture_mags: torch.Tensor, floor_db: float
+) -> torch.Tensor:
+    """How far (dB) clause estimates fall below ``floor_db`` of their own mixture's energy, averaged
+    (zero for an estimate at or above it): ``clause_mags (B, G, K, F, T)``, ``mixture_mags (B, G,
+    F, T)``.
+
+    A caption names sounds one can hear, so each clause estimate should keep an audible share of
+    its mixture. The CLAP critic cannot hear level (TinyCLAP removes the mean log-mel), and the
+    consistency term only constrains the clauses' sum: without this term clause estimates may
+    shrink.
+    """
+    with torch.autocast(clause_mags.device.type, enabled=False):
+        clause = clause_mags.float().pow(2).sum((-2, -1))  # (B, G, K)
+        mixture = mixture_mags.float().pow(2).sum((-2, -1)).unsqueeze(-1)  # (B, G, 1)
+        level_db = 10 * torch.log10(clause.clamp_min(1e-12) / mixture.clamp_min(1e-12))
+    return F.relu(floor_db - level_db).mean()
+
+
+def energy_balance(
+    clause_mags: torch.Tensor, alpha: torch.Tensor, mixture_mags: torch.Tensor
+) -> torch.Tensor:
+    """How far (|dB|) the clause estimates' energies fall from adding up to their mixture's,
+    averaged: ``clause_mags (B, G, K, F, T)``, ``alpha (B, G, K)`` the slot weights,
+    ``mixture_mags (B, G, F, T)``.
+
+    Independent sources' energies add up to their mixture's, so estimates that all shrink, or
+    share the same bins, fall short of it; consistency (an L1 on the magnitudes' sum) lets
+    both pass.
+    """
+    with torch.autocast(clause_mags.device.type, enabled=False):
+        clause = (alpha.float() * clause_mags.float().pow(2).sum((-2, -1))).sum(-1)  # (B, G)
+        mixture = mixture_mags.float().pow(2).sum((-2, -1))
+        return (10 * torch.log10(clause.clamp_min(1e-12) / mixture.clamp_min(1e-12))).abs().mean()
+
+
 def weak_loss(
     mixture_masks: torch.Tensor,
     clause_masks: torch.Tensor,
@@ -142,6 +178,9 @@ def weak_loss(
     same_text: torch.Tensor | None = None,
     sim_weight: float = 0.5,
     recon_weight: float = 5.0,
+    clause_level: str | None = None,
+    level_weight: float = 1.0,
+    floor_db: float = -12.0,
 ) -> dict[str, torch.Tensor]:
     """The bi-modal weakly supervised objective of Mahmud et al. (ICLR 2024).
 
@@ -151,6 +190,10 @@ def weak_loss(
     and CLAP embeddings ``audio_emb, text_emb (B, G*K, D)`` of all clause estimates / clauses in
     the mixture of mixtures. Returns the total and its parts. ``audio_emb=None`` with
     ``sim_weight=0`` is the ablation without the CLAP term (no similarity part).
+
+    ``clause_level`` adds a magnitude target for the clause estimates (not in the paper), ``+
+    level_weight * L_level`` as a part of that name: ``"floor"`` (:func:`audibility_shortfall`
+    below ``floor_db``) or ``"energy"`` (:func:`energy_balance`).
     """
     if audio_emb is None and sim_weight:
         raise ValueError("the CLAP term needs audio embeddings (audio_emb) when sim_weight != 0")
@@ -162,6 +205,13 @@ def weak_loss(
     if audio_emb is not None:
         parts["similarity"] = clap_similarity_loss(audio_emb, text_emb, scale, same_text)
         total = total + sim_weight * parts["similarity"]
+    if clause_level is not None:
+        clause_mags = clause_masks * mag_mix[:, None, None]
+        parts[clause_level] = {
+            "floor": lambda: audibility_shortfall(clause_mags, mag_mixtures, floor_db),
+            "energy": lambda: energy_balance(clause_mags, alpha, mag_mixtures),
+        }[clause_level]()
+        total = total + level_weight * parts[clause_level]
     parts["total"] = total  # last: the log's columns keep their order
     return parts
 

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field, replace
 from wsas.errors import WsasError
 from wsas.models.unet import UNetConfig
 
+CLAUSE_LEVELS = ("floor", "energy")  # TrainConfig.clause_level: magnitude targets for clauses
+
 
 @dataclass
 class TrainConfig:
@@ -49,6 +51,13 @@ class TrainConfig:
     # weak / semi: the CLAP critic hears the loudest clap_seconds of each clause estimate
     # (None: all of it, the paper); its cost falls in proportion (wsas bench)
     clap_seconds: float | None = None
+    # weak / semi (not in the paper): a magnitude target for clause estimates, which the
+    # level-blind critic and the sum-only consistency term leave free: "floor", each keeps at
+    # least clause_floor_db of its mixture's energy (a hinge in dB); "energy", their energies add
+    # up to their mixture's (|dB|); weighted clause_level_weight; None: none (the paper)
+    clause_level: str | None = None
+    clause_level_weight: float = 1.0
+    clause_floor_db: float = -12.0
     # bf16 autocast of the training forward passes (weights, optimizer and validation stay fp32):
     # None on CUDA only; True on CPU too (a step 1.2-1.8x faster where the CPU has bf16
     # instructions, e.g. avx512_bf16: wsas bench), False never
@@ -96,6 +105,16 @@ class TrainConfig:
             raise WsasError(f"recon_loss must be magnitude or snr, got '{self.recon_loss}'")
         if self.clap_seconds is not None and not self.clap_seconds > 0:
             raise WsasError(f"--clap-seconds must be positive, got {self.clap_seconds}")
+        if self.clause_level not in (None, *CLAUSE_LEVELS):
+            raise WsasError(
+                f"--clause-level must be {' or '.join(CLAUSE_LEVELS)}, got '{self.clause_level}'"
+            )
+        if not self.clause_level_weight > 0:
+            raise WsasError(f"--clause-level-weight must be > 0, got {self.clause_level_weight}")
+        if not self.clause_floor_db < 0:
+            raise WsasError(
+                f"--clause-floor must be below 0 dB (of the mixture), got {self.clause_floor_db}"
+            )
         if self.conditioning not in ("deep", "late"):
             raise WsasError(f"conditioning must be deep or late, got '{self.conditioning}'")
 
@@ -150,6 +169,9 @@ class Preset:
     # into the text space of its full one), every seed: what the grid's choice of critic costs
     # or saves
     critic_ablation: tuple[str, ...] = ()
+    # weak with each of these magnitude targets for its clause estimates (TrainConfig.clause_level:
+    # not in the paper), every seed: what it adds
+    clause_level_ablation: tuple[str, ...] = ()
     # sweeps on validation, first seed, the preset's budget: weak's CLAP-term weight (beside
     # TrainConfig.sim_weight) and mix-and-separate's learning rate (beside ``lr``)
     sweep_sim_weights: tuple[float, ...] = ()
@@ -262,6 +284,7 @@ PRESETS: dict[str, Preset] = {
         headroom_steps=1200,
         clap_seconds_ablation=(1.024,),
         critic_ablation=("lean", "leanaudio"),
+        clause_level_ablation=("floor", "energy"),
     ),
     "small": Preset(
         "small",
@@ -316,6 +339,7 @@ _NO_SWEEPS = dict(
     sweep_semi_weights=(),
     clap_seconds_ablation=(),
     critic_ablation=(),
+    clause_level_ablation=(),
 )
 _HEADROOM = dict(variation=True, seeds=(0,), clap_ablation=False, **_NO_SWEEPS)
 PRESETS["tiny-var"] = replace(PRESETS["tiny"], name="tiny-var", **_HEADROOM)

@@ -157,6 +157,9 @@ def weak_loss(ctx: Context, size: int | None = None) -> Losses:
         same,
         ctx.cfg.sim_weight,
         ctx.cfg.recon_weight,
+        ctx.cfg.clause_level,
+        ctx.cfg.clause_level_weight,
+        ctx.cfg.clause_floor_db,
     )
 
 

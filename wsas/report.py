@@ -159,13 +159,13 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
 
 
 # Cell fields that are None on the main grid
-VARIANTS = ("steps", "sim_weight", "lr", "lambda_s", "clap_seconds", "critic")
+VARIANTS = ("steps", "sim_weight", "lr", "lambda_s", "clap_seconds", "critic", "clause_level")
 
 
 def _matching(cells: list[dict], steps: int | None = None, **match) -> list[dict]:
     """The cells (one per seed) of a grid position; ablation and sweep cells only when asked
     for by their ``VARIANTS`` field (``steps=900``, ``sim_weight=0.0``, ``lr=1e-3``,
-    ``lambda_s=4.0``, ``clap_seconds=1.024``, ``critic="full"``)."""
+    ``lambda_s=4.0``, ``clap_seconds=1.024``, ``critic="full"``, ``clause_level="floor"``)."""
     match = {**dict.fromkeys(VARIANTS), "steps": steps, **match}
     return [c for c in cells if all(c["cell"].get(k) == v for k, v in match.items())]
 
@@ -251,17 +251,23 @@ def si_sdr_tables(cells: list[dict], conditioning: str) -> str:
         "",
         "### Every cell",
         "",
-        "| cell | SI-SDR | SDR | SIR | SAR | best step | last-quarter val gain (dB) |",
-        "|---|---|---|---|---|---|---|",
+        "In dB. Level error: an estimate's energy over its reference's, mean over the test "
+        "sources (0 is right; SI-SDR and SDR forgive a wrong level); - for cells scored before "
+        "it was measured.",
+        "",
+        "| cell | SI-SDR | SDR | SIR | SAR | level error | best step | last-quarter val gain |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for c in cells:
         train = c.get("train", {})
         gain = train.get("last_quarter_gain_db")
         values = [c["si_sdr"], c["sdr"], c["sir"], c["sar"]]
+        level = "-" if c.get("level_db") is None else f"{c['level_db']:+.2f}"  # older cells: none
+        gain = "-" if gain is None else f"{gain:+.2f}"
         lines.append(
             f"| {c['name']} | "
             + " | ".join("∞" if v is None else f"{v:.2f}" for v in values)
-            + f" | {train.get('best_step', '-')} | {'-' if gain is None else f'{gain:+.2f}'} |"
+            + f" | {level} | {train.get('best_step', '-')} | {gain} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -325,10 +331,10 @@ def headroom(cells: list[dict], conditioning: str) -> dict:
 
 def ablations(cells: list[dict], conditioning: str) -> dict:
     """What the weak objective's CLAP term adds: weak minus weak trained with ``sim_weight`` 0;
-    and what a critic hearing only ``clap_seconds`` of each clause estimate, or a TinyCLAP of
-    another size (``critic``), costs or saves: that weak minus the main weak (2-source training
-    mixtures, the same seeds), SI-SDR, paired 95 % interval on the same test mixtures; "holds"
-    when the difference is positive."""
+    and what a critic hearing only ``clap_seconds`` of each clause estimate, a TinyCLAP of
+    another size (``critic``), or a magnitude target for clauses (``clause_level``) costs or adds:
+    that weak minus the main weak (2-source training mixtures, the same seeds), SI-SDR, paired
+    95 % interval on the same test mixtures; "holds" when the difference is positive."""
     main = {"mode": "weak", "sources": 2, "conditioning": conditioning}
     weak = _items(_matching(cells, **main))
     found = {
@@ -343,6 +349,9 @@ def ablations(cells: list[dict], conditioning: str) -> dict:
     for size in sorted({c["cell"].get("critic") for c in cells} - {None}):
         other = _items(_matching(cells, critic=size, **main))
         found[f"{size}_critic_weak_minus_weak"] = _decide(other, weak, 0.0)
+    for target in sorted({c["cell"].get("clause_level") for c in cells} - {None}):
+        targeted = _items(_matching(cells, clause_level=target, **main))
+        found[f"clause_{target}_weak_minus_weak"] = _decide(targeted, weak, 0.0)
     return found
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from wsas import pretrained
 from wsas.checkpoint import read_config
 from wsas.clap import load_clap
 from wsas.clap.pretrain import evaluate_clap, pretrain
@@ -59,6 +60,7 @@ class Cell:
     lambda_s: float | None = None  # None: the default; semi's supervised-term weight (sweep)
     clap_seconds: float | None = None  # None: the CLAP critic hears all of each clause estimate
     critic: str | None = None  # None: the grid's TinyCLAP (Preset.critic); else another size
+    clause_level: str | None = None  # None: the default (none); a magnitude target for clauses
 
     @property
     def name(self) -> str:
@@ -69,9 +71,10 @@ class Cell:
         sup = "" if self.lambda_s is None else f"-ls{self.lambda_s:g}"
         heard = "" if self.clap_seconds is None else f"-clap{self.clap_seconds:g}s"
         critic = "" if self.critic is None else f"-{self.critic}clap"
+        level = "" if self.clause_level is None else f"-{self.clause_level}level"
         return (
             f"{self.mode}-x{self.sources}{clean}-{self.conditioning}{sim}{lr}{sup}{heard}"
-            f"{critic}-s{self.seed}{longer}"
+            f"{critic}{level}-s{self.seed}{longer}"
         )
 
 
@@ -82,7 +85,8 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
     conditioning (``conditioning_ablation``); semi at each of ``semi_fractions``; with
     ``clap_ablation``, weak on 2-source mixtures without its CLAP term; weak with its critic
     hearing each of ``clap_seconds_ablation`` seconds of a clause estimate; weak with a TinyCLAP of
-    each size of ``critic_ablation``; with ``ablation_steps``,
+    each size of ``critic_ablation``; weak with each magnitude target for its clause estimates of
+    ``clause_level_ablation``; with ``ablation_steps``,
     mix-and-separate and weak on 4-source mixtures trained that long; and the sweeps on
     validation (first seed): weak at each of ``sweep_sim_weights``, mix-and-separate at each of
     ``sweep_lrs``, semi (smallest clean fraction) at each supervised-term weight of
@@ -105,6 +109,7 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         lambda_s: float | None = None,
         clap_seconds: float | None = None,
         critic: str | None = None,
+        clause_level: str | None = None,
         first_seed: bool = False,
         claim: bool = True,
     ) -> list[Cell]:
@@ -124,6 +129,7 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
                 lambda_s=lambda_s,
                 clap_seconds=clap_seconds,
                 critic=critic,
+                clause_level=clause_level,
             )
             for seed in seeds
         ]
@@ -153,6 +159,8 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
         )
     for size in preset.critic_ablation:
         cells += cell("weak", critic=size)
+    for target in preset.clause_level_ablation:
+        cells += cell("weak", clause_level=target)
     if preset.conditioning_ablation:
         for mode in ("mix-and-separate", "weak"):
             for n in sizes:
@@ -174,7 +182,7 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
     return cells
 
 
-def run_cell(
+def train_cell(
     cell: Cell,
     preset: Preset,
     corpus: Path,
@@ -183,11 +191,10 @@ def run_cell(
     progress: bool = True,
     steps: int | None = None,
     resume: bool = True,
-) -> dict:
+) -> tuple[Path, Trainer]:
     """Train one cell (continuing its checkpoint with ``resume``, else from scratch) with the
-    grid's TinyCLAP ``clap_ckpt`` or, for a ``critic`` cell, the one of that size beside it, and
-    evaluate its best-validation model on the fixed test pairs (``steps`` overrides the cell's
-    and the preset's)."""
+    grid's TinyCLAP ``clap_ckpt`` or, for a ``critic`` cell, the one of that size beside it
+    (``steps`` overrides the cell's and the preset's). Returns its run folder and trainer."""
     steps = steps or cell.steps or preset.train_steps
     config = preset.train_config(
         cell.mode,
@@ -200,12 +207,29 @@ def run_cell(
         lr=cell.lr,
         lambda_s=cell.lambda_s,
         clap_seconds=cell.clap_seconds,
+        clause_level=cell.clause_level,
     )
     clap_ckpt = critic_checkpoint(clap_ckpt, cell.critic)
     run = runs / replace(cell, steps=None if steps == preset.train_steps else steps).name
     train, val = load_embedded(corpus, "train"), load_embedded(corpus, "val")
     trainer = Trainer(config, load_clap("tiny", clap_ckpt), run, train, val)
     trainer.run(resume=resume, progress=progress)
+    return run, trainer
+
+
+def run_cell(
+    cell: Cell,
+    preset: Preset,
+    corpus: Path,
+    clap_ckpt: Path,
+    runs: Path,
+    progress: bool = True,
+    steps: int | None = None,
+    resume: bool = True,
+) -> dict:
+    """Train one cell (:func:`train_cell`) and evaluate its best-validation model on the fixed
+    test pairs."""
+    run, trainer = train_cell(cell, preset, corpus, clap_ckpt, runs, progress, steps, resume)
     report = evaluate_run(run, corpus, preset.test_mixtures)
     return {
         "cell": asdict(cell),
@@ -216,6 +240,48 @@ def run_cell(
         "train": trainer.summary(),
         **report,
     }
+
+
+SHIPPED = ("supervised", "mix-and-separate", "weak")  # wsas/pretrained's models, by regime
+_SAW = {  # what each shipped regime learned from, for its card
+    "supervised": "clean sources with their labels",
+    "mix-and-separate": "mixtures of 2-source mixtures and their captions only",
+    "weak": "mixtures of 2-source mixtures and their captions only",
+}
+
+
+def remake_shipped(
+    preset: Preset,
+    work: str | os.PathLike,
+    modes: tuple[str, ...] = SHIPPED,
+    folder: Path = pretrained.FOLDER,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, dict]:
+    """Train the shipped models again from scratch and publish them in ``folder``: each regime of
+    ``modes`` on ``preset``'s corpus and critic, deep conditioning, its budget, ``seed``; the
+    float16 copy of each best-validation model is scored on the preset's fixed test mixtures
+    (the weights that ship) for its card. Returns the cards by name."""
+    if unknown := [m for m in modes if m not in _SAW]:
+        raise WsasError(f"cannot ship {', '.join(unknown)}; shipped regimes: {', '.join(_SAW)}")
+    corpus, clap_ckpt = prepare(preset, work, progress=progress)
+    runs = Path(work) / preset.name / "shipped"
+    per_class = preset.clips_per_class["train"]
+    classes = len(load_embedded(corpus, "test").class_names)
+    made = {}
+    for mode in modes:
+        cell = Cell(mode, conditioning="deep", seed=seed)
+        run, _ = train_cell(cell, preset, corpus, clap_ckpt, runs, progress, resume=False)
+        half = pretrained.half_copy(run, runs / f"{cell.name}-float16.safetensors")
+        report = evaluate_run(half, corpus, preset.test_mixtures)
+        trained_on = (
+            f"the {preset.name} embedded corpus ({classes} General MIDI classes, "
+            f"{preset.sr / 1000:g} kHz, {preset.clip_seconds:g} s clips, {per_class} training "
+            f"clips per class; TinyCLAP pretrained on its own split), deep conditioning, "
+            f"{preset.train_steps} steps, seed {seed}; it saw {_SAW[mode]}"
+        )
+        made[mode] = pretrained.publish(run, mode, report, trained_on, folder)
+    return made
 
 
 def relative_cost(cell: Cell, steps: int) -> float:

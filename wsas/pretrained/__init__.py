@@ -39,22 +39,23 @@ def model_path(name: str, folder: Path = FOLDER) -> Path:
     return folder / known[name]["file"]
 
 
+def half_copy(run: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Write the best model of ``run`` to ``path`` as it ships: its bundle without optimizer
+    state, weights stored as float16 (they load back as float32)."""
+    bundle = load_run(run)
+    keep = {k: bundle.config[k] for k in ("train", "n_slots", "step", "history")}
+    return save_run(path, bundle.model, bundle.clap, keep, half=True)
+
+
 def publish(
     run: str | os.PathLike, name: str, report: dict, trained_on: str, folder: Path = FOLDER
 ) -> dict:
-    """Ship the best model of ``run`` as ``name``: its bundle without optimizer state, weights
-    stored as float16, and a card built from ``report``, the caller's ``evaluate_run`` result
-    with per-mixture ``items`` (the caller should score a float16 copy, ``save_run(...,
-    half=True)``, so that the card describes the weights that ship)."""
-    bundle = load_run(run)
+    """Ship the best model of ``run`` as ``name``: its :func:`half_copy`, and a card built from
+    ``report``, the caller's ``evaluate_run`` result with per-mixture ``items`` (the caller
+    should score a ``half_copy`` so that the card describes the weights that ship)."""
+    path = half_copy(run, folder / f"{name}.safetensors")
+    bundle = load_run(path)
     train = bundle.config["train"]
-    path = save_run(
-        folder / f"{name}.safetensors",
-        bundle.model,
-        bundle.clap,
-        {k: bundle.config[k] for k in ("train", "n_slots", "step", "history")},
-        half=True,
-    )
 
     def interval(metric: str) -> dict:
         mean, low, high = mean_ci(np.array(report["items"][metric], dtype=float))
