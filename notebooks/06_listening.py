@@ -252,7 +252,12 @@ lines.append(f"- {fewest} has the fewest pairs ({groups[fewest].sum()}): the wid
 for m, s in summary.items():
     sir, sar = s["all"]["sir"][0], s["all"]["sar"][0]
     limit = "leakage (SIR)" if sir < sar else "artefacts (SAR)"
-    lines.append(f"- {m}: mean SIR {sir:.1f} dB, SAR {sar:.1f} dB: {limit} costs it more.")
+    level = float(metrics[m]["level_db"].mean())
+    lines.append(
+        f"- {m}: mean SIR {sir:.1f} dB, SAR {sar:.1f} dB: {limit} costs it more. Its estimates "
+        f"are {abs(level):.1f} dB {'quieter' if level < 0 else 'louder'} than their references "
+        "on average (an estimate's energy over its reference's), which SI-SDR and SDR forgive."
+    )
 gap = max(
     max(
         abs(s["all"]["si_sdr"][0] - CARDS[m]["test_si_sdr_db"]["mean"]),

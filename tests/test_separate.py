@@ -211,6 +211,7 @@ def test_a_published_model_is_listed_and_loads_by_name(smoke_separator, smoke_co
     low, high = card["test_si_sdr_db"]["ci95"]
     assert low < card["test_si_sdr_db"]["mean"] < high and card["test_pairs"] == 6
     assert card["test_clip_seconds"] == report["test_clip_seconds"] == 1.024  # smoke: 8192 samples
+    assert card["test_level_error_db"] == round(report["level_db"], 2)
     sep = Separator.from_checkpoint(model_path("tiny-weak", tmp_path))
     assert set(sep(torch.randn(4000) * 0.1, 8000, ["a dog barks"])) == {"a dog barks"}
     with safe_open(model_path("tiny-weak", tmp_path), "pt") as f:  # stored as float16

@@ -442,10 +442,13 @@ def cmd_models(args: argparse.Namespace) -> None:
         print("no shipped models in this version")
     for name, card in shipped.items():
         si, sdr = card["test_si_sdr_db"], card["test_sdr_db"]
+        error = card.get("test_level_error_db")  # cards made before it was measured: none
+        level = "" if error is None else f", level error {error:+.2f} dB"
         print(
             f"{name}: {card['mode']} ({card['conditioning']}), {card['sample_rate']} Hz, "
             f"{card['size_mb']} MB; test SI-SDR {si['mean']} dB {si['ci95']}, SDR {sdr['mean']} "
-            f"dB {sdr['ci95']} on {card['test_pairs']} mixtures; trained on {card['trained_on']}"
+            f"dB {sdr['ci95']} on {card['test_pairs']} mixtures{level}; trained on "
+            f"{card['trained_on']}"
         )
     if args.json:
         print(json.dumps(shipped, indent=2))

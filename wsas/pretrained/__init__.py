@@ -74,6 +74,8 @@ def publish(
         "test_clip_seconds": report.get("test_clip_seconds"),
         "test_si_sdr_db": interval("si_sdr"),
         "test_sdr_db": interval("sdr"),
+        # an estimate's energy over its reference's (0 is right; SI-SDR and SDR forgive it)
+        "test_level_error_db": round(report["level_db"], 2),
         "size_mb": round(path.stat().st_size / 2**20, 2),
         "not_for": "real recordings unlike the embedded General MIDI corpus (speech, field "
         "recordings, music production): it has only heard 24 synthesised sound classes",
