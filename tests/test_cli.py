@@ -80,3 +80,13 @@ def test_device_flag_is_checked_in_one_line(capsys):
             main(["train", "--mode", "weak", "--out", "r", "--data", "d", "--device", "cuda"]) == 2
         )
         assert "has no CUDA device" in capsys.readouterr().err
+
+
+def test_train_passes_the_clause_level_flags_to_its_config(capsys):
+    base = ["train", "--out", "r", "--data", "d"]  # the config is checked before any data is read
+    assert main([*base, "--mode", "supervised", "--clause-level", "floor"]) == 2
+    assert "--mode supervised has no clause estimates" in capsys.readouterr().err
+    assert main([*base, "--mode", "weak", "--clause-floor", "-6"]) == 2
+    assert "--clause-floor needs --clause-level floor" in capsys.readouterr().err
+    assert main([*base, "--mode", "weak", "--clause-level", "energy", "--clause-level-weight", "0"])
+    assert "--clause-level-weight must be > 0" in capsys.readouterr().err

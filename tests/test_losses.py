@@ -111,19 +111,24 @@ def test_weak_loss_combines_its_parts(mags):
         )
 
 
-def test_audibility_shortfall_is_the_dB_below_the_floor():
+def test_floor_shortfall_is_the_dB_below_the_floor_and_counts_a_padded_clause_once():
     mixture = torch.rand(2, 2, 17, 11) + 0.1  # (B, G, F, T)
     loud = mixture.unsqueeze(2).expand(2, 2, 3, 17, 11)  # every clause as loud as its mixture
-    assert losses.audibility_shortfall(loud, mixture, -12.0) == 0
+    ones = torch.ones(2, 2, 3)
+    assert losses.floor_shortfall(loud, ones, mixture, -12.0) == 0
     quiet = loud * 10 ** (-20 / 20)  # -20 dB: 8 dB below a -12 dB floor
-    assert losses.audibility_shortfall(quiet, mixture, -12.0).item() == pytest.approx(8, abs=1e-3)
-    half = torch.cat([loud[:, :, :1], quiet[:, :, 1:]], dim=2)  # 1 of 3 clauses audible
-    two_short = losses.audibility_shortfall(half, mixture, -12.0).item()
-    assert two_short == pytest.approx(16 / 3, rel=1e-4)
-    silent = torch.zeros_like(loud, requires_grad=True)  # finite, with a gradient that lifts it
-    loss = losses.audibility_shortfall(silent + 1e-3, mixture, -12.0)
+    assert losses.floor_shortfall(quiet, ones, mixture, -12.0).item() == pytest.approx(8, abs=1e-3)
+    one_loud = torch.cat([loud[:, :, :1], quiet[:, :, 1:]], dim=2)  # 1 of 3 clauses audible
+    short = losses.floor_shortfall(one_loud, ones, mixture, -12.0).item()
+    assert short == pytest.approx(16 / 3, rel=1e-4)
+    # the quiet clause padded into two slots (alpha 1/2 each): 1 of 2 clauses audible
+    padded = torch.tensor([1.0, 0.5, 0.5]).expand(2, 2, 3)
+    short = losses.floor_shortfall(one_loud, padded, mixture, -12.0).item()
+    assert short == pytest.approx(4, rel=1e-4)
+    near_silent = torch.full_like(loud, 1e-4, requires_grad=True)  # finite; its gradient lifts it
+    loss = losses.floor_shortfall(near_silent, ones, mixture, -12.0)
     loss.backward()
-    assert torch.isfinite(loss) and (silent.grad < 0).all()
+    assert torch.isfinite(loss) and (near_silent.grad < 0).all()
 
 
 def test_energy_balance_is_zero_when_clause_energies_add_up_to_the_mixtures():

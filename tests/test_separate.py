@@ -243,6 +243,8 @@ def test_separation_works_before_any_training_with_the_shipped_model(tmp_path, c
     assert main(["models"]) == 0 and "weak: weak (deep), 8000 Hz" in capsys.readouterr().out
     assert main(["models", "--seed", "1", "--only", "weak"]) != 0  # nothing is retrained
     assert "--seed, --only only go with --remake" in capsys.readouterr().err
+    assert main(["models", "--remake", "--only", "supervised, pit", "--work", str(tmp_path)]) != 0
+    assert "cannot ship pit; shipped regimes:" in capsys.readouterr().err  # before any training
 
 
 def test_cli_separate_names_the_model_and_the_output_folder(tmp_path, capsys):

@@ -419,13 +419,20 @@ def test_a_clause_level_target_trains_and_weak_logs_it(mode, smoke_corpus, smoke
         trainer = make(smoke_corpus, smoke_clap, tmp_path / target, mode=mode, clause_level=target)
         trainer.run(progress=False)
         assert trainer.step == trainer.cfg.steps and math.isfinite(trainer.history[-1]["loss"])
-        assert (target in trainer.history[-1]["terms"]) == (mode == "weak")  # semi: its halves
+        terms = trainer.history[-1]["terms"]
+        assert target in terms if mode == "weak" else f"weak_{target}" in terms  # semi's weak half
     with pytest.raises(WsasError, match="--clause-level must be floor or energy, got 'loud'"):
         TrainConfig("weak", clause_level="loud")
+    with pytest.raises(WsasError, match="--mode supervised has no clause estimates"):
+        TrainConfig("supervised", clause_level="floor")
+    with pytest.raises(WsasError, match="weight needs --clause-level; --clause-floor needs --c"):
+        TrainConfig("weak", clause_level_weight=2.0, clause_floor_db=-6.0)
+    with pytest.raises(WsasError, match="^--clause-floor needs --clause-level floor$"):
+        TrainConfig("weak", clause_level="energy", clause_floor_db=-6.0)
     with pytest.raises(WsasError, match="--clause-level-weight must be > 0"):
         TrainConfig("weak", clause_level="floor", clause_level_weight=0)
     with pytest.raises(WsasError, match="--clause-floor must be below 0 dB"):
-        TrainConfig("weak", clause_floor_db=3)
+        TrainConfig("weak", clause_level="floor", clause_floor_db=3)
 
 
 @pytest.mark.slow

@@ -434,7 +434,7 @@ def cmd_models(args: argparse.Namespace) -> None:
         from wsas.presets import get_preset
         from wsas.reproduce import SHIPPED, remake_shipped
 
-        modes = tuple(args.only.split(",")) if args.only else SHIPPED
+        modes = tuple(m.strip() for m in args.only.split(",")) if args.only else SHIPPED
         preset = get_preset(args.preset or "tiny")
         remake_shipped(preset, args.work or "work", modes, seed=args.seed or 0)
     shipped = cards()
@@ -636,8 +636,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--clause-floor",
         type=float,
         metavar="DB",
-        help="--clause-level floor: dB below its mixture a clause estimate must stay above "
-        "(default -12)",
+        help="--clause-level floor: the level relative to its mixture (dB, negative) a clause "
+        "estimate must keep (default -12)",
     )
     train.add_argument(
         "--clean-fraction", type=float, default=1.0, help="supervised/semi: clean share of clips"

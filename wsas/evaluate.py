@@ -276,8 +276,8 @@ def score(
     backend: str = "fast",
     class_names: tuple[str, ...] | None = None,
 ) -> dict:
-    """Mean SDR/SIR/SAR/SI-SDR/SDRi over all sources, and mean SDR per class (keyed by
-    ``class_names[label]``, or the label index without names)."""
+    """Mean SDR/SIR/SAR/SI-SDR/SDRi and level error over all sources, and mean SDR per class
+    (keyed by ``class_names[label]``, or the label index without names)."""
     return summarise(score_sources(estimates, pairs, backend), class_names=class_names)
 
 
@@ -285,22 +285,23 @@ def source_metrics(
     estimates: torch.Tensor, references: torch.Tensor, backend: str = "fast"
 ) -> dict[str, np.ndarray]:
     """SDR, SIR, SAR (BSS Eval v3) and SI-SDR in dB of each estimate against its own reference,
-    and its level error (its energy over the reference's, dB: all four other metrics forgive a
-    wrong level): ``(P, N, S)`` x2 -> each ``(P, N)``."""
+    and its level error ``level_db``: its energy over the reference's in dB, signed (negative:
+    too quiet), floored at -60 dB so that a silent estimate does not dominate a mean; the four
+    other metrics forgive a wrong level. ``(P, N, S)`` x2 -> each ``(P, N)``."""
     est, ref = estimates.double(), references.double()
-    energy = est.pow(2).sum(-1).clamp_min(1e-20) / ref.pow(2).sum(-1).clamp_min(1e-20)
+    energy = est.pow(2).sum(-1) / ref.pow(2).sum(-1).clamp_min(1e-20)
     return {
         **bss_eval(estimates, references, backend),
         "si_sdr": si_sdr(est, ref).numpy(),
-        "level_db": (10 * torch.log10(energy)).numpy(),
+        "level_db": (10 * torch.log10(energy.clamp_min(1e-6))).numpy(),
     }
 
 
 def score_sources(
     estimates: torch.Tensor, pairs: MixtureBatch, backend: str = "fast"
 ) -> dict[str, np.ndarray]:
-    """Per-source scores ``(P', 2)`` (sdr, sir, sar, si_sdr, sdri in dB, and labels) of the pairs
-    whose references are not near-silent; concatenate several with :func:`summarise`."""
+    """Per-source scores ``(P', 2)`` (sdr, sir, sar, si_sdr, sdri, level_db in dB, and labels) of
+    the pairs whose references are not near-silent; concatenate several with :func:`summarise`."""
     refs, mix = pairs.sources[:, 0], pairs.mixtures[:, 0]
     keep = (refs.pow(2).mean(-1) > 1e-8).all(-1)
     refs, mix, est, labels = refs[keep], mix[keep], estimates[keep], pairs.labels[:, 0][keep]

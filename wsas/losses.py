@@ -130,23 +130,24 @@ def consistency_loss(
     return reconstruction_loss(combined, mag_mix, mag_targets)
 
 
-def audibility_shortfall(
-    clause_mags: torch.Tensor, mixture_mags: torch.Tensor, floor_db: float
+def floor_shortfall(
+    clause_mags: torch.Tensor, alpha: torch.Tensor, mixture_mags: torch.Tensor, floor_db: float
 ) -> torch.Tensor:
-    """How far (dB) clause estimates fall below ``floor_db`` of their own mixture's energy, averaged
-    (zero for an estimate at or above it): ``clause_mags (B, G, K, F, T)``, ``mixture_mags (B, G,
-    F, T)``.
+    """How far (dB) clause estimates fall below ``floor_db`` of their own mixture's energy (zero for
+    an estimate at or above it), averaged with the slot weights ``alpha (B, G, K)`` so that a
+    padded clause counts once: ``clause_mags (B, G, K, F, T)``, ``mixture_mags (B, G, F, T)``.
 
     A caption names sounds one can hear, so each clause estimate should keep an audible share of
     its mixture. The CLAP critic cannot hear level (TinyCLAP removes the mean log-mel), and the
-    consistency term only constrains the clauses' sum: without this term clause estimates may
-    shrink.
+    consistency term only constrains the clauses' sum. A source quieter than the floor in its
+    mixture (training gains span +-5 dB per source) is pulled up by leaking the others into it.
     """
     with torch.autocast(clause_mags.device.type, enabled=False):
         clause = clause_mags.float().pow(2).sum((-2, -1))  # (B, G, K)
         mixture = mixture_mags.float().pow(2).sum((-2, -1)).unsqueeze(-1)  # (B, G, 1)
-        level_db = 10 * torch.log10(clause.clamp_min(1e-12) / mixture.clamp_min(1e-12))
-    return F.relu(floor_db - level_db).mean()
+        level_db = 10 * torch.log10((clause + 1e-12) / (mixture + 1e-12))
+        weight = alpha.float()
+        return (weight * F.relu(floor_db - level_db)).sum() / weight.sum()
 
 
 def energy_balance(
@@ -156,14 +157,14 @@ def energy_balance(
     averaged: ``clause_mags (B, G, K, F, T)``, ``alpha (B, G, K)`` the slot weights,
     ``mixture_mags (B, G, F, T)``.
 
-    Independent sources' energies add up to their mixture's, so estimates that all shrink, or
-    share the same bins, fall short of it; consistency (an L1 on the magnitudes' sum) lets
-    both pass.
+    Independent sources' energies add up to their mixture's. Estimates that share the same bins
+    fall short of it while their magnitudes still add up to the mixture's, which is all the
+    consistency term (an L1 on the magnitudes' sum) asks.
     """
     with torch.autocast(clause_mags.device.type, enabled=False):
         clause = (alpha.float() * clause_mags.float().pow(2).sum((-2, -1))).sum(-1)  # (B, G)
         mixture = mixture_mags.float().pow(2).sum((-2, -1))
-        return (10 * torch.log10(clause.clamp_min(1e-12) / mixture.clamp_min(1e-12))).abs().mean()
+        return (10 * torch.log10((clause + 1e-12) / (mixture + 1e-12))).abs().mean()
 
 
 def weak_loss(
@@ -192,7 +193,7 @@ def weak_loss(
     ``sim_weight=0`` is the ablation without the CLAP term (no similarity part).
 
     ``clause_level`` adds a magnitude target for the clause estimates (not in the paper), ``+
-    level_weight * L_level`` as a part of that name: ``"floor"`` (:func:`audibility_shortfall`
+    level_weight * L_level`` as a part of that name: ``"floor"`` (:func:`floor_shortfall`
     below ``floor_db``) or ``"energy"`` (:func:`energy_balance`).
     """
     if audio_emb is None and sim_weight:
@@ -208,7 +209,7 @@ def weak_loss(
     if clause_level is not None:
         clause_mags = clause_masks * mag_mix[:, None, None]
         parts[clause_level] = {
-            "floor": lambda: audibility_shortfall(clause_mags, mag_mixtures, floor_db),
+            "floor": lambda: floor_shortfall(clause_mags, alpha, mag_mixtures, floor_db),
             "energy": lambda: energy_balance(clause_mags, alpha, mag_mixtures),
         }[clause_level]()
         total = total + level_weight * parts[clause_level]

@@ -1,8 +1,8 @@
 """Presets: one source of truth for corpus sizes, STFT, model and training budgets.
 
 ``smoke`` runs in CI in about a minute, ``tiny`` is the laptop default (the 2-source column,
-supervised and semi 5 % and the CLAP-term, critic-window and lean-critic ablations with three
-seeds each; PIT, MixIT, the weight
+supervised and semi 5 % and the CLAP-term, critic-window, lean-critic and clause-level
+ablations with three seeds each; PIT, MixIT, the weight
 sweeps of weak and semi, the learning-rate sweep and supervised and mix-and-separate trained 4x
 longer with one; 2-s training clips, 6.4-s test clips),
 ``small`` the full grid of 21 cells with the deep-conditioning ablation on a larger corpus and
@@ -109,6 +109,18 @@ class TrainConfig:
             raise WsasError(
                 f"--clause-level must be {' or '.join(CLAUSE_LEVELS)}, got '{self.clause_level}'"
             )
+        if self.clause_level is not None and self.mode not in ("weak", "semi"):
+            raise WsasError(
+                f"--clause-level: --mode {self.mode} has no clause estimates (weak, semi)"
+            )
+        unused = {  # an option that would change nothing: its flag and the one it needs
+            "--clause-level-weight needs --clause-level": self.clause_level is None
+            and self.clause_level_weight != 1.0,
+            "--clause-floor needs --clause-level floor": self.clause_level != "floor"
+            and self.clause_floor_db != -12.0,
+        }
+        if given := [needs for needs, ignored in unused.items() if ignored]:
+            raise WsasError("; ".join(given))
         if not self.clause_level_weight > 0:
             raise WsasError(f"--clause-level-weight must be > 0, got {self.clause_level_weight}")
         if not self.clause_floor_db < 0:

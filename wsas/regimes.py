@@ -167,10 +167,11 @@ def semi_loss(ctx: Context) -> Losses:
     """Weak objective on mixtures of the unlabelled clips plus the supervised loss on the clean
     fraction, half of the batch each (one objective, the same examples per step as the others)."""
     half = ctx.cfg.batch_size // 2
-    weak = weak_loss(ctx, half)["total"]
+    weak = weak_loss(ctx, half)
     sup = supervised_loss(ctx, ctx.cfg.batch_size - half)["total"]
-    total = ctx.cfg.lambda_s * sup + ctx.cfg.lambda_u * weak
-    return {"total": total, "supervised": sup, "weak": weak}
+    total = ctx.cfg.lambda_s * sup + ctx.cfg.lambda_u * weak["total"]
+    terms = {f"weak_{k}": v for k, v in weak.items() if k != "total"}  # the weak half's parts
+    return {"supervised": sup, "weak": weak["total"], **terms, "total": total}
 
 
 @dataclass(frozen=True)

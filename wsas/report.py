@@ -251,9 +251,9 @@ def si_sdr_tables(cells: list[dict], conditioning: str) -> str:
         "",
         "### Every cell",
         "",
-        "In dB. Level error: an estimate's energy over its reference's, mean over the test "
-        "sources (0 is right; SI-SDR and SDR forgive a wrong level); - for cells scored before "
-        "it was measured.",
+        "In dB. Level error: an estimate's energy over its reference's, signed (negative: too "
+        "quiet), mean over the test sources (0 is right; SI-SDR and SDR forgive a wrong level); "
+        "- for cells scored before it was measured.",
         "",
         "| cell | SI-SDR | SDR | SIR | SAR | level error | best step | last-quarter val gain |",
         "|---|---|---|---|---|---|---|---|",
