@@ -208,10 +208,11 @@ def weak_loss(
         total = total + sim_weight * parts["similarity"]
     if clause_level is not None:
         clause_mags = clause_masks * mag_mix[:, None, None]
-        parts[clause_level] = {
-            "floor": lambda: floor_shortfall(clause_mags, alpha, mag_mixtures, floor_db),
-            "energy": lambda: energy_balance(clause_mags, alpha, mag_mixtures),
-        }[clause_level]()
+        parts[clause_level] = (
+            floor_shortfall(clause_mags, alpha, mag_mixtures, floor_db)
+            if clause_level == "floor"
+            else energy_balance(clause_mags, alpha, mag_mixtures)
+        )
         total = total + level_weight * parts[clause_level]
     parts["total"] = total  # last: the log's columns keep their order
     return parts

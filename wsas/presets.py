@@ -17,7 +17,7 @@ conditioning, three seeds).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from wsas.errors import WsasError
 from wsas.models.unet import UNetConfig
@@ -113,11 +113,12 @@ class TrainConfig:
             raise WsasError(
                 f"--clause-level: --mode {self.mode} has no clause estimates (weak, semi)"
             )
+        default = {f.name: f.default for f in fields(self)}
         unused = {  # an option that would change nothing: its flag and the one it needs
             "--clause-level-weight needs --clause-level": self.clause_level is None
-            and self.clause_level_weight != 1.0,
+            and self.clause_level_weight != default["clause_level_weight"],
             "--clause-floor needs --clause-level floor": self.clause_level != "floor"
-            and self.clause_floor_db != -12.0,
+            and self.clause_floor_db != default["clause_floor_db"],
         }
         if given := [needs for needs, ignored in unused.items() if ignored]:
             raise WsasError("; ".join(given))

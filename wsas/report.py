@@ -342,16 +342,12 @@ def ablations(cells: list[dict], conditioning: str) -> dict:
             weak, _items(_matching(cells, sim_weight=0.0, **main)), 0.0
         )
     }
-    heard = sorted({c["cell"].get("clap_seconds") for c in cells} - {None})
-    for seconds in heard:
-        cropped = _items(_matching(cells, clap_seconds=seconds, **main))
-        found[f"clap_hears_{seconds:g}s_weak_minus_weak"] = _decide(cropped, weak, 0.0)
-    for size in sorted({c["cell"].get("critic") for c in cells} - {None}):
-        other = _items(_matching(cells, critic=size, **main))
-        found[f"{size}_critic_weak_minus_weak"] = _decide(other, weak, 0.0)
-    for target in sorted({c["cell"].get("clause_level") for c in cells} - {None}):
-        targeted = _items(_matching(cells, clause_level=target, **main))
-        found[f"clause_{target}_weak_minus_weak"] = _decide(targeted, weak, 0.0)
+    # each variant of weak beside the main one: its Cell field and how its result is named
+    named = {"clap_seconds": "clap_hears_{:g}s", "critic": "{}_critic", "clause_level": "clause_{}"}
+    for field, name in named.items():
+        for value in sorted({c["cell"].get(field) for c in cells} - {None}):
+            variant = _items(_matching(cells, **{field: value}, **main))
+            found[f"{name.format(value)}_weak_minus_weak"] = _decide(variant, weak, 0.0)
     return found
 
 

@@ -280,7 +280,7 @@ def remake_shipped(
             f"clips per class; TinyCLAP pretrained on its own split), deep conditioning, "
             f"{preset.train_steps} steps, seed {seed}; it saw {_SAW[mode]}"
         )
-        made[mode] = pretrained.publish(run, mode, report, trained_on, folder)
+        made[mode] = pretrained.publish(half, mode, report, trained_on, folder)  # what was scored
     return made
 
 
