@@ -243,12 +243,18 @@ SECTIONS = ("steps", "shared_encoder", "paper_step", "inference", "bss_eval")
 
 
 def convergence_curves(
-    preset_name: str, minutes: list[float], root: str | os.PathLike, bf16: bool = False
+    preset_name: str,
+    minutes: list[float],
+    root: str | os.PathLike,
+    bf16: bool = False,
+    seeds: tuple[int, ...] = (0,),
 ) -> dict:
     """Supervised runs on the preset's corpus (rendered into ``root``), queried by the label
     prompts through a full-size TinyCLAP pretrained on that corpus (every grid's critic): the
     waveform SNR loss for each budget in ``minutes`` and, in fp32, the paper's magnitude loss for
-    the first budget; with ``bf16``, the SNR runs only, under bf16 autocast (TrainConfig.bf16)."""
+    the first budget; with ``bf16``, the SNR runs only, under bf16 autocast (TrainConfig.bf16).
+    Each run trains once per seed of ``seeds``, keyed ``<minutes>min_<loss>_s<seed>`` (runs
+    made before seeds existed are keyed without the suffix and trained seed 0)."""
     from wsas.clap.pretrain import pretrain
     from wsas.data.synth import build_corpus
 
@@ -259,11 +265,12 @@ def convergence_curves(
     budgets = [(m, "snr") for m in minutes]
     budgets = budgets if bf16 else [(minutes[0], "magnitude"), *budgets]
     runs = {}
-    for m, loss in budgets:  # bf16 False: fp32 on a GPU too
-        out = Path(root) / f"{loss}-{m:g}"
-        runs[f"{m:g}min_{loss}"] = convergence(
-            corpus, clap, out, m, preset_name, recon_loss=loss, bf16=bf16
-        )
+    for seed in seeds:
+        for m, loss in budgets:  # bf16 False: fp32 on a GPU too
+            out = Path(root) / f"{loss}-{m:g}-s{seed}"
+            runs[f"{m:g}min_{loss}_s{seed}"] = convergence(
+                corpus, clap, out, m, preset_name, recon_loss=loss, bf16=bf16, seed=seed
+            )
     return runs
 
 
@@ -274,11 +281,12 @@ def run_bench(
     against: str | None = None,
     minutes: list[float] = (),
     bf16: bool = False,
+    seeds: tuple[int, ...] = (0,),
 ) -> dict:
     """The measurements of ``sections`` (default :data:`SECTIONS`), plus the step times of git
-    revision ``against`` and the supervised convergence runs of ``minutes`` when given (with
-    ``bf16``: under bf16 autocast, as ``convergence_bf16``); the caller writes them to
-    results/bench.json."""
+    revision ``against`` and the supervised convergence runs of ``minutes`` at ``seeds`` when
+    given (with ``bf16``: under bf16 autocast, as ``convergence_bf16``); the caller writes them
+    to results/bench.json."""
     sections = list(SECTIONS) if sections is None else sections
     unknown = set(sections) - set(SECTIONS)
     if unknown:
@@ -310,7 +318,7 @@ def run_bench(
     if minutes:
         with tempfile.TemporaryDirectory() as tmp:
             key = "convergence_bf16" if bf16 else "convergence"
-            report[key] = convergence_curves(preset_name, list(minutes), tmp, bf16)
+            report[key] = convergence_curves(preset_name, list(minutes), tmp, bf16, seeds)
     return report
 
 

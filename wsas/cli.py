@@ -464,9 +464,13 @@ def cmd_bench(args: argparse.Namespace) -> None:
         minutes = [float(m) for m in args.convergence.split(",")] if args.convergence else []
     except ValueError:
         raise WsasError(f"--convergence {args.convergence!r}: give minutes like 5,15") from None
-    if args.bf16 and not minutes:
-        raise WsasError("--bf16 applies to the convergence runs: give --convergence MINUTES")
-    report = run_bench(args.preset, args.long_seconds, sections, args.against, minutes, args.bf16)
+    for flag in ("bf16", "seeds"):
+        if getattr(args, flag) and not minutes:
+            raise WsasError(f"--{flag} applies to the convergence runs: give --convergence MINUTES")
+    seeds = tuple(args.seeds or (0,))
+    report = run_bench(
+        args.preset, args.long_seconds, sections, args.against, minutes, args.bf16, seeds
+    )
     out = Path(args.out)
     earlier = json.loads(out.read_text()) if out.is_file() else {}
     # sections measured now replace theirs; the rest stay, each with the stamp of its own run
@@ -772,6 +776,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="--convergence under bf16 autocast (SNR loss only; results/bench.json's "
         "convergence_bf16)",
+    )
+    bench.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="--convergence trains each budget once per seed (default: 0)",
     )
     bench.add_argument(
         "--long-seconds", type=float, default=600.0, help="length of the long-file test (s)"
