@@ -23,7 +23,8 @@
 # is 1 % of a clip); `small` has the full grid on a larger corpus (1-s training clips, the same
 # 6.4-s test clips, three seeds for the cells the verdicts read and one for the rest): 2-, 3- and
 # 4-source training mixtures, deep vs late conditioning
-# (claim (a) is decided on deep, the paper's U-Net) and 4-source cells trained 3x longer.
+# (claim (a) is decided on deep, the paper's U-Net) and 4-source cells trained 3x longer on both
+# conditionings (at seed 0: does claim (a)'s verdict survive longer training?).
 # `tiny-long` is tiny's claim grid trained 4x longer (1200 steps, near the plateau of tiny's
 # longest cells), three seeds: the grid that should decide claims (b)-(d) on this corpus.
 

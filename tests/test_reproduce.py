@@ -78,7 +78,7 @@ def test_grids_cover_the_papers_tables():
     }
     assert {c.clean_fraction for c in small if c.mode == "semi"} == {0.05, 0.10, 0.25}
     assert {c.conditioning for c in small} == {"deep", "late"}
-    assert len({c.name for c in small if c.seed == 0}) == 21 + 2 == len(small) - 2 * 9
+    assert len({c.name for c in small if c.seed == 0}) == 21 + 4 == len(small) - 2 * 9
     # three seeds for the cells the verdicts read only: headroom and claim (b) on the main
     # (late) conditioning, claim (a) at 3 and 4 sources on deep, semi at 5 %
     assert PRESETS["small"].seeds == (0, 1, 2)
@@ -97,8 +97,8 @@ def test_grids_cover_the_papers_tables():
     with pytest.raises(WsasError, match="seeded_cells"):
         replace(PRESETS["small"], seeded_cells="claim")
     assert Cell("weak", sim_weight=0.0).name == "weak-x2-deep-sim0-s0"
-    assert {c.name for c in small if c.steps} == {
-        f"{m}-x4-late-s0-900steps" for m in ("mix-and-separate", "weak")
+    assert {c.name for c in small if c.steps} == {  # Tables 1-2's conditioning and claim (a)'s
+        f"{m}-x4-{k}-s0-900steps" for m in ("mix-and-separate", "weak") for k in ("late", "deep")
     }
     assert Cell("semi", clean_fraction=0.1).name == "semi-x2-clean10-deep-s0"
 
@@ -272,6 +272,19 @@ def test_claims_get_verdicts_from_paired_intervals():
     room = headroom([*cells, *longer], "deep")  # the longer cells stay out of the main check
     assert room["supervised_minus_mix_and_separate"]["verdict"] == "not run"
     assert room["supervised_minus_mix_and_separate_1200_steps"]["verdict"] == "holds"
+    longer = [
+        scored("weak", 4, base + 1, steps=900),
+        scored("mix-and-separate", 4, base, steps=900),
+    ]
+    a = claims([*cells, *longer], bounds, "deep")
+    a = a["a_weak_beats_mix_and_separate_by_2dB_at_3_4_sources"]  # beside the verdict, not in it
+    assert a["4_sources_900_steps"]["verdict"] == "fails" and a["verdict"] == "inconclusive"
+    assert (
+        a["4_sources"]
+        == claims(cells, bounds, "deep")["a_weak_beats_mix_and_separate_by_2dB_at_3_4_sources"][
+            "4_sources"
+        ]
+    )
 
 
 def test_the_clap_term_ablation_is_its_own_row_and_decided_on_seeds():

@@ -6,7 +6,8 @@ ablations with three seeds each; PIT, MixIT, the weight
 sweeps of weak and semi, the learning-rate sweep and supervised and mix-and-separate trained 4x
 longer with one; 2-s training clips, 6.4-s test clips),
 ``small`` the full grid of 21 cells with the deep-conditioning ablation on a larger corpus and
-200 test mixtures, plus mix-and-separate and weak on 4-source mixtures trained 3x longer; to fit
+200 test mixtures, plus mix-and-separate and weak on 4-source mixtures trained 3x longer
+(late and deep conditioning, seed 0); to fit
 in about 2.6 hours on 2 CPU cores (``--jobs 2``: 95 min for seed 0's 23 cells, 62 for the other
 seeds' 18, measured) its training clips are 1 s (test clips 6.4 s) and only the 9 cells its
 verdicts read run three seeds (the rest one). ``paper`` is the
@@ -160,7 +161,8 @@ class Preset:
     seeded_cells: str = "all"
     # the grid (wsas.reproduce.grid): unsupervised methods at these training-mixture sizes, semi at
     # these clean fractions, the other conditioning as an ablation, and (ablation_steps > 0)
-    # mix-and-separate and weak on 4-source mixtures trained that many steps
+    # mix-and-separate and weak on 4-source mixtures trained that many steps, on the main
+    # conditioning and on claim (a)'s (deep where the grid has it)
     unsupervised_sources: tuple[int, ...] = (2, 3, 4)
     semi_fractions: tuple[float, ...] = (0.05, 0.10, 0.25)
     conditioning_ablation: bool = True

@@ -87,7 +87,8 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
     hearing each of ``clap_seconds_ablation`` seconds of a clause estimate; weak with a TinyCLAP of
     each size of ``critic_ablation``; weak with each magnitude target for its clause estimates of
     ``clause_level_ablation``; with ``ablation_steps``,
-    mix-and-separate and weak on 4-source mixtures trained that long; and the sweeps on
+    mix-and-separate and weak on 4-source mixtures trained that long, on the main conditioning
+    and on claim (a)'s; and the sweeps on
     validation (first seed): weak at each of ``sweep_sim_weights``, mix-and-separate at each of
     ``sweep_lrs``, semi (smallest clean fraction) at each supervised-term weight of
     ``sweep_semi_weights``; with ``headroom_steps``, supervised and mix-and-separate trained
@@ -167,9 +168,12 @@ def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
                 cells += cell(mode, n, conditioning=other, claim=read_by_claims(n, other))
     for fraction in preset.semi_fractions:
         cells += cell("semi", clean=fraction, claim=fraction == min(preset.semi_fractions))
-    if preset.ablation_steps:
-        for mode in ("mix-and-separate", "weak"):
-            cells += cell(mode, 4, steps=preset.ablation_steps, claim=False)
+    if preset.ablation_steps:  # on Tables 1-2's conditioning and on claim (a)'s
+        for conditioning in dict.fromkeys((main, claim_a)):
+            for mode in ("mix-and-separate", "weak"):
+                cells += cell(
+                    mode, 4, conditioning=conditioning, steps=preset.ablation_steps, claim=False
+                )
     for weight in preset.sweep_sim_weights:
         cells += cell("weak", sim_weight=weight, first_seed=True)
     for lr in preset.sweep_lrs:
