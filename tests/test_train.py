@@ -409,6 +409,8 @@ def test_clap_seconds_crops_what_the_critic_hears(smoke_corpus, smoke_clap, tmp_
     assert heard == [4000]  # 0.5 s at 8 kHz, for every clause estimate at once
     with pytest.raises(WsasError, match="--clap-seconds must be positive"):
         TrainConfig("weak", clap_seconds=0)
+    with pytest.raises(WsasError, match="--clap-seconds: --mode pit has no clause estimates"):
+        TrainConfig("pit", clap_seconds=1.0)  # nothing for a critic to hear
     with pytest.raises(WsasError, match="shorter than one sample at 8000 Hz"):
         make(smoke_corpus, smoke_clap, tmp_path / "short", clap_seconds=1e-5)
 

@@ -110,10 +110,15 @@ class TrainConfig:
             raise WsasError(
                 f"--clause-level must be {' or '.join(CLAUSE_LEVELS)}, got '{self.clause_level}'"
             )
-        if self.clause_level is not None and self.mode not in ("weak", "semi"):
-            raise WsasError(
-                f"--clause-level: --mode {self.mode} has no clause estimates (weak, semi)"
-            )
+        if self.mode not in ("weak", "semi"):  # the regimes with clause estimates and a critic
+            for flag, value in (
+                ("--clause-level", self.clause_level),
+                ("--clap-seconds", self.clap_seconds),
+            ):
+                if value is not None:
+                    raise WsasError(
+                        f"{flag}: --mode {self.mode} has no clause estimates (weak, semi)"
+                    )
         default = {f.name: f.default for f in fields(self)}
         unused = {  # an option that would change nothing: its flag and the one it needs
             "--clause-level-weight needs --clause-level": self.clause_level is None
