@@ -127,8 +127,9 @@ for preset, summary in summaries.items():
                          f"(`--clause-level {target}`, not in the paper) minus without it: "
                          f"{said(d)}.")
     a = next(v for k, v in claims.items() if k.startswith("a_"))
-    sizes = [f"{n.split('_')[0]}-source training mixtures {said(d)}" for n, d in a.items()
-             if isinstance(d, dict) and "difference_db" in d]
+    sizes = [f"{n.split('_')[0]}-source training mixtures"
+             + (f" trained {n.split('_')[2]} steps (first seed)" if n.endswith("_steps") else "")
+             + f" {said(d)}" for n, d in a.items() if isinstance(d, dict) and "difference_db" in d]
     lines.append(f"Claim (a), weak beats mix-and-separate by 2 dB ({a.get('conditioning')} "
                  f"conditioning): {'; '.join(sizes) or a['verdict']}. Claims "
                  + "; ".join(f"({k[0]}) {said(v)}" for k, v in claims.items() if not k.startswith("a_"))

@@ -104,6 +104,8 @@ def test_before_after_times_a_git_revision_against_this_tree():
     "args,message",
     [
         (["--convergence", "five"], "--convergence 'five': give minutes like 5,15"),
+        (["--only", "", "--bf16"], "--bf16 applies to the convergence runs: give --convergence"),
+        (["--only", "", "--seeds", "1"], "--seeds applies to the convergence runs"),
         (["--only", "", "--against", "no-such-rev"], "--against no-such-rev: not a git revision"),
     ],
 )

@@ -467,7 +467,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     for flag in ("bf16", "seeds"):
         if getattr(args, flag) and not minutes:
             raise WsasError(f"--{flag} applies to the convergence runs: give --convergence MINUTES")
-    seeds = tuple(args.seeds or (0,))
+    seeds = tuple(dict.fromkeys(args.seeds or (0,)))  # each seed once
     report = run_bench(
         args.preset, args.long_seconds, sections, args.against, minutes, args.bf16, seeds
     )
