@@ -6,10 +6,10 @@ ablations with three seeds each; PIT, MixIT, the weight
 sweeps of weak and semi, the learning-rate sweep and supervised and mix-and-separate trained 4x
 longer with one; 2-s training clips, 6.4-s test clips),
 ``small`` the full grid of 21 cells with the deep-conditioning ablation on a larger corpus and
-200 test mixtures, plus mix-and-separate and weak on 4-source mixtures trained 3x longer
-(late and deep conditioning, seed 0); to fit
-in about 3.5 hours on 2 CPU cores (``--jobs 2``: 95 min for seed 0's 23 cells, 62 for the other
-seeds' 18, measured; the two deep cells trained 3x longer 51 more, one at a time) its training clips are 1 s (test clips 6.4 s) and only the 9 cells its
+200 test mixtures, plus mix-and-separate and weak on 4-source mixtures trained 3x longer (late
+and deep conditioning, seed 0); to fit in about 3.5 hours on 2 CPU cores (``--jobs 2``: 95 min
+for seed 0's 23 cells, 62 for the other seeds' 18; the two deep cells trained 3x longer 51 more,
+one at a time; measured) its training clips are 1 s (test clips 6.4 s) and only the 9 cells its
 verdicts read run three seeds (the rest one). ``paper`` is the
 paper's sizes on a GPU (16 kHz, ~8.2 s clips, STFT 1022/256, 7 downsamplings, 32 channels, deep
 conditioning, three seeds).
