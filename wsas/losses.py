@@ -130,6 +130,11 @@ def consistency_loss(
     return reconstruction_loss(combined, mag_mix, mag_targets)
 
 
+def _ratio_db(energy: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``energy`` over ``reference`` in dB, finite (and differentiable) where either is zero."""
+    return 10 * torch.log10((energy + 1e-12) / (reference + 1e-12))
+
+
 def floor_shortfall(
     clause_mags: torch.Tensor, alpha: torch.Tensor, mixture_mags: torch.Tensor, floor_db: float
 ) -> torch.Tensor:
@@ -145,9 +150,8 @@ def floor_shortfall(
     with torch.autocast(clause_mags.device.type, enabled=False):
         clause = clause_mags.float().pow(2).sum((-2, -1))  # (B, G, K)
         mixture = mixture_mags.float().pow(2).sum((-2, -1)).unsqueeze(-1)  # (B, G, 1)
-        level_db = 10 * torch.log10((clause + 1e-12) / (mixture + 1e-12))
         weight = alpha.float()
-        return (weight * F.relu(floor_db - level_db)).sum() / weight.sum()
+        return (weight * F.relu(floor_db - _ratio_db(clause, mixture))).sum() / weight.sum()
 
 
 def energy_balance(
@@ -164,7 +168,7 @@ def energy_balance(
     with torch.autocast(clause_mags.device.type, enabled=False):
         clause = (alpha.float() * clause_mags.float().pow(2).sum((-2, -1))).sum(-1)  # (B, G)
         mixture = mixture_mags.float().pow(2).sum((-2, -1))
-        return (10 * torch.log10((clause + 1e-12) / (mixture + 1e-12))).abs().mean()
+        return _ratio_db(clause, mixture).abs().mean()
 
 
 def weak_loss(

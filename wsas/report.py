@@ -325,14 +325,22 @@ def headroom(cells: list[dict], conditioning: str) -> dict:
             0.0,
         ),
     }
-    for steps in sorted({c["cell"].get("steps") for c in cells} - {None}):  # longer training
-        both = [
-            _items(_matching(cells, steps, mode=m, **main))
-            for m in ("supervised", "mix-and-separate")
-        ]
-        if all(b is not None for b in both):
-            room[f"supervised_minus_mix_and_separate_{steps}_steps"] = _decide(*both, 0.0)
+    longer = _at_longer_budgets(cells, ("supervised", "mix-and-separate"), 0.0, **main)
+    room |= {f"supervised_minus_mix_and_separate_{k}_steps": d for k, d in longer.items()}
     return room
+
+
+def _at_longer_budgets(
+    cells: list[dict], modes: tuple[str, str], threshold: float, **match
+) -> dict[int, dict]:
+    """At each longer budget (``Cell.steps``) where both ``modes`` were trained: the first minus
+    the second, decided against ``threshold`` (see :func:`_decide`), keyed by the budget."""
+    found = {}
+    for steps in sorted({c["cell"].get("steps") for c in cells} - {None}):
+        both = [_items(_matching(cells, steps, mode=m, **match)) for m in modes]
+        if all(b is not None for b in both):
+            found[steps] = _decide(*both, threshold)
+    return found
 
 
 def ablations(cells: list[dict], conditioning: str) -> dict:
@@ -434,13 +442,10 @@ def claims(cells: list[dict], bounds: dict, conditioning: str) -> dict:
         if verdicts == {"not run"}
         else "inconclusive"
     )
-    for steps in sorted({c["cell"].get("steps") for c in cells} - {None}):  # longer training
-        both = [
-            _items(_matching(cells, steps, mode=m, sources=4, conditioning=deep))
-            for m in ("weak", "mix-and-separate")
-        ]
-        if all(b is not None for b in both):
-            a[f"4_sources_{steps}_steps"] = _decide(*both, 2.0)
+    longer = _at_longer_budgets(
+        cells, ("weak", "mix-and-separate"), 2.0, sources=4, conditioning=deep
+    )
+    a |= {f"4_sources_{k}_steps": d for k, d in longer.items()}
     supervised = _items(_matching(cells, mode="supervised", sources=2, **main))
     oracle = (
         np.array([bounds["oracle_irm"]["items"]["si_sdr"]])
