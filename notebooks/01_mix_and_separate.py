@@ -166,30 +166,43 @@ MARKS = {5: (8.6, None), 15: (10.0, 8.0)}  # minutes -> (SDR, SI-SDR) the CPU pr
 bench_json = Path("../results/bench.json")
 bench = json.loads(bench_json.read_text()) if bench_json.is_file() else {}
 made = {k: v.get("git_commit") for k, v in bench.get("section_provenance", {}).items()}
+bench_preset = get_preset(bench.get("preset", "tiny"))
+
+
+def hyperparameters(overrides):
+    """'' for the preset's learning rate and batch, else the ones a run trained with."""
+    lr = overrides.get("lr", bench_preset.lr)
+    batch = overrides.get("batch_size", bench_preset.batch_size)
+    same = (lr, batch) == (bench_preset.lr, bench_preset.batch_size)
+    return "" if same else f", lr {lr:g}, batch {batch}"
+
+
 runs = [  # runs made before seeds existed trained seed 0
-    {**run, "precision": precision, "loss": run["overrides"]["recon_loss"],
-     "seed": run["overrides"].get("seed", 0)}
-    for section, precision in (("convergence", "fp32"), ("convergence_bf16", "bf16"))
-    for run in bench.get(section, {}).values()
+    {**run, "precision": "bf16" if run["overrides"].get("bf16") else "fp32",
+     "loss": run["overrides"]["recon_loss"], "seed": run["overrides"].get("seed", 0),
+     "tuned": hyperparameters(run["overrides"])}
+    for section, runs_of_section in bench.items() if section.startswith("convergence")
+    for run in runs_of_section.values()
 ]
-groups = {}  # (minutes, loss, precision) -> its runs, one per seed
+groups = {}  # (minutes, loss, precision, hyperparameters) -> its runs, one per seed
 for run in runs:
-    groups.setdefault((run["minutes"], run["loss"], run["precision"]), []).append(run)
+    key = (run["minutes"], run["loss"], run["precision"], run["tuned"])
+    groups.setdefault(key, []).append(run)
 if runs:
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for colour, ((minutes, loss, precision), group) in enumerate(groups.items()):
+    for colour, ((minutes, loss, precision, tuned), group) in enumerate(groups.items()):
         for i, run in enumerate(group):
             seconds, val = zip(*run["curve"])
             ax.plot([s / 60 for s in seconds], val, marker="o", markersize=3, color=f"C{colour}",
-                    label=f"{minutes:g} min, {loss}, {precision}" if i == 0 else None)
+                    label=f"{minutes:g} min, {loss}, {precision}{tuned}" if i == 0 else None)
     ax.set_xlabel("training wall time (min, 2 CPU cores)")
     ax.set_ylabel("validation SI-SDR (dB)")
     ax.legend(fontsize=8)
     plt.show()
-    rows = [f"| {minutes:g} min, {loss}, {precision} | {run['seed']} | {run['steps']} "
+    rows = [f"| {minutes:g} min, {loss}, {precision}{tuned} | {run['seed']} | {run['steps']} "
             f"| {run['train_seconds'] / 60:.1f} | {run['test_sdr_db']:.2f} "
             f"| {run['test_si_sdr_db']:.2f} |"
-            for (minutes, loss, precision), group in groups.items() for run in group]
+            for (minutes, loss, precision, tuned), group in groups.items() for run in group]
     head = ("| run | seed | steps | minutes | test SDR (dB) | test SI-SDR (dB) |\n"
             "|---|---|---|---|---|---|\n")
     display(Markdown(head + "\n".join(rows)))
@@ -199,9 +212,9 @@ if runs:
     def seeds(group):
         return f"{len(group)} seed{'s' * (len(group) > 1)}"
 
-    first = min(minutes for minutes, _, _ in groups)
-    before = groups.get((first, "magnitude", "fp32"))
-    after = groups.get((first, "snr", "fp32"))
+    first = min(minutes for minutes, *_ in groups)
+    before = groups.get((first, "magnitude", "fp32", ""))
+    after = groups.get((first, "snr", "fp32", ""))
     if before and after:
         gain = mean(after, "test_si_sdr_db") - mean(before, "test_si_sdr_db")
         display(Markdown(
@@ -210,8 +223,8 @@ if runs:
             f"{mean(before, 'test_sdr_db'):.2f} dB SDR; {seeds(after)} against "
             f"{seeds(before)}). Between seeds a `tiny` cell's SI-SDR has a standard "
             "deviation of up to 0.43 dB (`results/tiny/tables.md`), so read small gaps with care."))
-    for minutes in sorted({minutes for minutes, _, _ in groups}):
-        fp32, bf16 = (groups.get((minutes, "snr", p), []) for p in ("fp32", "bf16"))
+    for minutes in sorted({minutes for minutes, *_ in groups}):
+        fp32, bf16 = (groups.get((minutes, "snr", p, ""), []) for p in ("fp32", "bf16"))
         if fp32 and bf16:
             display(Markdown(
                 f"In {minutes:g} minutes under bf16 autocast the SNR run takes "
@@ -221,15 +234,18 @@ if runs:
                 f"dB SI-SDR on average (fp32: {mean(fp32, 'test_sdr_db'):.2f} / "
                 f"{mean(fp32, 'test_si_sdr_db'):.2f}; two bench runs, the fp32 curves at "
                 f"{made.get('convergence')}, the bf16 ones at {made.get('convergence_bf16')})."))
-    for (minutes, loss, precision), group in groups.items():
+    for (minutes, loss, precision, tuned), group in groups.items():
         if minutes in MARKS:
             sdr_mark, si_mark = MARKS[minutes]
             met = [r for r in group if r["test_sdr_db"] >= sdr_mark
                    and (si_mark is None or r["test_si_sdr_db"] >= si_mark)]
             mark = f"{sdr_mark:g} dB SDR" + (f" and {si_mark:g} dB SI-SDR" if si_mark else "")
             scored = ", ".join(f"{r['test_sdr_db']:.2f} / {r['test_si_sdr_db']:.2f}" for r in group)
+            trained = [r["train_seconds"] / 60 for r in group]
             display(Markdown(
-                f"{minutes:g} minutes, {loss} loss, {precision}: the mark of {mark} is met by "
-                f"{len(met)} of {seeds(group)} (test SDR / SI-SDR: {scored} dB)."))
+                f"{minutes:g} minutes, {loss} loss, {precision}{tuned}: the mark of {mark} is met "
+                f"by {len(met)} of {seeds(group)} (test SDR / SI-SDR: {scored} dB; mean SDR "
+                f"{mean(group, 'test_sdr_db'):.2f} dB; trained {min(trained):.1f}-"
+                f"{max(trained):.1f} min)."))
 else:
     print("results/bench.json has no convergence runs yet: run `wsas bench --convergence 5,15`")

@@ -106,6 +106,8 @@ def test_before_after_times_a_git_revision_against_this_tree():
         (["--convergence", "five"], "--convergence 'five': give minutes like 5,15"),
         (["--only", "", "--bf16"], "--bf16 applies to the convergence runs: give --convergence"),
         (["--only", "", "--seeds", "1"], "--seeds applies to the convergence runs"),
+        (["--only", "", "--batch-size", "8"], "--batch-size applies to the convergence runs"),
+        (["--only", "", "--convergence", "5", "--lr", "0"], "--lr must be positive, got 0"),
         (["--only", "", "--against", "no-such-rev"], "--against no-such-rev: not a git revision"),
     ],
 )
@@ -157,8 +159,39 @@ def test_convergence_trains_supervised_with_the_pretrained_critic(
     seconds = [t for t, _ in run["curve"]]  # every step // points steps, and the last
     assert run["steps"] >= 2 and len(seconds) >= 2 and seconds == sorted(seconds)
     assert run["train_seconds"] >= seconds[-1] > 0 and "test_si_sdr_db" in run
-    # under bf16 autocast (the convergence_bf16 curves): the override is recorded
-    run = convergence(
-        smoke_corpus, smoke_clap, tmp_path / "bf16", 0.01, "smoke", 2, recon_loss="snr", bf16=True
-    )
-    assert run["overrides"] == {"recon_loss": "snr", "bf16": True} and run["steps"] >= 2
+    # under bf16 autocast with another learning rate: the overrides are recorded
+    tuned = {"recon_loss": "snr", "bf16": True, "lr": 1e-3}
+    run = convergence(smoke_corpus, smoke_clap, tmp_path / "bf16", 0.01, "smoke", 2, **tuned)
+    assert run["overrides"] == tuned and run["steps"] >= 2
+
+
+def test_convergence_runs_with_other_hyperparameters_get_a_section_of_their_own():
+    from wsas.bench import convergence_section
+
+    assert convergence_section() == "convergence"
+    assert convergence_section(True) == "convergence_bf16"
+    tuned = {"lr": 0.004, "batch_size": 8}
+    assert convergence_section(True, tuned) == "convergence_bf16_lr0.004_batch_size8"
+
+
+def test_a_convergence_run_keeps_the_earlier_runs_of_other_budgets_each_with_its_stamp():
+    from wsas.bench import merge_report
+
+    old, now = {"git_commit": "abc1234"}, {"git_commit": "def5678"}
+    earlier = {
+        "preset": "tiny",
+        "steps": {"x": 1},
+        "convergence_bf16": {"5min_snr_s0": {"test_sdr_db": 8.0}, "15min_snr_s0": {"v": 10}},
+        "section_provenance": {"steps": old, "convergence_bf16": old},
+        "provenance": old,
+    }
+    report = {"preset": "tiny", "convergence_bf16": {"5min_snr_s0": {"test_sdr_db": 8.5}}}
+    merged = merge_report(earlier, report, now)
+    runs = merged["convergence_bf16"]
+    assert runs["5min_snr_s0"] == {"test_sdr_db": 8.5, "provenance": now}  # replaced
+    assert runs["15min_snr_s0"] == {"v": 10, "provenance": old}  # kept, with its own stamp
+    assert merged["steps"] == {"x": 1} and merged["section_provenance"]["steps"] == old
+    assert merged["section_provenance"]["convergence_bf16"] == now
+    # another preset's runs are not mixed in
+    other = merge_report(earlier, {**report, "preset": "small"}, now)["convergence_bf16"]
+    assert list(other) == ["5min_snr_s0"]

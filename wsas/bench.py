@@ -248,13 +248,15 @@ def convergence_curves(
     root: str | os.PathLike,
     bf16: bool = False,
     seeds: tuple[int, ...] = (0,),
+    tuned: dict | None = None,
 ) -> dict:
     """Supervised runs on the preset's corpus (rendered into ``root``), queried by the label
     prompts through a full-size TinyCLAP pretrained on that corpus (every grid's critic): the
     waveform SNR loss for each budget in ``minutes`` and, in fp32, the paper's magnitude loss for
     the first budget; with ``bf16``, the SNR runs only, under bf16 autocast (TrainConfig.bf16).
     Each run trains once per seed of ``seeds``, keyed ``<minutes>min_<loss>_s<seed>`` (runs
-    made before seeds existed are keyed without the suffix and trained seed 0)."""
+    made before seeds existed are keyed without the suffix and trained seed 0); ``tuned``
+    replaces the preset's ``lr`` and ``batch_size`` (see :func:`convergence_section`)."""
     from wsas.clap.pretrain import pretrain
     from wsas.data.synth import build_corpus
 
@@ -268,10 +270,18 @@ def convergence_curves(
     for seed in seeds:
         for m, loss in budgets:  # bf16 False: fp32 on a GPU too
             out = Path(root) / f"{loss}-{m:g}-s{seed}"
+            overrides = {"recon_loss": loss, "bf16": bf16, "seed": seed, **(tuned or {})}
             runs[f"{m:g}min_{loss}_s{seed}"] = convergence(
-                corpus, clap, out, m, preset_name, recon_loss=loss, bf16=bf16, seed=seed
+                corpus, clap, out, m, preset_name, **overrides
             )
     return runs
+
+
+def convergence_section(bf16: bool = False, tuned: dict | None = None) -> str:
+    """The results/bench.json section of convergence runs: ``convergence``, ``_bf16`` under bf16
+    autocast, then each of ``tuned`` that replaces a preset value, e.g. ``_lr0.004_batch_size8``
+    (so that runs with other hyperparameters sit beside the preset's, not over them)."""
+    return "convergence" + "_bf16" * bf16 + "".join(f"_{k}{v:g}" for k, v in (tuned or {}).items())
 
 
 def run_bench(
@@ -282,11 +292,13 @@ def run_bench(
     minutes: list[float] = (),
     bf16: bool = False,
     seeds: tuple[int, ...] = (0,),
+    tuned: dict | None = None,
 ) -> dict:
     """The measurements of ``sections`` (default :data:`SECTIONS`), plus the step times of git
     revision ``against`` and the supervised convergence runs of ``minutes`` at ``seeds`` when
-    given (with ``bf16``: under bf16 autocast, as ``convergence_bf16``); the caller writes them
-    to results/bench.json."""
+    given (with ``bf16``: under bf16 autocast; ``tuned``: another ``lr`` or ``batch_size``; in
+    the section :func:`convergence_section` names); the caller writes them to
+    results/bench.json."""
     sections = list(SECTIONS) if sections is None else sections
     unknown = set(sections) - set(SECTIONS)
     if unknown:
@@ -317,9 +329,31 @@ def run_bench(
         report["before_after"] = before_after(against)
     if minutes:
         with tempfile.TemporaryDirectory() as tmp:
-            key = "convergence_bf16" if bf16 else "convergence"
-            report[key] = convergence_curves(preset_name, list(minutes), tmp, bf16, seeds)
+            report[convergence_section(bf16, tuned)] = convergence_curves(
+                preset_name, list(minutes), tmp, bf16, seeds, tuned
+            )
     return report
+
+
+def merge_report(earlier: dict, report: dict, now: dict) -> dict:
+    """results/bench.json's sections after a bench run: those measured now (``report``, stamped
+    ``now``) replace theirs; the rest of ``earlier`` stay, each with the stamp of its own run (a
+    file without stamps per section: the last run's, which they are not newer than). A
+    convergence section keeps its runs at other budgets or seeds (the same preset's), each run
+    stamped with the bench run that made it, so ``--convergence 5`` keeps the 15-minute runs."""
+    earlier = dict(earlier)
+    last = {**earlier.pop("provenance", {}), "measured_by_this_run_or_earlier": True}
+    stamps = earlier.pop("section_provenance", {})
+    stamps = {k: stamps.get(k, last) for k in earlier if k != "preset"}
+    merged = dict(report)
+    for section in [k for k in report if k.startswith("convergence")]:
+        kept = earlier.get(section, {}) if earlier.get("preset") == report["preset"] else {}
+        merged[section] = {
+            **{key: {"provenance": stamps.get(section, last), **run} for key, run in kept.items()},
+            **{key: {**run, "provenance": now} for key, run in report[section].items()},
+        }
+    stamps |= {k: now for k in report if k != "preset"}
+    return {**earlier, **merged, "section_provenance": stamps}
 
 
 def table(report: dict, indent: str = "  ") -> str:
@@ -671,8 +705,9 @@ def convergence(
     embedded by the TinyCLAP of ``clap_checkpoint``: the validation SI-SDR against seconds
     (``points`` times) and the test scores of the best model.
 
-    The step count comes from timing 5 steps first, so the learning-rate schedule spans the
-    budget; ``overrides`` are :class:`TrainConfig` fields (e.g. ``recon_loss="snr"``).
+    The step count comes from timing 10 steps and one validation first (a check runs ``points``
+    times, plus one at the end), so the learning-rate schedule spans the budget; ``overrides``
+    are :class:`TrainConfig` fields (e.g. ``recon_loss="snr"``).
     """
     from wsas.clap import load_clap
     from wsas.data.datasets import load_embedded
@@ -682,9 +717,13 @@ def convergence(
     p = get_preset(preset_name)
     clap = load_clap("tiny", clap_checkpoint)
     train, val = load_embedded(corpus, "train"), load_embedded(corpus, "val")
-    probe = Trainer(p.train_config("supervised", **overrides), clap, Path(out) / "probe", train)
-    seconds_per_step = step_breakdown(probe, steps=5)["step_ms"] / 1000
-    steps = max(points, round(minutes * 60 / seconds_per_step))
+    config = p.train_config("supervised", **overrides)
+    probe = Trainer(config, clap, Path(out) / "probe", train, val)
+    seconds_per_step = step_breakdown(probe, steps=10)["step_ms"] / 1000
+    started = time.perf_counter()
+    probe.validate()
+    checks = (points + 1) * (time.perf_counter() - started)
+    steps = max(points, round((minutes * 60 - checks) / seconds_per_step))
     config = p.train_config(
         "supervised", steps=steps, val_every=max(1, steps // points), **overrides
     )

@@ -456,7 +456,7 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     """Speed and memory on this machine; JSON to results/bench.json and a table."""
-    from wsas.bench import run_bench, table
+    from wsas.bench import merge_report, run_bench, table
     from wsas.results import provenance, write_json
 
     sections = None if args.only is None else [s for s in args.only.split(",") if s]
@@ -464,23 +464,23 @@ def cmd_bench(args: argparse.Namespace) -> None:
         minutes = [float(m) for m in args.convergence.split(",")] if args.convergence else []
     except ValueError:
         raise WsasError(f"--convergence {args.convergence!r}: give minutes like 5,15") from None
-    for flag in ("bf16", "seeds"):
+    for flag in ("bf16", "seeds", "lr", "batch_size"):
         if getattr(args, flag) and not minutes:
-            raise WsasError(f"--{flag} applies to the convergence runs: give --convergence MINUTES")
+            raise WsasError(
+                f"--{flag.replace('_', '-')} applies to the convergence runs: give --convergence "
+                "MINUTES"
+            )
+    tuned = {k: getattr(args, k) for k in ("lr", "batch_size") if getattr(args, k) is not None}
+    for flag, value in tuned.items():
+        if not value > 0:
+            raise WsasError(f"--{flag.replace('_', '-')} must be positive, got {value:g}")
     seeds = tuple(dict.fromkeys(args.seeds or (0,)))  # each seed once
     report = run_bench(
-        args.preset, args.long_seconds, sections, args.against, minutes, args.bf16, seeds
+        args.preset, args.long_seconds, sections, args.against, minutes, args.bf16, seeds, tuned
     )
     out = Path(args.out)
     earlier = json.loads(out.read_text()) if out.is_file() else {}
-    # sections measured now replace theirs; the rest stay, each with the stamp of its own run
-    # (a file without stamps per section: the last run's, which they are not newer than)
-    last = {**earlier.pop("provenance", {}), "measured_by_this_run_or_earlier": True}
-    stamps = earlier.pop("section_provenance", {})
-    stamps = {k: stamps.get(k, last) for k in earlier if k != "preset"}
-    now = provenance()
-    stamps |= {k: now for k in report if k != "preset"}
-    write_json(out, {**earlier, **report, "section_provenance": stamps})
+    write_json(out, merge_report(earlier, report, provenance()))
     print(table(report))
 
 
@@ -782,6 +782,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         nargs="+",
         help="--convergence trains each budget once per seed (default: 0)",
+    )
+    bench.add_argument(
+        "--lr",
+        type=float,
+        help="--convergence with this peak learning rate instead of the preset's (a section of "
+        "its own in results/bench.json)",
+    )
+    bench.add_argument(
+        "--batch-size",
+        type=int,
+        help="--convergence with this many mixtures per step instead of the preset's (a section "
+        "of its own)",
     )
     bench.add_argument(
         "--long-seconds", type=float, default=600.0, help="length of the long-file test (s)"
