@@ -59,6 +59,7 @@ from wsas.plots import spectrogram_row
 from wsas.data.synth import Renderer
 from wsas.presets import get_preset
 from wsas.reproduce import Cell, prepare, run_cell
+from wsas.stats import mean_ci, verdict
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 preset = get_preset(PRESET)
@@ -156,7 +157,8 @@ plt.show()
 # `--recon-loss snr`), which optimises what SDR measures. `--bf16` repeats the SNR runs under
 # bf16 autocast (`wsas train --bf16`): the forward passes compute in bfloat16, which the
 # reference machine's CPU (AMD EPYC with avx512_bf16) runs faster, so more steps fit in the same
-# minutes; `--seeds 0 1 2` trains each budget once per seed. The marks set for the CPU presets
+# minutes; `--seeds 0 1 2` trains each budget once per seed, and `--lr` and `--batch-size`
+# try other hyperparameters than the preset's. The marks set for the CPU presets
 # are 8.6 dB SDR in 5 minutes and 10 dB SDR with 8 dB SI-SDR in 15; the cell below counts the
 # seeds that reach them.
 # The curves below are read from the committed `results/bench.json`, so this cell trains nothing.
@@ -180,7 +182,8 @@ def hyperparameters(overrides):
 runs = [  # runs made before seeds existed trained seed 0
     {**run, "precision": "bf16" if run["overrides"].get("bf16") else "fp32",
      "loss": run["overrides"]["recon_loss"], "seed": run["overrides"].get("seed", 0),
-     "tuned": hyperparameters(run["overrides"])}
+     "tuned": hyperparameters(run["overrides"]),
+     "commit": run.get("provenance", {}).get("git_commit", made.get(section))}
     for section, runs_of_section in bench.items() if section.startswith("convergence")
     for run in runs_of_section.values()
 ]
@@ -212,6 +215,13 @@ if runs:
     def seeds(group):
         return f"{len(group)} seed{'s' * (len(group) > 1)}"
 
+    def commits(group):  # the code of the bench runs that trained a group
+        return " and ".join(sorted({str(r["commit"]) for r in group}))
+
+    def span(values):
+        low, high = f"{min(values):.1f}", f"{max(values):.1f}"
+        return low if low == high else f"{low}-{high}"
+
     first = min(minutes for minutes, *_ in groups)
     before = groups.get((first, "magnitude", "fp32", ""))
     after = groups.get((first, "snr", "fp32", ""))
@@ -232,8 +242,8 @@ if runs:
                 f"{', '.join(str(r['steps']) for r in fp32)} ({seeds(fp32)}, fp32) and ends at "
                 f"{mean(bf16, 'test_sdr_db'):.2f} dB SDR / {mean(bf16, 'test_si_sdr_db'):.2f} "
                 f"dB SI-SDR on average (fp32: {mean(fp32, 'test_sdr_db'):.2f} / "
-                f"{mean(fp32, 'test_si_sdr_db'):.2f}; two bench runs, the fp32 curves at "
-                f"{made.get('convergence')}, the bf16 ones at {made.get('convergence_bf16')})."))
+                f"{mean(fp32, 'test_si_sdr_db'):.2f}; the fp32 runs trained at {commits(fp32)}, the "
+                f"bf16 ones at {commits(bf16)})."))
     for (minutes, loss, precision, tuned), group in groups.items():
         if minutes in MARKS:
             sdr_mark, si_mark = MARKS[minutes]
@@ -241,11 +251,18 @@ if runs:
                    and (si_mark is None or r["test_si_sdr_db"] >= si_mark)]
             mark = f"{sdr_mark:g} dB SDR" + (f" and {si_mark:g} dB SI-SDR" if si_mark else "")
             scored = ", ".join(f"{r['test_sdr_db']:.2f} / {r['test_si_sdr_db']:.2f}" for r in group)
-            trained = [r["train_seconds"] / 60 for r in group]
+            spread = ""  # the seeds' means against the marks, where there are seeds to say so
+            for metric, key, threshold in (("SDR", "test_sdr_db", sdr_mark),
+                                           ("SI-SDR", "test_si_sdr_db", si_mark)):
+                if len(group) > 1 and threshold is not None:
+                    value, low, high = mean_ci([r[key] for r in group])
+                    spread += (f" Mean {metric} over seeds: {value:.2f} dB [{low:.2f}, {high:.2f}]"
+                               f" (95 % interval); against {threshold:g} dB: "
+                               f"{verdict(low, high, threshold)}.")
             display(Markdown(
                 f"{minutes:g} minutes, {loss} loss, {precision}{tuned}: the mark of {mark} is met "
-                f"by {len(met)} of {seeds(group)} (test SDR / SI-SDR: {scored} dB; mean SDR "
-                f"{mean(group, 'test_sdr_db'):.2f} dB; trained {min(trained):.1f}-"
-                f"{max(trained):.1f} min)."))
+                f"by {len(met)} of {seeds(group)} (test SDR / SI-SDR: {scored} dB; trained "
+                f"{span([r['train_seconds'] / 60 for r in group])} min)."
+                + spread))
 else:
     print("results/bench.json has no convergence runs yet: run `wsas bench --convergence 5,15`")
