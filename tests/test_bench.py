@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -104,6 +106,9 @@ def test_before_after_times_a_git_revision_against_this_tree():
     "args,message",
     [
         (["--convergence", "five"], "--convergence 'five': give minutes like 5,15"),
+        (["--convergence", "5,nan"], "--convergence '5,nan': give minutes like 5,15"),
+        (["--only", "", "--lr", "0"], "--lr applies to the convergence runs"),
+        (["--only", "", "--convergence", "5", "--lr", "inf"], "--lr must be positive, got inf"),
         (["--only", "", "--bf16"], "--bf16 applies to the convergence runs: give --convergence"),
         (["--only", "", "--seeds", "1"], "--seeds applies to the convergence runs"),
         (["--only", "", "--batch-size", "8"], "--batch-size applies to the convergence runs"),
@@ -159,10 +164,41 @@ def test_convergence_trains_supervised_with_the_pretrained_critic(
     seconds = [t for t, _ in run["curve"]]  # every step // points steps, and the last
     assert run["steps"] >= 2 and len(seconds) >= 2 and seconds == sorted(seconds)
     assert run["train_seconds"] >= seconds[-1] > 0 and "test_si_sdr_db" in run
-    # under bf16 autocast with another learning rate: the overrides are recorded
+    # under bf16 autocast with another learning rate: recorded, and the run trained with it
     tuned = {"recon_loss": "snr", "bf16": True, "lr": 1e-3}
     run = convergence(smoke_corpus, smoke_clap, tmp_path / "bf16", 0.01, "smoke", 2, **tuned)
     assert run["overrides"] == tuned and run["steps"] >= 2
+    trained = json.loads((tmp_path / "bf16" / "run" / "train.json").read_text())["config"]
+    assert trained["lr"] == 1e-3 and trained["bf16"] and trained["steps"] == run["steps"]
+
+
+def test_bench_lr_and_batch_reach_the_convergence_runs_in_a_section_of_their_own(
+    tmp_path, monkeypatch
+):
+    import wsas.bench
+    from wsas.cli import main
+
+    asked = {}
+
+    def runs(preset_name, minutes, root, bf16, seeds, tuned):  # instead of training
+        asked.update(preset=preset_name, minutes=minutes, bf16=bf16, seeds=seeds, tuned=tuned)
+        return {"5min_snr_s0": {"test_sdr_db": 1.0}}
+
+    monkeypatch.setattr(wsas.bench, "convergence_curves", runs)
+    out = tmp_path / "b.json"
+    args = ["--convergence", "5", "--bf16", "--lr", "0.004", "--batch-size", "8"]
+    assert main(["bench", "--preset", "smoke", "--only", "", "--out", str(out), *args]) == 0
+    # smoke's batch is 8 already: only the learning rate differs from the preset's
+    assert asked == {
+        "preset": "smoke",
+        "minutes": [5.0],
+        "bf16": True,
+        "seeds": (0,),
+        "tuned": {"lr": 0.004},
+    }
+    written = json.loads(out.read_text())
+    assert written["convergence_bf16_lr0.004"]["5min_snr_s0"]["test_sdr_db"] == 1.0
+    assert "convergence_bf16" not in written
 
 
 def test_convergence_runs_with_other_hyperparameters_get_a_section_of_their_own():
@@ -177,21 +213,36 @@ def test_convergence_runs_with_other_hyperparameters_get_a_section_of_their_own(
 def test_a_convergence_run_keeps_the_earlier_runs_of_other_budgets_each_with_its_stamp():
     from wsas.bench import merge_report
 
-    old, now = {"git_commit": "abc1234"}, {"git_commit": "def5678"}
+    old, older = {"git_commit": "abc1234"}, {"git_commit": "0123456"}
     earlier = {
         "preset": "tiny",
         "steps": {"x": 1},
-        "convergence_bf16": {"5min_snr_s0": {"test_sdr_db": 8.0}, "15min_snr_s0": {"v": 10}},
+        "convergence_bf16": {
+            "5min_snr_s0": {"test_sdr_db": 8.0},
+            "15min_snr_s0": {"v": 10},
+            "15min_snr_s1": {"v": 11, "provenance": older},  # kept by an earlier merge
+        },
+        "convergence": {"5min_snr_s0": {"v": 7}},
         "section_provenance": {"steps": old, "convergence_bf16": old},
         "provenance": old,
     }
     report = {"preset": "tiny", "convergence_bf16": {"5min_snr_s0": {"test_sdr_db": 8.5}}}
-    merged = merge_report(earlier, report, now)
+    merged = merge_report(earlier, report, {"git_commit": "def5678"})
+    now = {"git_commit": "def5678", "preset": "tiny"}  # a stamp names the preset measured
     runs = merged["convergence_bf16"]
     assert runs["5min_snr_s0"] == {"test_sdr_db": 8.5, "provenance": now}  # replaced
-    assert runs["15min_snr_s0"] == {"v": 10, "provenance": old}  # kept, with its own stamp
+    assert runs["15min_snr_s0"] == {"v": 10, "provenance": old}  # kept, with its run's stamp
+    assert runs["15min_snr_s1"] == {"v": 11, "provenance": older}  # its own stamp stays
     assert merged["steps"] == {"x": 1} and merged["section_provenance"]["steps"] == old
     assert merged["section_provenance"]["convergence_bf16"] == now
-    # another preset's runs are not mixed in
-    other = merge_report(earlier, {**report, "preset": "small"}, now)["convergence_bf16"]
-    assert list(other) == ["5min_snr_s0"]
+    # a section this run did not measure stays as it was, stamped by the last run
+    assert merged["convergence"] == {"5min_snr_s0": {"v": 7}}
+    assert merged["section_provenance"]["convergence"] == {
+        **old,
+        "measured_by_this_run_or_earlier": True,
+    }
+    # another preset's runs are not mixed in, and a later merge still knows whose they are
+    small = merge_report(earlier, {**report, "preset": "small"}, {"git_commit": "def5678"})
+    assert list(small["convergence_bf16"]) == ["5min_snr_s0"]
+    again = merge_report(small, report, {"git_commit": "fedcba9"})["convergence_bf16"]
+    assert list(again) == ["5min_snr_s0"]

@@ -279,9 +279,10 @@ def convergence_curves(
 
 def convergence_section(bf16: bool = False, tuned: dict | None = None) -> str:
     """The results/bench.json section of convergence runs: ``convergence``, ``_bf16`` under bf16
-    autocast, then each of ``tuned`` that replaces a preset value, e.g. ``_lr0.004_batch_size8``
-    (so that runs with other hyperparameters sit beside the preset's, not over them)."""
-    return "convergence" + "_bf16" * bf16 + "".join(f"_{k}{v:g}" for k, v in (tuned or {}).items())
+    autocast, then each value of ``tuned`` (other than the preset's: ``wsas bench`` drops those)
+    in full, e.g. ``_lr0.004_batch_size8``, so that runs with other hyperparameters sit beside
+    the preset's, not over them."""
+    return "convergence" + "_bf16" * bf16 + "".join(f"_{k}{v!r}" for k, v in (tuned or {}).items())
 
 
 def run_bench(
@@ -338,16 +339,19 @@ def run_bench(
 def merge_report(earlier: dict, report: dict, now: dict) -> dict:
     """results/bench.json's sections after a bench run: those measured now (``report``, stamped
     ``now``) replace theirs; the rest of ``earlier`` stay, each with the stamp of its own run (a
-    file without stamps per section: the last run's, which they are not newer than). A
-    convergence section keeps its runs at other budgets or seeds (the same preset's), each run
-    stamped with the bench run that made it, so ``--convergence 5`` keeps the 15-minute runs."""
+    file without stamps per section: the last run's, which they are not newer than); a stamp
+    names the preset measured. A convergence section keeps its runs at other budgets or seeds
+    when they were of the same preset, each run stamped with the bench run that made it, so
+    ``--convergence 5`` keeps the 15-minute runs."""
     earlier = dict(earlier)
+    now = {**now, "preset": report["preset"]}
     last = {**earlier.pop("provenance", {}), "measured_by_this_run_or_earlier": True}
     stamps = earlier.pop("section_provenance", {})
     stamps = {k: stamps.get(k, last) for k in earlier if k != "preset"}
     merged = dict(report)
     for section in [k for k in report if k.startswith("convergence")]:
-        kept = earlier.get(section, {}) if earlier.get("preset") == report["preset"] else {}
+        made_for = stamps.get(section, last).get("preset", earlier.get("preset"))
+        kept = earlier.get(section, {}) if made_for == report["preset"] else {}
         merged[section] = {
             **{key: {"provenance": stamps.get(section, last), **run} for key, run in kept.items()},
             **{key: {**run, "provenance": now} for key, run in report[section].items()},
@@ -705,9 +709,10 @@ def convergence(
     embedded by the TinyCLAP of ``clap_checkpoint``: the validation SI-SDR against seconds
     (``points`` times) and the test scores of the best model.
 
-    The step count comes from timing 10 steps and one validation first (a check runs ``points``
-    times, plus one at the end), so the learning-rate schedule spans the budget; ``overrides``
-    are :class:`TrainConfig` fields (e.g. ``recon_loss="snr"``).
+    The step count comes from timing 10 steps and one validation first (counted ``points + 1``
+    times: every ``steps // points`` steps and at the end), so the learning-rate schedule spans
+    about the budget (this machine's speed drifts: 5-minute runs trained 280-330 s);
+    ``overrides`` are :class:`TrainConfig` fields (e.g. ``recon_loss="snr"``).
     """
     from wsas.clap import load_clap
     from wsas.data.datasets import load_embedded

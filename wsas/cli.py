@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 import threading
@@ -457,22 +458,31 @@ def cmd_models(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     """Speed and memory on this machine; JSON to results/bench.json and a table."""
     from wsas.bench import merge_report, run_bench, table
+    from wsas.presets import get_preset
     from wsas.results import provenance, write_json
 
     sections = None if args.only is None else [s for s in args.only.split(",") if s]
     try:
         minutes = [float(m) for m in args.convergence.split(",")] if args.convergence else []
+        if not all(math.isfinite(m) and m > 0 for m in minutes):
+            raise ValueError
     except ValueError:
         raise WsasError(f"--convergence {args.convergence!r}: give minutes like 5,15") from None
-    for flag in ("bf16", "seeds", "lr", "batch_size"):
-        if getattr(args, flag) and not minutes:
+    given = [args.bf16, *(getattr(args, k) is not None for k in ("seeds", "lr", "batch_size"))]
+    for flag, asked in zip(("bf16", "seeds", "lr", "batch_size"), given):
+        if asked and not minutes:
             raise WsasError(
                 f"--{flag.replace('_', '-')} applies to the convergence runs: give --convergence "
                 "MINUTES"
             )
-    tuned = {k: getattr(args, k) for k in ("lr", "batch_size") if getattr(args, k) is not None}
+    preset = get_preset(args.preset)
+    tuned = {  # the values that differ from the preset's
+        k: getattr(args, k)
+        for k in ("lr", "batch_size")
+        if getattr(args, k) not in (None, getattr(preset, k))
+    }
     for flag, value in tuned.items():
-        if not value > 0:
+        if not (math.isfinite(value) and value > 0):
             raise WsasError(f"--{flag.replace('_', '-')} must be positive, got {value:g}")
     seeds = tuple(dict.fromkeys(args.seeds or (0,)))  # each seed once
     report = run_bench(
@@ -775,7 +785,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--bf16",
         action="store_true",
         help="--convergence under bf16 autocast (SNR loss only; results/bench.json's "
-        "convergence_bf16)",
+        "convergence_bf16, or convergence_bf16_<hyperparameters> with --lr/--batch-size)",
     )
     bench.add_argument(
         "--seeds",
