@@ -204,11 +204,11 @@ if runs:
     ax.legend(fontsize=8)
     plt.show()
     rows = [f"| {minutes:g} min, {loss}, {precision}{tuned} | {run['seed']} | {run['steps']} "
-            f"| {run['train_seconds'] / 60:.1f} | {run['test_sdr_db']:.2f} "
-            f"| {run['test_si_sdr_db']:.2f} | {run['commit']} |"
+            f"| {run['train_seconds'] / 60:.1f} | {max(v for _, v in run['curve']):.2f} "
+            f"| {run['test_sdr_db']:.2f} | {run['test_si_sdr_db']:.2f} | {run['commit']} |"
             for (minutes, loss, precision, tuned), group in groups.items() for run in group]
-    head = ("| run | seed | steps | minutes | test SDR (dB) | test SI-SDR (dB) | trained at |\n"
-            "|---|---|---|---|---|---|---|\n")
+    head = ("| run | seed | steps | minutes | best validation SI-SDR (dB) | test SDR (dB) "
+            "| test SI-SDR (dB) | trained at |\n|---|---|---|---|---|---|---|---|\n")
     display(Markdown(head + "\n".join(rows)))
     def mean(group, key):  # over a group's seeds
         return float(np.mean([r[key] for r in group]))
