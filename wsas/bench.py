@@ -25,6 +25,7 @@ import os
 import resource
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -503,8 +504,6 @@ def paper_trainer(mode: str, root: str | os.PathLike, batch: int = 2, device: st
     """A trainer of ``mode`` at the ``paper`` preset's sizes (16 kHz, ~8.2 s clips, STFT
     1022/256, 32-channel 7-level U-Net, its conditioning) on a two-clips-per-class corpus
     rendered into ``root``, with ``batch`` examples per step and an untrained TinyCLAP."""
-    from dataclasses import replace
-
     from wsas.clap.tiny import TinyClap
     from wsas.data.datasets import load_embedded
     from wsas.data.synth import build_corpus
@@ -729,9 +728,7 @@ def convergence(
     probe.validate()
     checks = (points + 1) * (time.perf_counter() - started)
     steps = max(points, round((minutes * 60 - checks) / seconds_per_step))
-    config = p.train_config(
-        "supervised", steps=steps, val_every=max(1, steps // points), **overrides
-    )
+    config = replace(config, steps=steps, val_every=max(1, steps // points))  # the probe's
     trainer = Trainer(config, clap, Path(out) / "run", train, val)
     started = time.perf_counter()
     trainer.run(progress=False)

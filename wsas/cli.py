@@ -468,8 +468,11 @@ def cmd_bench(args: argparse.Namespace) -> None:
             raise ValueError
     except ValueError:
         raise WsasError(f"--convergence {args.convergence!r}: give minutes like 5,15") from None
-    given = [args.bf16, *(getattr(args, k) is not None for k in ("seeds", "lr", "batch_size"))]
-    for flag, asked in zip(("bf16", "seeds", "lr", "batch_size"), given):
+    given = {
+        "bf16": args.bf16,
+        **{k: getattr(args, k) is not None for k in ("seeds", "lr", "batch_size")},
+    }
+    for flag, asked in given.items():
         if asked and not minutes:
             raise WsasError(
                 f"--{flag.replace('_', '-')} applies to the convergence runs: give --convergence "
