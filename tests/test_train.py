@@ -322,6 +322,48 @@ def test_learning_rate_warms_up_then_decays_to_five_percent():
     assert {constant.learning_rate(s) for s in range(100)} == {1e-3}
 
 
+def test_a_time_budget_schedules_the_learning_rate_by_the_time_trained():
+    config = TrainConfig(mode="supervised", steps=3, minutes=1.0, lr=1e-3, warmup=0.1)
+    assert config.learning_rate(0, 0.0) == pytest.approx(1e-5)  # from 1 % of lr
+    assert config.learning_rate(0, 3.0) == pytest.approx(5e-4)  # the step count plays no part
+    assert config.learning_rate(99, 6.0) == pytest.approx(1e-3)
+    assert config.learning_rate(99, 33.0) == pytest.approx(5.25e-4)  # half-way down the cosine
+    assert config.learning_rate(99, 60.0) == config.learning_rate(99, 90.0) == pytest.approx(5e-5)
+    for minutes in (0, -1, math.inf, math.nan):
+        with pytest.raises(WsasError, match="--minutes must be positive"):
+            TrainConfig(mode="supervised", minutes=minutes)
+
+
+def test_a_time_budget_trains_until_it_runs_out_and_resumes_its_clock(
+    smoke_corpus, smoke_clap, tmp_path, monkeypatch, capsys
+):
+    import types
+
+    import wsas.train
+
+    clock = iter(range(10**6))  # every reading of the trainer's clock: one second later
+    monkeypatch.setattr(wsas.train, "time", types.SimpleNamespace(time=lambda: next(clock)))
+    trainer = make(smoke_corpus, smoke_clap, tmp_path, mode="pit", minutes=0.5, steps=1)
+    trainer.run(progress=False)
+    seconds = [h["seconds"] for h in trainer.history]
+    assert trainer.step > 1 and seconds == sorted(seconds)  # minutes, not steps, decide
+    assert 20 <= seconds[-1] <= 30  # the last validation starts in time: no room for another
+    assert trainer.seconds <= 35  # the clock's few readings after it (a real one: its saves)
+    assert trainer.history[-1]["step"] == trainer.step  # the last step is validated
+    assert trainer.history[-1]["lr"] < 0.2 * trainer.cfg.lr  # far down the schedule
+    steps = trainer.step
+    again = make(smoke_corpus, smoke_clap, tmp_path, mode="pit", minutes=0.5, steps=1)
+    again.run(resume=True, progress=False)  # its budget is spent: nothing more
+    assert again.step == steps
+    longer = make(smoke_corpus, smoke_clap, tmp_path, mode="pit", minutes=1.0, steps=1)
+    with pytest.raises(CheckpointError, match="minutes"):
+        longer.run(resume=True, progress=False)
+    from wsas.cli import main
+
+    assert main(["train", "--mode", "pit", "--minutes", "0", "--out", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err == "wsas: error: --minutes must be positive, got 0.0\n"
+
+
 @pytest.mark.parametrize("seed, same", [(0, True), (1, False)])
 def test_the_seed_decides_the_initial_weights(smoke_corpus, smoke_clap, tmp_path, seed, same):
     first = make(smoke_corpus, smoke_clap, tmp_path / "a", seed=0)

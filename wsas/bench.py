@@ -704,14 +704,14 @@ def convergence(
     points: int = 10,
     **overrides,
 ) -> dict:
-    """Supervised training on ``corpus`` for about ``minutes`` of wall time, the label prompts
-    embedded by the TinyCLAP of ``clap_checkpoint``: the validation SI-SDR against seconds
-    (``points`` times) and the test scores of the best model.
+    """Supervised training on ``corpus`` for ``minutes`` of wall time (``TrainConfig.minutes``:
+    the learning-rate schedule follows the time trained), the label prompts embedded by the
+    TinyCLAP of ``clap_checkpoint``: the validation SI-SDR against seconds (about ``points``
+    times) and the test scores of the best model.
 
-    The step count comes from timing 10 steps and one validation first (counted ``points + 1``
-    times: every ``steps // points`` steps and at the end), so the learning-rate schedule spans
-    about the budget (this machine's speed drifts: 5-minute runs trained 280-330 s);
-    ``overrides`` are :class:`TrainConfig` fields (e.g. ``recon_loss="snr"``).
+    The validation interval in steps comes from timing 10 steps and one validation first (the
+    budget holds ``points + 1`` validations); ``overrides`` are :class:`TrainConfig` fields
+    (e.g. ``recon_loss="snr"``).
     """
     from wsas.clap import load_clap
     from wsas.data.datasets import load_embedded
@@ -721,14 +721,14 @@ def convergence(
     p = get_preset(preset_name)
     clap = load_clap("tiny", clap_checkpoint)
     train, val = load_embedded(corpus, "train"), load_embedded(corpus, "val")
-    config = p.train_config("supervised", **overrides)
+    config = p.train_config("supervised", minutes=minutes, **overrides)
     probe = Trainer(config, clap, Path(out) / "probe", train, val)
     seconds_per_step = step_breakdown(probe, steps=10)["step_ms"] / 1000
     started = time.perf_counter()
     probe.validate()
     checks = (points + 1) * (time.perf_counter() - started)
-    steps = max(points, round((minutes * 60 - checks) / seconds_per_step))
-    config = replace(config, steps=steps, val_every=max(1, steps // points))  # the probe's
+    expected_steps = (minutes * 60 - checks) / seconds_per_step
+    config = replace(config, val_every=max(1, round(expected_steps / points)))  # the probe's
     trainer = Trainer(config, clap, Path(out) / "run", train, val)
     started = time.perf_counter()
     trainer.run(progress=False)
@@ -737,7 +737,7 @@ def convergence(
     return {
         "minutes": minutes,
         "overrides": overrides,
-        "steps": steps,
+        "steps": trainer.step,
         "train_seconds": round(seconds, 1),
         "curve": [[h["seconds"], round(h["val_si_sdr"], 2)] for h in trainer.history],
         "test_sdr_db": round(report["sdr"], 2),

@@ -177,6 +177,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.mode,
         args.conditioning,
         args.steps,
+        minutes=args.minutes,
         sources=args.sources,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -617,6 +618,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="run folder (checkpoint, log.csv, train.json)")
     train.add_argument("--preset", default="tiny", choices=list(PRESETS), help="size, budget")
     train.add_argument("--steps", type=int)
+    train.add_argument(
+        "--minutes",
+        type=float,
+        help="train for this much wall time instead of --steps (validation included); the "
+        "learning-rate schedule follows the time trained",
+    )
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float)
     train.add_argument("--seed", type=int, default=0)

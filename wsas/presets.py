@@ -33,6 +33,9 @@ class TrainConfig:
     mode: str  # a regime name (wsas.regimes.REGIMES)
     sources: int = 2  # sources per training mixture
     steps: int = 1000
+    # train for this many minutes of wall time (validation included, every sitting counted)
+    # instead of ``steps``; the learning-rate schedule then follows the time trained
+    minutes: float | None = None
     batch_size: int = 16
     lr: float = 2e-3
     seed: int = 0
@@ -70,15 +73,23 @@ class TrainConfig:
     warmup: float = 0.05  # fraction of the steps spent warming up
     unet: UNetConfig = field(default_factory=UNetConfig)
 
-    def learning_rate(self, step: int) -> float:
+    def learning_rate(self, step: int, seconds: float = 0.0) -> float:
         """The learning rate of step ``step`` (0-based): a linear warm-up over ``warmup`` of the
-        steps, then a cosine decay to 5 % of ``lr`` at the last step (``schedule="cosine"``)."""
+        steps, then a cosine decay to 5 % of ``lr`` at the last step (``schedule="cosine"``).
+        With ``minutes`` the same shape over the wall time trained so far, ``seconds``: the
+        warm-up spans ``warmup`` of the budget (from 1 % of ``lr``), 5 % when it runs out."""
         if self.schedule == "constant":
             return self.lr
-        warm = max(1, round(self.warmup * self.steps))
-        if step < warm:
-            return self.lr * (step + 1) / warm
-        progress = (step - warm) / max(1, self.steps - 1 - warm)
+        if self.minutes:
+            done = seconds / (60 * self.minutes)
+            if done < self.warmup:
+                return self.lr * max(done / self.warmup, 0.01)
+            progress = (done - self.warmup) / (1 - self.warmup)
+        else:
+            warm = max(1, round(self.warmup * self.steps))
+            if step < warm:
+                return self.lr * (step + 1) / warm
+            progress = (step - warm) / max(1, self.steps - 1 - warm)
         return self.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
     def clap_window(self, sr: int) -> int | None:
@@ -104,6 +115,8 @@ class TrainConfig:
             raise WsasError(f"schedule must be cosine or constant, got '{self.schedule}'")
         if self.recon_loss not in ("magnitude", "snr"):
             raise WsasError(f"recon_loss must be magnitude or snr, got '{self.recon_loss}'")
+        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
+            raise WsasError(f"--minutes must be positive, got {self.minutes}")
         if self.clap_seconds is not None and not self.clap_seconds > 0:
             raise WsasError(f"--clap-seconds must be positive, got {self.clap_seconds}")
         if self.clause_level not in (None, *CLAUSE_LEVELS):

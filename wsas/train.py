@@ -133,6 +133,8 @@ class Trainer:
     ):
         self.cfg, self.out, self.regime = config, Path(out), get_regime(config.mode)
         self.rank, self.world = init_distributed()
+        if config.minutes and self.world > 1:  # the processes would stop at different steps
+            raise WsasError("--minutes under torchrun: give --steps (every process the same)")
         local = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if self.world > 1 else "cuda"
         self.device = torch.device(device or (local if torch.cuda.is_available() else "cpu"))
         self.clap = clap.to(self.device).freeze()
@@ -241,7 +243,7 @@ class Trainer:
         if not vals:
             return {"best_step": None, "best_val_si_sdr": None, "last_quarter_gain_db": None}
         best_step, best_val = max(vals, key=lambda sv: sv[1])
-        start = [v for s, v in vals if s <= 0.75 * self.cfg.steps]
+        start = [v for s, v in vals if s <= 0.75 * self.step]
         gain = vals[-1][1] - start[-1] if start else None
         return {
             "best_step": best_step,
@@ -280,8 +282,16 @@ class Trainer:
     def _on_signal(self, signum, frame) -> None:
         self._stop = True
 
+    def _finished(self, seconds: float, ahead: float) -> bool:
+        """Whether training is over: ``cfg.steps`` taken, or with ``cfg.minutes``, no time left
+        for another ``ahead`` seconds (a step and a validation) after the ``seconds`` trained."""
+        if self.cfg.minutes:
+            return seconds + ahead >= 60 * self.cfg.minutes
+        return self.step >= self.cfg.steps
+
     def run(self, resume: bool = False, progress: bool = True) -> dict:
-        """Train to ``cfg.steps``; returns the final record (step, loss, val SI-SDR, wall time).
+        """Train to ``cfg.steps`` (or for ``cfg.minutes``); returns the final record (step, loss,
+        val SI-SDR, wall time).
 
         Under ``torchrun`` every process trains on its own batches with averaged gradients; only
         rank 0 validates, logs and writes checkpoints.
@@ -302,14 +312,17 @@ class Trainer:
         best = max((h["val_si_sdr"] or -math.inf for h in self.history), default=-math.inf)
         scale = round(float(self.clap.logit_scale), 3)  # frozen: the same at every step
         bar = tqdm(
-            total=self.cfg.steps,
+            total=None if self.cfg.minutes else self.cfg.steps,
             initial=self.step,
             desc=f"{self.cfg.mode} x{self.cfg.sources}",
             disable=not (progress and main),
         )
         self.model.train()
+        step_seconds = val_seconds = 0.0  # the last step's and validation's, for cfg.minutes
+        finished = self._finished(self.seconds, 0.0)
         try:
-            while self.step < self.cfg.steps and not self._stop:
+            while not finished and not self._stop:
+                step_started = time.time()
                 with self.autocast():
                     parts = self.losses()
                 loss = parts["total"]
@@ -318,7 +331,7 @@ class Trainer:
                         f"loss became {loss.item()} at step {self.step + 1}; stopped, the last "
                         f"good checkpoint is {self.checkpoint_path} (try a lower --lr)"
                     )
-                lr = self.cfg.learning_rate(self.step)
+                lr = self.cfg.learning_rate(self.step, step_started - started)
                 for group in self.opt.param_groups:
                     group["lr"] = lr
                 self.opt.zero_grad(set_to_none=True)
@@ -327,13 +340,17 @@ class Trainer:
                     average_gradients(self.model.parameters())
                 self.opt.step()
                 self.step += 1
-                values = {k: v.item() for k, v in parts.items()}
+                values = {k: v.item() for k, v in parts.items()}  # waits for the device
+                ended = time.time()
+                step_seconds = ended - step_started
+                finished = self._finished(ended - started, step_seconds + val_seconds)
                 sums = {k: sums.get(k, 0.0) + v for k, v in values.items()}
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
-                if main and (self.step % self.cfg.val_every == 0 or self.step == self.cfg.steps):
+                if main and (self.step % self.cfg.val_every == 0 or finished):
                     now = time.time()
                     val = self.validate()
+                    val_seconds = time.time() - now
                     steps_done = self.step - last_step
                     rate = steps_done * self.cfg.batch_size / max(now - last, 1e-9)
                     means = {k: round(v / steps_done, 5) for k, v in sums.items()}
