@@ -152,7 +152,10 @@ plt.show()
 # allows. `wsas bench --convergence 5,15` trains the supervised separator of the `tiny` preset
 # for a fixed wall-clock budget on this project's 2-core reference machine (each query embedded
 # by a TinyCLAP pretrained on the corpus, as in training) and records its validation SI-SDR as
-# it goes: with the paper's magnitude loss (`magnitude`) and with a waveform
+# it goes. A run stops when another step and validation would not fit the budget, and its
+# learning-rate schedule follows the time trained (`wsas train --minutes`; runs trained before
+# commit 5ca0c48 took a step count timed beforehand, and the table shows the minutes each took):
+# with the paper's magnitude loss (`magnitude`) and with a waveform
 # loss, minus the signal-to-noise ratio of the masked estimate after the inverse STFT (`snr`,
 # `--recon-loss snr`), which optimises what SDR measures. `--bf16` repeats the SNR runs under
 # bf16 autocast (`wsas train --bf16`): the forward passes compute in bfloat16, which the
