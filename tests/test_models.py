@@ -58,6 +58,19 @@ def test_decoder_block_is_a_convolution_over_the_concatenated_skip():
     assert torch.allclose(block(up, block.skip_conv(skip)), plain, atol=1e-5)
 
 
+def test_late_masks_weigh_the_heads_maps_per_query():
+    torch.manual_seed(0)
+    net = ConditionalUNet(UNetConfig(channels=4, levels=2, cond_dim=8, conditioning="late"))
+    log_mag, queries = torch.randn(2, 17, 13), torch.randn(2, 3, 8)
+    maps = net.head(net.decode(net.encode(log_mag), None))  # (B, late_channels, F', T')
+    w = net.query_to_weights(queries)  # the weights fold into the head; the maps' sum is it
+    plain = torch.einsum("bkc,bcft->bkft", w[..., :-1], maps) + w[..., -1:, None]
+    masks = net(log_mag, queries)
+    assert torch.allclose(masks, torch.sigmoid(plain[..., :17, :13]), atol=1e-6)
+    masks.sum().backward()  # the head learns though its maps are never computed
+    assert net.head.weight.grad.abs().sum() > 0 and net.head.bias.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("conditioning", ["deep", "late"])
 def test_masks_do_not_depend_on_the_input_level(conditioning):
     torch.manual_seed(0)

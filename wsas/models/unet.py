@@ -147,7 +147,7 @@ class ConditionalUNet(nn.Module):
 
     def decode(self, feats: list[torch.Tensor], queries: torch.Tensor | None) -> torch.Tensor:
         """The conditioned part: ``queries (N, D)`` (N a multiple of B) FiLM-modulate it when
-        deep; ``(N, C_out, F', T')``."""
+        deep; the finest level's features ``(N, C, F', T')``, before the head."""
         *parts, x = feats
         if self.film is not None:
             x = self.film[0](x, queries)
@@ -155,7 +155,7 @@ class ConditionalUNet(nn.Module):
             x = block(upsample(x), parts[i])
             if self.film is not None:
                 x = self.film[i + 1](x, queries)
-        return self.head(x)
+        return x
 
     def forward(self, log_mag: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
         b, k = queries.shape[:2]
@@ -163,9 +163,20 @@ class ConditionalUNet(nn.Module):
         feats = self.encode(log_mag)
         if self.film is not None:  # run only the conditioned decoder per query, queries batched
             feats[-1] = feats[-1].repeat_interleave(k, dim=0)
-            logits = self.decode(feats, queries.reshape(b * k, -1)).unflatten(0, (b, k))[:, :, 0]
+            x = self.decode(feats, queries.reshape(b * k, -1))
+            logits = self.head(x).unflatten(0, (b, k))[:, :, 0]
         else:  # late: one unconditioned pass, then a per-query weighted sum of feature maps
-            maps = self.decode(feats, None)  # (B, C, F', T')
-            w = self.query_to_weights(queries)  # (B, K, C + 1)
-            logits = torch.einsum("bkc,bcft->bkft", w[..., :-1], maps) + w[..., -1:, None]
+            logits = self._late_logits(self.decode(feats, None), self.query_to_weights(queries))
         return torch.sigmoid(logits[..., :f, :t])
+
+    def _late_logits(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """``(B, K, F', T')``: for each query, the weighted sum of the head's ``late_channels``
+        maps of the features ``x (B, C, F', T')``, weights and bias ``w (B, K, late_channels +
+        1)``. The head is a 1x1 convolution, so the weights fold into it: the same function,
+        without computing (and differentiating) the maps at full resolution."""
+        b, c, height, width = x.shape
+        weight = w[..., :-1] @ self.head.weight.flatten(1)  # (B, K, C)
+        bias = w[..., :-1] @ self.head.bias + w[..., -1]  # (B, K)
+        pixels = x.permute(0, 2, 3, 1).reshape(b, height * width, c)  # a view when channels-last
+        logits = torch.bmm(pixels, weight.transpose(1, 2)) + bias[:, None]  # (B, F'T', K)
+        return logits.unflatten(1, (height, width)).permute(0, 3, 1, 2)
