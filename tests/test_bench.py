@@ -161,13 +161,13 @@ def test_convergence_trains_supervised_with_the_pretrained_critic(
     from wsas.bench import convergence
 
     run = convergence(smoke_corpus, smoke_clap, tmp_path, 0.02, "smoke", points=2)
-    seconds = [t for t, _ in run["curve"]]  # every step // points steps, and the last
-    assert run["steps"] >= 2 and len(seconds) >= 2 and seconds == sorted(seconds)
+    seconds = [t for t, _ in run["curve"]]  # about every budget / points, and the last step
+    assert run["steps"] >= 1 and len(seconds) >= 1 and seconds == sorted(seconds)
     assert run["train_seconds"] >= seconds[-1] > 0 and "test_si_sdr_db" in run
     # under bf16 autocast with another learning rate: recorded, and the run trained with it
     tuned = {"recon_loss": "snr", "bf16": True, "lr": 1e-3}
     run = convergence(smoke_corpus, smoke_clap, tmp_path / "bf16", 0.01, "smoke", 2, **tuned)
-    assert run["overrides"] == tuned and run["steps"] >= 2
+    assert run["overrides"] == tuned and run["steps"] >= 1
     trained = json.loads((tmp_path / "bf16" / "run" / "train.json").read_text())["config"]
     assert trained["lr"] == 1e-3 and trained["bf16"] and trained["minutes"] == 0.01
 

@@ -332,6 +332,9 @@ def test_a_time_budget_schedules_the_learning_rate_by_the_time_trained():
     for minutes in (0, -1, math.inf, math.nan):
         with pytest.raises(WsasError, match="--minutes must be positive"):
             TrainConfig(mode="supervised", minutes=minutes)
+    for warmup in (1.0, -0.1):  # a whole budget of warm-up would leave no decay to divide by
+        with pytest.raises(WsasError, match=r"warmup must be a fraction in \[0, 1\)"):
+            TrainConfig(mode="supervised", minutes=1.0, warmup=warmup)
 
 
 def test_a_time_budget_trains_until_it_runs_out_and_resumes_its_clock(
@@ -358,10 +361,19 @@ def test_a_time_budget_trains_until_it_runs_out_and_resumes_its_clock(
     longer = make(smoke_corpus, smoke_clap, tmp_path, mode="pit", minutes=1.0, steps=1)
     with pytest.raises(CheckpointError, match="minutes"):
         longer.run(resume=True, progress=False)
+    # validations at least every quarter of the budget, however far apart val_every puts them
+    sparse = make(
+        smoke_corpus, smoke_clap, tmp_path / "sparse", mode="pit", minutes=0.5, val_every=99
+    )
+    sparse.run(progress=False)
+    assert len(sparse.history) >= 3 and sparse.step < 99
     from wsas.cli import main
 
     assert main(["train", "--mode", "pit", "--minutes", "0", "--out", str(tmp_path / "x")]) == 2
     assert capsys.readouterr().err == "wsas: error: --minutes must be positive, got 0.0\n"
+    both = ["--minutes", "1", "--steps", "10"]
+    assert main(["train", "--mode", "pit", *both, "--out", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err == "wsas: error: give --steps or --minutes, not both\n"
 
 
 @pytest.mark.parametrize("seed, same", [(0, True), (1, False)])

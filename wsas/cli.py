@@ -172,6 +172,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from wsas.presets import get_preset
     from wsas.train import Trainer
 
+    if args.minutes is not None and args.steps is not None:
+        raise WsasError("give --steps or --minutes, not both")
     preset = get_preset(args.preset)
     config = preset.train_config(
         args.mode,
@@ -621,8 +623,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--minutes",
         type=float,
-        help="train for this much wall time instead of --steps (validation included); the "
-        "learning-rate schedule follows the time trained",
+        help="train for this much wall time instead of --steps (validation included, at least "
+        "every quarter of it); the learning-rate schedule follows the time trained",
     )
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float)

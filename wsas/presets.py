@@ -115,6 +115,8 @@ class TrainConfig:
             raise WsasError(f"schedule must be cosine or constant, got '{self.schedule}'")
         if self.recon_loss not in ("magnitude", "snr"):
             raise WsasError(f"recon_loss must be magnitude or snr, got '{self.recon_loss}'")
+        if not 0 <= self.warmup < 1:
+            raise WsasError(f"warmup must be a fraction in [0, 1), got {self.warmup}")
         if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
             raise WsasError(f"--minutes must be positive, got {self.minutes}")
         if self.clap_seconds is not None and not self.clap_seconds > 0:

@@ -7,11 +7,12 @@ real captioned recordings (each one a mixture of unknown sources described by it
 Validation uses fixed 2-source pairs of clean clips, each source queried by its label.
 
 Checkpoints (``wsas.bundle``) hold the model, the optimizer, the step and the RNG states, so
-``resume`` continues exactly; SIGINT/SIGTERM save one before stopping. The learning rate follows
-``TrainConfig.learning_rate`` (warm-up, cosine decay); every loss term is averaged over each
-validation interval and logged; the model with the best validation SI-SDR is kept beside the
-last one (``best.safetensors``: evaluation uses it), and the record says how much validation
-SI-SDR the last quarter of training still gained (the plateau check).
+``resume`` continues exactly (a ``TrainConfig.minutes`` budget follows the clock instead: its
+schedule and last step depend on the machine's speed); SIGINT/SIGTERM save one before stopping.
+The learning rate follows ``TrainConfig.learning_rate`` (warm-up, cosine decay); every loss term
+is averaged over each validation interval and logged; the model with the best validation SI-SDR
+is kept beside the last one (``best.safetensors``: evaluation uses it), and the record says how
+much validation SI-SDR the last quarter of training still gained (the plateau check).
 """
 
 from __future__ import annotations
@@ -132,9 +133,9 @@ class Trainer:
         compile: bool = False,
     ):
         self.cfg, self.out, self.regime = config, Path(out), get_regime(config.mode)
-        self.rank, self.world = init_distributed()
-        if config.minutes and self.world > 1:  # the processes would stop at different steps
+        if config.minutes and int(os.environ.get("WORLD_SIZE", "1")) > 1:  # would stop apart
             raise WsasError("--minutes under torchrun: give --steps (every process the same)")
+        self.rank, self.world = init_distributed()
         local = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if self.world > 1 else "cuda"
         self.device = torch.device(device or (local if torch.cuda.is_available() else "cpu"))
         self.clap = clap.to(self.device).freeze()
@@ -166,6 +167,7 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed + 1000 * self.rank)  # own batches per process
         self.step, self.history = 0, []
         self.seconds = 0.0  # wall time trained so far, over every sitting (resume carries it)
+        self.ahead = 0.0  # seconds the last step and validation took: what cfg.minutes must fit
         self.n_slots = self.regime.n_slots(config.sources)
         self.embed = cached_text_embedder(self.clap)  # frozen text embeddings, cached per string
         self._clause_cache: dict[str, list[str]] = {}
@@ -230,6 +232,7 @@ class Trainer:
             "step": self.step,
             "history": self.history,
             "seconds": self.seconds,
+            "ahead": self.ahead,
             "numpy_rng": self.rng.bit_generator.state,
         }
         if best:
@@ -275,6 +278,7 @@ class Trainer:
         self.step, self.history = config["step"], config["history"]
         # checkpoints written before "seconds" existed: the last record's sitting
         self.seconds = config.get("seconds", self.history[-1]["seconds"] if self.history else 0.0)
+        self.ahead = config.get("ahead", 0.0)
         if self.world > 1:  # only rank 0's generator was saved: give each rank its own again
             self.rng = np.random.default_rng([self.cfg.seed, self.rank, self.step])
 
@@ -282,11 +286,11 @@ class Trainer:
     def _on_signal(self, signum, frame) -> None:
         self._stop = True
 
-    def _finished(self, seconds: float, ahead: float) -> bool:
+    def _finished(self, seconds: float) -> bool:
         """Whether training is over: ``cfg.steps`` taken, or with ``cfg.minutes``, no time left
-        for another ``ahead`` seconds (a step and a validation) after the ``seconds`` trained."""
+        after the ``seconds`` trained for another step and validation (``self.ahead``)."""
         if self.cfg.minutes:
-            return seconds + ahead >= 60 * self.cfg.minutes
+            return seconds + self.ahead >= 60 * self.cfg.minutes
         return self.step >= self.cfg.steps
 
     def run(self, resume: bool = False, progress: bool = True) -> dict:
@@ -318,8 +322,8 @@ class Trainer:
             disable=not (progress and main),
         )
         self.model.train()
-        step_seconds = val_seconds = 0.0  # the last step's and validation's, for cfg.minutes
-        finished = self._finished(self.seconds, 0.0)
+        val_seconds = 0.0  # the last validation's, with its log and checkpoints
+        finished = self._finished(self.seconds)
         try:
             while not finished and not self._stop:
                 step_started = time.time()
@@ -343,14 +347,16 @@ class Trainer:
                 values = {k: v.item() for k, v in parts.items()}  # waits for the device
                 ended = time.time()
                 step_seconds = ended - step_started
-                finished = self._finished(ended - started, step_seconds + val_seconds)
+                self.ahead = step_seconds + val_seconds
+                finished = self._finished(ended - started)
                 sums = {k: sums.get(k, 0.0) + v for k, v in values.items()}
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
-                if main and (self.step % self.cfg.val_every == 0 or finished):
+                # cfg.minutes: a validation at least every quarter of the budget, whatever val_every
+                quarter = self.cfg.minutes and ended - last >= 15 * self.cfg.minutes
+                if main and (self.step % self.cfg.val_every == 0 or finished or quarter):
                     now = time.time()
                     val = self.validate()
-                    val_seconds = time.time() - now
                     steps_done = self.step - last_step
                     rate = steps_done * self.cfg.batch_size / max(now - last, 1e-9)
                     means = {k: round(v / steps_done, 5) for k, v in sums.items()}
@@ -380,6 +386,9 @@ class Trainer:
                         self.save(best=True)
                     self.save()
                     last, last_step, sums = time.time(), self.step, {}
+                    val_seconds = last - now
+                    self.ahead = step_seconds + val_seconds
+                    finished = finished or self._finished(last - started)  # validated: may stop
             self.seconds = time.time() - started
             if self._stop:
                 if main:
