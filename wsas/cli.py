@@ -677,7 +677,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the U-Net (the first step compiles it; deep weak step 1.45x on CPU)",
+        help="torch.compile the U-Net (the first step compiles it; deep weak step 1.31x on CPU)",
     )
     train.add_argument(
         "--bf16",

@@ -118,7 +118,7 @@ class Trainer:
     ``val`` the clean clips whose fixed pairs validate the model (None: no validation).
     ``compile``: run the U-Net through ``torch.compile`` (the first step compiles it, tens of
     seconds; on CPU it needs a C++ compiler); the function trained is the same. On 2 CPU cores
-    (``wsas bench``) the deep weak step gains 1.45x, the warm deep separator pass 1.08x.
+    (``wsas bench``) the deep weak step gains 1.31x, the warm deep separator pass 1.08x.
     ``config.bf16`` decides bf16 autocast of the forward passes (:meth:`autocast`).
     """
 

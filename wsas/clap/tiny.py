@@ -34,7 +34,7 @@ DEFAULTS = {
 # tiny's corpus (results/tiny/clap.json) but poorer queries (results/tiny/lean-critic-grid);
 # "leanaudio": lean's audio tower learned into the text space of a pretrained full TinyCLAP
 # ("text_from": the size whose text projection it copies and freezes), so it embeds every caption
-# exactly as that one does. With a lean audio tower the weak step is 2.7-2.8x faster than at 77c9e58
+# exactly as that one does. With a lean audio tower the weak step is 2.4-3.1x faster than at 77c9e58
 # (results/bench.json). Each preset names its grid's critic (Preset.critic): full for every grid
 _LEAN = {"channels": [16, 32, 64, 128], "n_mels": 32, "hop": 256}
 SIZES = {"full": {}, "lean": _LEAN, "leanaudio": {**_LEAN, "text_from": "full"}}
