@@ -70,7 +70,7 @@ class TrainConfig:
     val_mixtures: int = 48
     # "cosine": linear warm-up, then cosine decay; "constant": the same lr throughout
     schedule: str = "cosine"
-    warmup: float = 0.05  # fraction of the steps spent warming up
+    warmup: float = 0.05  # fraction of the steps (with minutes: of the budget) spent warming up
     unet: UNetConfig = field(default_factory=UNetConfig)
 
     def learning_rate(self, step: int, seconds: float = 0.0) -> float:
