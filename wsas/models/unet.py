@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wsas.models.norm import BatchNorm2d
+
 
 @dataclass
 class UNetConfig:
@@ -49,7 +51,7 @@ def _conv(c_in: int, c_out: int) -> nn.Conv2d:
 
 
 def _norm_act(channels: int) -> list[nn.Module]:
-    return [nn.BatchNorm2d(channels), nn.LeakyReLU(0.2, inplace=True)]
+    return [BatchNorm2d(channels), nn.LeakyReLU(0.2, inplace=True)]
 
 
 def _convs(c_in: int, c_out: int, n: int) -> nn.Sequential:

@@ -1,0 +1,109 @@
+"""Batch normalisation that stays fast on CPU for narrow channels-last feature maps.
+
+PyTorch's CPU batch norm for channels-last input vectorises over the channel axis, so at the
+U-Net's full resolution (8 channels) one forward + backward of ``(16, 8, 256, 144)`` costs
+~20 ms on the project's 2-core machine, bf16 or fp32: three such layers are about a sixth of a
+tiny supervised step. Channels-last memory is a ``(pixels, C)`` matrix; viewed ``k`` pixels per
+row, ``(pixels / k, k * C)`` with ``k * C = 64``, the statistics are column sums and the
+normalisation a row-broadcast ``addcmul``, all vectorised: 7-12 ms for the same layer. It is
+the same function as :class:`torch.nn.BatchNorm2d` in training mode, running statistics
+included; anything else (wider layers, other layouts, eval mode, CUDA) takes PyTorch's kernel.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+NARROW = 8  # channels up to which the wide-row path is faster (16 and 64 channels: slower)
+_ROW = 64  # elements per wide row
+_CHUNK = 32  # rows summed in the input's dtype before float32 (bf16: no float32 copy)
+
+
+def _wide_rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Channels-last ``(N, C, H, W)`` -> its memory as rows ``(N * H * W / k, k * C)``, and k."""
+    c = x.shape[1]
+    pixels = x.permute(0, 2, 3, 1).reshape(-1, c)
+    k = max(1, _ROW // c)
+    while pixels.shape[0] % k:
+        k //= 2
+    return pixels.view(-1, k * c), k
+
+
+def _channel_sums(rows: torch.Tensor, k: int) -> torch.Tensor:
+    """Float32 per-channel sums ``(C,)`` of wide ``rows (R, k * C)``."""
+    if rows.dtype != torch.float32 and rows.shape[0] % _CHUNK == 0:
+        partial = rows.view(-1, _CHUNK, rows.shape[1]).sum(1)  # float accumulation per chunk
+        sums = partial.sum(0, dtype=torch.float32)
+    else:
+        sums = rows.sum(0, dtype=torch.float32)
+    return sums.view(k, -1).sum(0)
+
+
+def _per_row(v: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
+    """A per-channel vector ``(C,)`` laid out along a wide row ``(k * C,)``."""
+    return v.repeat(k).to(dtype)
+
+
+class _WideBatchNorm(torch.autograd.Function):
+    """Training-mode batch norm of channels-last ``x``; returns ``y``, batch mean and variance."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        rows, k = _wide_rows(x)
+        count = x.numel() // x.shape[1]
+        mean = _channel_sums(rows, k) / count
+        var = (_channel_sums(rows * rows, k) / count - mean**2).clamp_min(0)
+        invstd = torch.rsqrt(var + eps)
+        scale = weight * invstd
+        y = torch.empty_like(x)
+        shift = _per_row(bias - mean * scale, k, x.dtype)
+        torch.addcmul(shift, rows, _per_row(scale, k, x.dtype), out=_wide_rows(y)[0])
+        ctx.save_for_backward(x, weight, mean, invstd)
+        return y, mean, var
+
+    @staticmethod
+    def backward(ctx, grad_y, _grad_mean, _grad_var):
+        x, weight, mean, invstd = ctx.saved_tensors
+        grad_y = grad_y.contiguous(memory_format=torch.channels_last)
+        rows, k = _wide_rows(x)
+        grad_rows, _ = _wide_rows(grad_y)
+        count = x.numel() // x.shape[1]
+        sum_g = _channel_sums(grad_rows, k)
+        sum_g_xhat = (_channel_sums(grad_rows * rows, k) - mean * sum_g) * invstd
+        # dx = w invstd (g - mean(g) - xhat mean(g xhat)) = g * a + x * b + c, per channel
+        a = weight * invstd
+        b = -a * invstd * sum_g_xhat / count
+        c = -a * sum_g / count - b * mean
+        grad_x = torch.empty_like(grad_y)
+        grad_x_rows, _ = _wide_rows(grad_x)
+        torch.addcmul(_per_row(c, k, x.dtype), grad_rows, _per_row(a, k, x.dtype), out=grad_x_rows)
+        grad_x_rows.addcmul_(rows, _per_row(b, k, x.dtype))
+        return grad_x, sum_g_xhat, sum_g, None
+
+
+class BatchNorm2d(nn.BatchNorm2d):
+    """:class:`torch.nn.BatchNorm2d` (same parameters, buffers and checkpoints) that trains narrow
+    channels-last maps on CPU with the wide-row path above."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_input_dim(x)
+        wide = (
+            self.training
+            and self.affine
+            and x.device.type == "cpu"
+            and x.shape[1] <= NARROW
+            and x.is_contiguous(memory_format=torch.channels_last)
+            and self.track_running_stats
+            and self.momentum is not None
+            and x.numel() > x.shape[1]
+        )
+        if not wide:
+            return super().forward(x)
+        y, mean, var = _WideBatchNorm.apply(x, self.weight, self.bias, self.eps)
+        with torch.no_grad():
+            count = x.numel() // x.shape[1]
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * count / (count - 1), self.momentum)
+            self.num_batches_tracked.add_(1)
+        return y
