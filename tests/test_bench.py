@@ -112,6 +112,7 @@ def test_before_after_times_a_git_revision_against_this_tree():
         (["--only", "", "--bf16"], "--bf16 applies to the convergence runs: give --convergence"),
         (["--only", "", "--seeds", "1"], "--seeds applies to the convergence runs"),
         (["--only", "", "--batch-size", "8"], "--batch-size applies to the convergence runs"),
+        (["--only", "", "--grid-crop"], "--grid-crop applies to the convergence runs"),
         (["--only", "", "--convergence", "5", "--lr", "0"], "--lr must be positive, got 0"),
         (["--only", "", "--against", "no-such-rev"], "--against no-such-rev: not a git revision"),
     ],
@@ -186,7 +187,7 @@ def test_bench_lr_and_batch_reach_the_convergence_runs_in_a_section_of_their_own
 
     monkeypatch.setattr(wsas.bench, "convergence_curves", runs)
     out = tmp_path / "b.json"
-    args = ["--convergence", "5", "--bf16", "--lr", "0.004", "--batch-size", "8"]
+    args = ["--convergence", "5", "--bf16", "--lr", "0.004", "--batch-size", "8", "--grid-crop"]
     assert main(["bench", "--preset", "smoke", "--only", "", "--out", str(out), *args]) == 0
     # smoke's batch is 8 already: only the learning rate differs from the preset's
     assert asked == {
@@ -194,10 +195,10 @@ def test_bench_lr_and_batch_reach_the_convergence_runs_in_a_section_of_their_own
         "minutes": [5.0],
         "bf16": True,
         "seeds": (0,),
-        "tuned": {"lr": 0.004},
+        "tuned": {"lr": 0.004, "grid_crop": True},
     }
     written = json.loads(out.read_text())
-    assert written["convergence_bf16_lr0.004"]["5min_snr_s0"]["test_sdr_db"] == 1.0
+    assert written["convergence_bf16_lr0.004_grid_crop"]["5min_snr_s0"]["test_sdr_db"] == 1.0
     assert "convergence_bf16" not in written
 
 
@@ -208,6 +209,7 @@ def test_convergence_runs_with_other_hyperparameters_get_a_section_of_their_own(
     assert convergence_section(True) == "convergence_bf16"
     tuned = {"lr": 0.004, "batch_size": 8}
     assert convergence_section(True, tuned) == "convergence_bf16_lr0.004_batch_size8"
+    assert convergence_section(True, {"grid_crop": True}) == "convergence_bf16_grid_crop"
 
 
 def test_a_convergence_run_keeps_the_earlier_runs_of_other_budgets_each_with_its_stamp():

@@ -80,3 +80,16 @@ def test_masks_do_not_depend_on_the_input_level(conditioning):
     assert torch.allclose(net(log_mag, queries), net(log_mag + 3.0, queries), atol=1e-5)
     other = log_mag.flip(-1)  # the same values elsewhere in time: other masks
     assert not torch.allclose(net(log_mag, queries), net(other, queries), atol=1e-3)
+
+
+def test_grid_samples_fill_the_unets_grid_in_time():
+    from wsas.audio import stft
+
+    tiny = UNetConfig(n_fft=510, hop=128, levels=4)
+    assert tiny.grid_samples(16384) == 16383  # 129 frames (padded to 144) -> 128
+    assert stft(torch.zeros(16383), 510, 128).shape[-1] == 128
+    assert tiny.grid_samples(16383) == 16383  # already on the grid
+    assert tiny.grid_samples(16300) == 16300
+    assert tiny.grid_samples(1000) == 1000  # shorter than one grid: left whole
+    paper = UNetConfig(n_fft=1022, hop=256, levels=7)
+    assert paper.grid_samples(131070) == 131070  # 512 frames already

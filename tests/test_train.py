@@ -215,6 +215,32 @@ def test_torchrun_two_processes_on_cpu(smoke_corpus, smoke_clap, tmp_path):
     assert read_config(tmp_path / "run" / "checkpoint.safetensors")["step"] == 3
 
 
+@pytest.mark.parametrize("mode", ["semi", "weak"])
+def test_grid_crop_trains_on_windows_that_fill_the_unets_grid(
+    mode, smoke_corpus, smoke_clap, tmp_path
+):
+    cropped = make(
+        smoke_corpus, smoke_clap, tmp_path / "crop", mode=mode, clean_fraction=0.5, grid_crop=True
+    )
+    whole = make(smoke_corpus, smoke_clap, tmp_path / "whole", mode=mode, clean_fraction=0.5)
+    # smoke: 8192-sample clips, 65 frames; levels 3: 64 frames, 8191 samples at most
+    for batch in (cropped.mixture_batch(2), cropped.clean_batch()):
+        assert batch.mixtures.shape[-1] == 8191 and batch.sources.shape[-1] == 8191
+        assert torch.allclose(batch.mixtures, batch.sources.sum(2))
+    assert whole.mixture_batch(2).mixtures.shape[-1] == 8192
+    record = cropped.run(progress=False)
+    assert record["step"] == 4 and math.isfinite(record["loss"])
+    assert any(row["val_si_sdr"] is not None for row in cropped.history)  # on whole clips
+
+
+def test_a_grid_crop_is_a_window_of_the_drawn_clips(smoke_corpus, smoke_clap, tmp_path):
+    cropped = make(smoke_corpus, smoke_clap, tmp_path / "a", mode="supervised", grid_crop=True)
+    whole = make(smoke_corpus, smoke_clap, tmp_path / "b", mode="supervised")
+    # the same seed draws the same clips; the crop is one of their 2 windows of 8191 samples
+    full, window = whole.clean_batch().sources, cropped.clean_batch().sources
+    assert any(torch.equal(full[..., s : s + 8191], window) for s in range(2))
+
+
 @pytest.fixture
 def audiocaps_like(smoke_corpus, tmp_path):
     """An AudioCaps-layout folder of real recordings made from the smoke corpus: each file a
@@ -299,12 +325,14 @@ def test_cli_trains_weak_on_recordings_and_names_missing_data(
             f"audiocaps:{audiocaps_like[0]}",
             "--clap-checkpoint",
             str(smoke_clap),
+            "--grid-crop",
         ]
     )
     assert (
         json.loads(capsys.readouterr().out)["step"] == 1
         and (out / "checkpoint.safetensors").is_file()
     )
+    assert read_config(out / "checkpoint.safetensors")["train"]["grid_crop"] is True
     assert main(["train", "--mode", "weak", "--out", str(out)]) == 2
     assert (
         capsys.readouterr().err

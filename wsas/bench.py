@@ -257,7 +257,8 @@ def convergence_curves(
     the first budget; with ``bf16``, the SNR runs only, under bf16 autocast (TrainConfig.bf16).
     Each run trains once per seed of ``seeds``, keyed ``<minutes>min_<loss>_s<seed>`` (runs
     made before seeds existed are keyed without the suffix and trained seed 0); ``tuned``
-    replaces the preset's ``lr`` and ``batch_size`` (see :func:`convergence_section`)."""
+    replaces the preset's ``lr`` and ``batch_size`` or sets ``grid_crop`` (see
+    :func:`convergence_section`)."""
     from wsas.clap.pretrain import pretrain
     from wsas.data.synth import build_corpus
 
@@ -281,9 +282,10 @@ def convergence_curves(
 def convergence_section(bf16: bool = False, tuned: dict | None = None) -> str:
     """The results/bench.json section of convergence runs: ``convergence``, ``_bf16`` under bf16
     autocast, then each value of ``tuned`` (other than the preset's: ``wsas bench`` drops those)
-    in full, e.g. ``_lr0.004_batch_size8``, so that runs with other hyperparameters sit beside
-    the preset's, not over them."""
-    return "convergence" + "_bf16" * bf16 + "".join(f"_{k}{v!r}" for k, v in (tuned or {}).items())
+    in full, e.g. ``_lr0.004_batch_size8``, a switch by its name (``_grid_crop``), so that runs
+    with other settings sit beside the preset's, not over them."""
+    named = "".join(f"_{k}" if v is True else f"_{k}{v!r}" for k, v in (tuned or {}).items())
+    return "convergence" + "_bf16" * bf16 + named
 
 
 def run_bench(
@@ -298,8 +300,8 @@ def run_bench(
 ) -> dict:
     """The measurements of ``sections`` (default :data:`SECTIONS`), plus the step times of git
     revision ``against`` and the supervised convergence runs of ``minutes`` at ``seeds`` when
-    given (with ``bf16``: under bf16 autocast; ``tuned``: another ``lr`` or ``batch_size``; in
-    the section :func:`convergence_section` names); the caller writes them to
+    given (with ``bf16``: under bf16 autocast; ``tuned``: another ``lr`` or ``batch_size``, or
+    ``grid_crop``; in the section :func:`convergence_section` names); the caller writes them to
     results/bench.json."""
     sections = list(SECTIONS) if sections is None else sections
     unknown = set(sections) - set(SECTIONS)

@@ -66,6 +66,11 @@ class TrainConfig:
     # None on CUDA only; True on CPU too (a step 1.2-1.8x faster where the CPU has bf16
     # instructions, e.g. avx512_bf16: wsas bench), False never
     bf16: bool | None = None
+    # train on random crops whose STFT frames fill the U-Net's grid (UNetConfig.grid_samples), so
+    # no step computes padding: tiny's 16384-sample clips (129 frames, padded to 144) train on
+    # 16383 (128 frames; paper's clips already fill theirs, 512 frames); validation and tests
+    # keep whole clips. Off: the committed grids
+    grid_crop: bool = False
     val_every: int = 250
     val_mixtures: int = 48
     # "cosine": linear warm-up, then cosine decay; "constant": the same lr throughout

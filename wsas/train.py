@@ -190,12 +190,28 @@ class Trainer:
         mixture pool mixed now (``batch`` examples, default the configured batch size)."""
         batch = batch or self.cfg.batch_size
         if self.recordings is not None:
-            return sample_captioned(self.recordings, batch, self.rng, groups)
-        return sample_batch(self.pool, batch, self.cfg.sources, self.rng, groups=groups)
+            return self._grid_crop(sample_captioned(self.recordings, batch, self.rng, groups))
+        return self._grid_crop(
+            sample_batch(self.pool, batch, self.cfg.sources, self.rng, groups=groups)
+        )
 
     def clean_batch(self, batch: int | None = None) -> MixtureBatch:
         """Mixtures ``(B, 1, S)`` of the clean subset's clips with their sources and labels."""
-        return sample_batch(self.clean, batch or self.cfg.batch_size, self.cfg.sources, self.rng)
+        return self._grid_crop(
+            sample_batch(self.clean, batch or self.cfg.batch_size, self.cfg.sources, self.rng)
+        )
+
+    def _grid_crop(self, batch: MixtureBatch | CaptionedBatch) -> MixtureBatch | CaptionedBatch:
+        """With ``TrainConfig.grid_crop``, one random window of the batch (the same for all its
+        examples) whose frames fill the U-Net's grid; otherwise the batch itself."""
+        length = batch.mixtures.shape[-1]
+        crop = self.model.config.grid_samples(length) if self.cfg.grid_crop else length
+        if crop == length:
+            return batch
+        start = int(self.rng.integers(0, length - crop + 1))
+        if isinstance(batch, CaptionedBatch):
+            return replace(batch, mixtures=batch.mixtures[..., start : start + crop].contiguous())
+        return replace(batch, sources=batch.sources[..., start : start + crop].contiguous())
 
     def clauses(self, caption: str) -> list[str]:
         """The parsed clauses of a caption (cached: captions repeat across steps)."""

@@ -45,6 +45,14 @@ class UNetConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def grid_samples(self, samples: int) -> int:
+        """The longest length <= ``samples`` (at least one grid's worth) whose centred STFT has a
+        multiple of ``2 ** levels`` frames (``1 + S // hop``), so the U-Net pads nothing in time.
+        """
+        m = 2**self.levels
+        frames = max((1 + samples // self.hop) // m * m, m)
+        return min(samples, frames * self.hop - 1)
+
 
 def _conv(c_in: int, c_out: int) -> nn.Conv2d:
     return nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
