@@ -93,3 +93,8 @@ def test_grid_samples_fill_the_unets_grid_in_time():
     assert tiny.grid_samples(1000) == 1000  # shorter than one grid: left whole
     paper = UNetConfig(n_fft=1022, hop=256, levels=7)
     assert paper.grid_samples(131070) == 131070  # 512 frames already
+    small = UNetConfig(hop=4, levels=2)  # frames a multiple of 4: 4 frames up to 15 samples
+    for samples in range(12, 60):
+        got = small.grid_samples(samples)
+        assert got <= samples and (1 + got // 4) % 4 == 0
+        assert all((1 + longer // 4) % 4 for longer in range(got + 1, samples + 1))

@@ -23,13 +23,24 @@ def _run(norm, x, grad):
     return y, x.grad, norm.weight.grad, norm.bias.grad
 
 
-# 12 x 10 pixels per map: rows of 8 pixels (64 elements) at 8 channels, of 16 at 4; 7 x 5 pixels
-# per map (odd): rows of fewer pixels
-@pytest.mark.parametrize("shape", [(4, 8, 12, 10), (3, 4, 12, 10), (2, 8, 7, 5), (5, 1, 6, 4)])
-def test_wide_rows_train_as_torch_batch_norm(shape):
+# 12 x 10 pixels per map: rows of 8 pixels (64 elements) at 8 channels, of 16 at 4, of 16 (48
+# elements) at 3; 7 x 5 pixels per map (odd): rows of fewer pixels. The last case's gradient
+# arrives in NCHW order.
+@pytest.mark.parametrize(
+    "shape,grad_layout",
+    [
+        ((4, 8, 12, 10), torch.channels_last),
+        ((3, 4, 12, 10), torch.channels_last),
+        ((3, 3, 12, 10), torch.channels_last),
+        ((2, 8, 7, 5), torch.channels_last),
+        ((5, 1, 6, 4), torch.channels_last),
+        ((4, 8, 12, 10), torch.contiguous_format),
+    ],
+)
+def test_wide_rows_train_as_torch_batch_norm(shape, grad_layout):
     reference, fast = _pair(shape[1])
     x = (3 * torch.randn(shape) + 2).contiguous(memory_format=torch.channels_last)
-    grad = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+    grad = torch.randn(shape).contiguous(memory_format=grad_layout)
     for _ in range(2):  # the second step starts from updated running statistics
         expected, got = _run(reference, x, grad), _run(fast, x, grad)
         for e, g in zip(expected, got):
@@ -41,19 +52,36 @@ def test_wide_rows_train_as_torch_batch_norm(shape):
         assert torch.allclose(buffer, dict(fast.named_buffers())[name], atol=1e-6)
 
 
-def test_bf16_wide_rows_are_as_close_to_float64_as_torch_is():
+# the accuracy wsas/models/norm.py documents: float32 as torch's, |mean| up to 20 deviations;
+# bf16 within 2.5x of torch's own error (1 % for the parameter gradients, which torch computes
+# exactly) up to 2 deviations. 8 x 32 x 16 pixels: chunked sums in bf16; 8 x 31 x 16: not.
+@pytest.mark.parametrize(
+    "dtype,deviations",
+    [(torch.float32, 0.67), (torch.float32, 20.0), (torch.bfloat16, 0.67), (torch.bfloat16, 2.0)],
+)
+@pytest.mark.parametrize("shape", [(8, 8, 32, 16), (8, 8, 31, 16)])
+def test_wide_rows_are_as_close_to_float64_as_torch_is(dtype, deviations, shape):
     reference, fast = _pair(8)
-    x = (3 * torch.randn(8, 8, 32, 16) + 2).contiguous(memory_format=torch.channels_last)
-    grad = torch.randn_like(x)
+    x = (3 * torch.randn(shape) + 3 * deviations).contiguous(memory_format=torch.channels_last)
+    x, grad = x.to(dtype), torch.randn_like(x).to(dtype)  # exactly representable in both
     exact = _run(reference.double(), x.double(), grad.double())
-    reference.float()
-    torch_bf16 = _run(reference, x.bfloat16(), grad.bfloat16())
-    wide_bf16 = _run(fast, x.bfloat16(), grad.bfloat16())
-    assert type(wide_bf16[0].grad_fn).__name__ == "_WideBatchNormBackward"
-    assert wide_bf16[0].dtype == wide_bf16[1].dtype == torch.bfloat16
-    for e, t, w in zip(exact, torch_bf16, wide_bf16):
+    buffers = [b.clone() for b in reference.buffers()]
+    reference.float().load_state_dict(fast.state_dict())
+    torch_run, wide_run = _run(reference, x, grad), _run(fast, x, grad)
+    assert type(wide_run[0].grad_fn).__name__ == "_WideBatchNormBackward"
+    assert wide_run[0].dtype == wide_run[1].dtype == dtype
+    for i, (e, t, w) in enumerate(zip(exact, torch_run, wide_run)):
+        error, torch_error = (w.double() - e).abs().max(), (t.double() - e).abs().max()
         scale = e.abs().max()
-        assert (w.double() - e).abs().max() <= 2 * (t.double() - e).abs().max() + 1e-3 * scale
+        if dtype == torch.float32:
+            assert error <= 1e-4 * scale
+        elif i < 2:  # the output and the input gradient
+            assert error <= 2.5 * torch_error
+        else:
+            assert error <= 0.01 * scale
+    tolerance = 1e-4 if dtype == torch.float32 else 1e-2  # the running statistics
+    for e, w in zip(buffers, fast.buffers()):
+        assert torch.allclose(w.double(), e.double(), rtol=tolerance, atol=1e-5)
 
 
 def test_inplace_activation_after_the_wide_rows_backpropagates():
@@ -68,18 +96,30 @@ def test_inplace_activation_after_the_wide_rows_backpropagates():
 
 
 @pytest.mark.parametrize(
-    "case", ["eval", "wide", "contiguous", "momentum_none"], ids=lambda c: c.replace("_", "-")
+    "case", ["eval", "wide", "contiguous", "momentum_none", "float64", "one_pixel", "no_affine"]
 )
 def test_other_cases_take_torchs_kernel(case):
     channels = 16 if case == "wide" else 8
     reference, fast = _pair(channels)
+    if case == "no_affine":
+        reference = torch.nn.BatchNorm2d(channels, affine=False)
+        fast = BatchNorm2d(channels, affine=False)
     if case == "eval":
         reference.eval(), fast.eval()
     if case == "momentum_none":
         reference.momentum = fast.momentum = None
-    x = torch.randn(2, channels, 6, 6)
+    x = torch.randn(1 if case == "one_pixel" else 2, channels, 6, 6)
+    if case == "one_pixel":
+        x = x[:, :, :1, :1]  # torch's own error: one value per channel
+    if case == "float64":
+        reference.double(), fast.double()
+        x = x.double()
     if case != "contiguous":
         x = x.contiguous(memory_format=torch.channels_last)
+    if case == "one_pixel":
+        with pytest.raises(ValueError, match="more than 1 value per channel"):
+            fast(x)
+        return
     y = fast(x)
     assert torch.equal(reference(x), y)
     assert type(y.grad_fn).__name__ != "_WideBatchNormBackward"

@@ -807,7 +807,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--bf16",
         action="store_true",
         help="--convergence under bf16 autocast (SNR loss only; results/bench.json's "
-        "convergence_bf16, or convergence_bf16_<hyperparameters> with --lr/--batch-size)",
+        "convergence_bf16, or convergence_bf16_<settings> with --lr/--batch-size/--grid-crop)",
     )
     bench.add_argument(
         "--seeds",

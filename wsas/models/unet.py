@@ -46,12 +46,11 @@ class UNetConfig:
         return asdict(self)
 
     def grid_samples(self, samples: int) -> int:
-        """The longest length <= ``samples`` (at least one grid's worth) whose centred STFT has a
-        multiple of ``2 ** levels`` frames (``1 + S // hop``), so the U-Net pads nothing in time.
-        """
-        m = 2**self.levels
-        frames = max((1 + samples // self.hop) // m * m, m)
-        return min(samples, frames * self.hop - 1)
+        """The longest length <= ``samples`` whose centred STFT has a multiple of ``2 ** levels``
+        frames (``1 + S // hop``), so the U-Net pads nothing in time; ``samples`` itself when
+        it is shorter than one such multiple."""
+        frames = (1 + samples // self.hop) // 2**self.levels * 2**self.levels
+        return min(samples, frames * self.hop - 1) if frames else samples
 
 
 def _conv(c_in: int, c_out: int) -> nn.Conv2d:
