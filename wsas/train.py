@@ -204,14 +204,17 @@ class Trainer:
     def _grid_crop(self, batch: MixtureBatch | CaptionedBatch) -> MixtureBatch | CaptionedBatch:
         """With ``TrainConfig.grid_crop``, one random window of the batch (the same for all its
         examples) whose frames fill the U-Net's grid; otherwise the batch itself."""
-        length = batch.mixtures.shape[-1]
-        crop = self.model.config.grid_samples(length) if self.cfg.grid_crop else length
+        if not self.cfg.grid_crop:
+            return batch
+        captioned = isinstance(batch, CaptionedBatch)
+        waves = batch.mixtures if captioned else batch.sources  # (B, G, S) or (B, G, N, S)
+        length = waves.shape[-1]
+        crop = self.model.config.grid_samples(length)
         if crop == length:
             return batch
         start = int(self.rng.integers(0, length - crop + 1))
-        if isinstance(batch, CaptionedBatch):
-            return replace(batch, mixtures=batch.mixtures[..., start : start + crop].contiguous())
-        return replace(batch, sources=batch.sources[..., start : start + crop].contiguous())
+        window = waves[..., start : start + crop].contiguous()
+        return replace(batch, **{"mixtures" if captioned else "sources": window})
 
     def clauses(self, caption: str) -> list[str]:
         """The parsed clauses of a caption (cached: captions repeat across steps)."""

@@ -2,16 +2,17 @@
 
 PyTorch's CPU batch norm for channels-last input vectorises over the channel axis, so at the
 U-Net's full resolution (8 channels) one forward + backward of ``(16, 8, 256, 144)`` costs
-~20 ms on the project's 2-core machine, bf16 or fp32: three such layers are about a sixth of a
-tiny supervised step. Channels-last memory is a ``(pixels, C)`` matrix; viewed ``k`` pixels per
+~20 ms on the project's 2-core machine, bf16 or fp32: its three such layers are about a fifth
+of a tiny supervised step. Channels-last memory is a ``(pixels, C)`` matrix; viewed ``k`` pixels per
 row, ``(pixels / k, k * C)`` with ``k * C`` up to 64, the statistics are column sums and the
-normalisation a row-broadcast ``addcmul``, all vectorised: 7-12 ms for the same layer.
+normalisation a row-broadcast ``addcmul``, all vectorised: 7-8 ms for the same layer in bf16,
+11-16 ms in fp32.
 
 It is :class:`torch.nn.BatchNorm2d` in training mode, running statistics included: in float32
 within 1e-4 of torch's results (tests/test_norm.py). Under bf16 autocast it computes in the
 input's precision where torch computes in float32, so its error is larger than torch's own:
 within 2.5x of it for the output and input gradient, and 1 % for the weight and bias gradients
-(which torch computes exactly), for maps whose mean is within 2 standard deviations of zero
+(which torch sums in float32), for maps whose mean is within 2 standard deviations of zero
 (the U-Net's 8-channel maps: at most 1.2 over tiny's first 150 steps); it grows with the mean
 (6-9x torch's error at 10 deviations).
 Anything else (wider layers, other layouts or dtypes, eval mode, CUDA) takes PyTorch's kernel.
