@@ -30,6 +30,28 @@ def test_gradient_reaches_waveform_but_not_weights(clap):
     assert all(p.grad is None and not p.requires_grad for p in clap.parameters())
 
 
+def test_the_critic_in_bf16_sends_nearly_the_float32_gradient(clap, smoke_corpus):
+    """What TrainConfig.critic_bf16 relies on: under bf16 autocast (the tower in bf16, the log-mel
+    in float32) the similarity loss's gradient into the clips keeps its direction."""
+    import torch.nn.functional as F
+
+    clips = load_embedded(smoke_corpus, "train")
+    waves = torch.stack([torch.as_tensor(w[:8000]) for w in clips.waves[:16]]).float()
+    texts = clap.embed_text([p[0] for p in clips.phrasings[:16]])
+    grads = []
+    for bf16 in (False, True):
+        wave = waves.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            assert clap.log_mel(wave, 8000).dtype == torch.float32
+            audio = clap.embed_audio(wave, 8000)
+        assert audio.dtype == (torch.bfloat16 if bf16 else torch.float32)
+        logits = clap.logit_scale * audio.float() @ texts.T
+        F.cross_entropy(logits, torch.arange(len(texts))).backward()
+        grads.append(wave.grad.flatten())
+    cosine = F.cosine_similarity(*grads, dim=0)
+    assert 0.999 < cosine < 1 - 1e-7, cosine  # rounded, and the same direction within 0.1 %
+
+
 def test_resamples_other_rates(clap):
     a = clap.embed_audio(torch.randn(1, 16000) * 0.1, 16000)
     assert a.shape == (1, clap.embed_dim)

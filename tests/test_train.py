@@ -505,6 +505,36 @@ def test_clap_seconds_crops_what_the_critic_hears(smoke_corpus, smoke_clap, tmp_
         make(smoke_corpus, smoke_clap, tmp_path / "short", clap_seconds=1e-5)
 
 
+@pytest.mark.parametrize(
+    "critic_bf16, bf16, native, heard_in",
+    [
+        (None, None, True, torch.bfloat16),  # the default where bf16 is native (avx512_bf16)
+        (None, None, False, torch.float32),  # ... and where it is emulated
+        (None, True, False, torch.bfloat16),  # the whole forward pass in bf16 asked for
+        (False, None, True, torch.float32),  # --fp32-critic
+        (False, True, True, torch.float32),
+        (True, None, False, torch.bfloat16),
+    ],
+)
+def test_the_critic_hears_in_bf16_where_asked_or_native(
+    critic_bf16, bf16, native, heard_in, smoke_corpus, smoke_clap, tmp_path, monkeypatch
+):
+    import wsas.train
+
+    monkeypatch.setattr(wsas.train, "native_bf16", lambda device: native)
+    trainer = make(smoke_corpus, smoke_clap, tmp_path, critic_bf16=critic_bf16, bf16=bf16)
+    heard = []
+    first_conv = trainer.clap.audio_tower[0][0]
+    first_conv.register_forward_hook(lambda module, args, out: heard.append(out.dtype))
+    with trainer.autocast():
+        loss = trainer.losses()["total"]
+    loss.backward()
+    assert heard == [heard_in] and torch.isfinite(loss)
+    assert all(p.grad is None for p in trainer.clap.parameters())  # the critic stays frozen
+    with pytest.raises(WsasError, match="--fp32-critic: --mode pit has no clause estimates"):
+        TrainConfig("pit", critic_bf16=False)
+
+
 @pytest.mark.parametrize("mode", ["weak", "semi"])
 def test_a_clause_level_target_trains_and_weak_logs_it(mode, smoke_corpus, smoke_clap, tmp_path):
     for target in ("floor", "energy"):

@@ -192,6 +192,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         clause_level_weight=args.clause_level_weight,
         clause_floor_db=args.clause_floor,
         bf16=args.bf16 or None,
+        critic_bf16=False if args.fp32_critic else None,
         grid_crop=args.grid_crop or None,
     )
     if not (args.data or args.recordings):
@@ -687,6 +688,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="bf16 autocast on CPU too (always on CUDA): a step 1.2-1.8x faster on a CPU with "
         "bf16 instructions (avx512_bf16, AMX; wsas bench), slower on one without",
+    )
+    train.add_argument(
+        "--fp32-critic",
+        action="store_true",
+        help="weak/semi: the critic hears clause estimates in float32 (default: bf16 where the "
+        "device computes it natively, e.g. avx512_bf16: the late weak step ~1.3x faster)",
     )
     train.add_argument(
         "--grid-crop",

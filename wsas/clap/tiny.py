@@ -20,6 +20,7 @@ from wsas.audio import resample
 from wsas.checkpoint import load_checkpoint, save_checkpoint
 from wsas.clap.base import Clap, TextCache
 from wsas.errors import CheckpointError, WsasError, first_line
+from wsas.models.norm import GroupNorm
 
 DEFAULTS = {
     "sample_rate": 8000,
@@ -73,10 +74,10 @@ def sentence_encoder():
 def _block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, padding=1),
-        nn.GroupNorm(8, c_out),
+        GroupNorm(8, c_out),
         nn.GELU(),
         nn.Conv2d(c_out, c_out, 3, padding=1),
-        nn.GroupNorm(8, c_out),
+        GroupNorm(8, c_out),
         nn.GELU(),
         nn.AvgPool2d(2),
     )
@@ -127,15 +128,17 @@ class TinyClap(Clap):
         """``(B, S)`` at ``sr`` Hz -> level-normalised log-mel ``(B, 1, n_mels, frames)``.
 
         Clips too short for the audio tower (one frame per halving of its ``len(channels)``
-        blocks, e.g. 0.24 s at 8 kHz) are zero-padded to that length.
+        blocks, e.g. 0.24 s at 8 kHz) are zero-padded to that length. Computed in float32 under
+        autocast too (a log of bf16 mel powers would be coarse; the tower may run in bf16).
         """
-        wave = resample(wave, sr, self.sample_rate)
-        c = self.config
-        shortest = max(c["n_fft"], (2 ** len(c["channels"]) - 1) * c["hop"])
-        if wave.shape[-1] < shortest:
-            wave = F.pad(wave, (0, shortest - wave.shape[-1]))
-        logmel = torch.log(self.mel(wave) + 1e-6)
-        logmel = (logmel - logmel.mean(dim=(-2, -1), keepdim=True)).unsqueeze(1)
+        with torch.autocast(wave.device.type, enabled=False):
+            wave = resample(wave.float(), sr, self.sample_rate)
+            c = self.config
+            shortest = max(c["n_fft"], (2 ** len(c["channels"]) - 1) * c["hop"])
+            if wave.shape[-1] < shortest:
+                wave = F.pad(wave, (0, shortest - wave.shape[-1]))
+            logmel = torch.log(self.mel(wave) + 1e-6)
+            logmel = (logmel - logmel.mean(dim=(-2, -1), keepdim=True)).unsqueeze(1)
         return logmel.contiguous(memory_format=torch.channels_last)
 
     def embed_audio(self, wave: torch.Tensor, sr: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Batch normalisation that stays fast on CPU for narrow channels-last feature maps.
+"""Batch and group normalisation that stay fast on CPU for channels-last feature maps.
 
 PyTorch's CPU batch norm for channels-last input vectorises over the channel axis, so at the
 U-Net's full resolution (8 channels) one forward + backward of ``(16, 8, 256, 144)`` costs
@@ -16,6 +16,13 @@ within 2.5x of it for the output and input gradient, and 1 % for the weight and 
 (the U-Net's 8-channel maps: at most 1.2 over tiny's first 150 steps); it grows with the mean
 (6-9x torch's error at 10 deviations).
 Anything else (wider layers, other layouts or dtypes, eval mode, CUDA) takes PyTorch's kernel.
+
+:class:`GroupNorm` keeps PyTorch's forward but replaces its CPU backward for channels-last
+bfloat16 maps (TinyCLAP's critic under autocast), which is about twice as slow as its float32
+one. The same wide-row sums, per sample, make forward + backward of ``(64, 32, 64, 129)`` 54
+against 96 ms and of ``(64, 64, 32, 64)`` 9 against 19-23 ms (at 128 channels torch's is faster).
+Its input gradient is within 1.7x of torch's own bf16 error (0.28 % against 0.17 % of the exact
+one), the weight and bias gradients within 0.3 % (torch's: float32-exact).
 """
 
 from __future__ import annotations
@@ -25,26 +32,29 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 NARROW = 8  # channels up to which the wide-row path is faster (16 and 64 channels: slower)
+GROUP_NARROW = 64  # group norm: the wide-row backward is faster up to 64 channels, not at 128
 _ROW = 64  # elements per wide row, at most
 _CHUNK = 32  # a reduced-precision input is summed in chunks of rows, then in float32 (no copy)
 
 
-def _wide_rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Channels-last ``(N, C, H, W)`` -> its memory as rows ``(N * H * W / k, k * C)``, ``k`` the
-    largest power of two with ``k * C <= 64`` that divides the pixels; and ``k``."""
+def _wide_rows(x: torch.Tensor, per_sample: bool = False) -> tuple[torch.Tensor, int]:
+    """Channels-last ``(N, C, H, W)`` -> its memory as rows ``(N * H * W / k, k * C)``, ``k`` =
+    ``64 // C`` halved until it divides the pixels (of each sample, with ``per_sample``: no row
+    then spans two samples); and ``k``."""
     c = x.shape[1]
     pixels = x.permute(0, 2, 3, 1).view(-1, c)
     k = max(1, _ROW // c)
-    while pixels.shape[0] % k:
+    while (x.shape[2] * x.shape[3] if per_sample else pixels.shape[0]) % k:
         k //= 2
     return pixels.view(-1, k * c), k
 
 
 def _channel_sums(rows: torch.Tensor, k: int) -> torch.Tensor:
-    """Float32 per-channel sums ``(C,)`` of wide ``rows (R, k * C)``."""
-    if rows.dtype != torch.float32 and rows.shape[0] % _CHUNK == 0:
-        rows = rows.view(-1, _CHUNK, rows.shape[1]).sum(1)  # partial sums, float accumulation
-    return rows.sum(0, dtype=torch.float32).view(k, -1).sum(0)
+    """Float32 per-channel sums ``(..., C)`` of wide ``rows (..., R, k * C)`` (over ``R``)."""
+    if rows.dtype != torch.float32 and rows.shape[-2] % _CHUNK == 0:
+        chunks = rows.view(*rows.shape[:-2], -1, _CHUNK, rows.shape[-1])
+        rows = chunks.sum(-2)  # partial sums, float accumulation
+    return rows.sum(-2, dtype=torch.float32).view(*rows.shape[:-2], k, -1).sum(-2)
 
 
 def _per_row(v: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
@@ -121,3 +131,83 @@ class BatchNorm2d(nn.BatchNorm2d):
             self.running_var.lerp_(var * count / (count - 1), self.momentum)
             self.num_batches_tracked.add_(1)
         return y
+
+
+class _GroupNormWideBackward(torch.autograd.Function):
+    """Group norm of channels-last ``x`` (N, C, H, W): PyTorch's forward; a backward from
+    per-sample channel sums over wide rows ``(N, H * W / k, k * C)``."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, groups, eps):
+        n, c, h, w = x.shape
+        y, mean, rstd = torch.ops.aten.native_group_norm(x, weight, bias, n, c, h * w, groups, eps)
+        ctx.save_for_backward(x, weight, mean, rstd)
+        ctx.groups = groups
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y):
+        x, weight, mean, rstd = ctx.saved_tensors
+        n, c = x.shape[:2]
+        groups = ctx.groups
+        count = x.numel() // (n * groups)  # elements of one group of one sample
+
+        def per_channel(v):  # (N, G) or (N, G, 1) -> (N, C)
+            return v.reshape(n, groups, 1).expand(n, groups, c // groups).reshape(n, c)
+
+        def per_row(v):  # (N, C) -> (N, 1, k * C) in the input's precision
+            return v.repeat(1, k).view(n, 1, -1).to(x.dtype)
+
+        grad_y = grad_y.contiguous(memory_format=torch.channels_last)
+        rows, k = _wide_rows(x, per_sample=True)
+        rows = rows.view(n, -1, rows.shape[-1])  # (N, H * W / k, k * C)
+        grad_rows = _wide_rows(grad_y, per_sample=True)[0].view(rows.shape)
+        # x centred on its group's mean as rounded to x's precision (exact for nearby values),
+        # so the products below do not cancel at large means; ``shift`` is what rounding moved
+        mean, rstd = per_channel(mean.float()), per_channel(rstd.float())
+        mean_rows = per_row(mean)
+        centred = rows - mean_rows
+        shift = mean_rows[:, 0, :c].float() - mean
+        sum_g = _channel_sums(grad_rows, k)  # (N, C)
+        sum_g_xhat = (_channel_sums(grad_rows * centred, k) + shift * sum_g) * rstd
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            # dx = rstd (w g - mean(w g) - xhat mean(w g xhat)) over each group, as
+            # g * a + centred * b + offset per sample and channel
+            def group_mean(v):
+                return per_channel((weight * v).view(n, groups, -1).sum(-1) / count)
+
+            a = rstd * weight
+            b = -rstd * rstd * group_mean(sum_g_xhat)
+            offset = -rstd * group_mean(sum_g) + b * shift
+            grad_x = torch.empty_like(grad_y)
+            grad_x_rows = _wide_rows(grad_x, per_sample=True)[0].view(rows.shape)
+            torch.addcmul(per_row(offset), grad_rows, per_row(a), out=grad_x_rows)
+            grad_x_rows.addcmul_(centred, per_row(b))
+        if ctx.needs_input_grad[1]:
+            grad_weight = sum_g_xhat.sum(0)
+        if ctx.needs_input_grad[2]:
+            grad_bias = sum_g.sum(0)
+        return grad_x, grad_weight, grad_bias, None, None
+
+
+class GroupNorm(nn.GroupNorm):
+    """:class:`torch.nn.GroupNorm` (same parameters and checkpoints) whose backward for
+    channels-last bfloat16 maps on CPU (float32 parameters) uses the wide-row sums above."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        wide = (
+            torch.is_grad_enabled()
+            and x.requires_grad
+            and x.dim() == 4
+            and x.device.type == "cpu"
+            and x.dtype == torch.bfloat16
+            and x.shape[1] <= GROUP_NARROW
+            and self.affine
+            and self.weight.dtype == torch.float32
+            and x.is_contiguous(memory_format=torch.channels_last)
+        )
+        if not wide:
+            return super().forward(x)
+        return _GroupNormWideBackward.apply(x, self.weight, self.bias, self.num_groups, self.eps)
