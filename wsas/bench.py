@@ -629,6 +629,8 @@ def before_after(
         ("weak", "late", {}),
         ("weak", "deep", {}),
         ("supervised", "late", {}),
+        ("weak", "late", {"critic_bf16": False}),
+        ("weak", "deep", {"critic_bf16": False}),
         ("weak", "late", {"clap_seconds": 1.024}),
         ("weak", "late", {"critic": "lean"}),
         ("weak", "deep", {"critic": "lean"}),
