@@ -506,23 +506,25 @@ def test_clap_seconds_crops_what_the_critic_hears(smoke_corpus, smoke_clap, tmp_
 
 
 @pytest.mark.parametrize(
-    "critic_bf16, bf16, native, heard_in",
+    "critic_bf16, bf16, native, bf16_audio, heard_in",
     [
-        (None, None, True, torch.bfloat16),  # the default where bf16 is native (avx512_bf16)
-        (None, None, False, torch.float32),  # ... and where it is emulated
-        (None, True, False, torch.bfloat16),  # the whole forward pass in bf16 asked for
-        (False, None, True, torch.float32),  # --fp32-critic
-        (False, True, True, torch.float32),
-        (True, None, False, torch.bfloat16),
+        (None, None, True, True, torch.bfloat16),  # the default where bf16 is native
+        (None, None, False, True, torch.float32),  # ... and where it is emulated
+        (None, None, True, False, torch.float32),  # a critic not checked in bf16 (LAION)
+        (None, True, False, True, torch.bfloat16),  # the whole forward pass in bf16 asked for
+        (False, None, True, True, torch.float32),  # --fp32-critic
+        (False, True, True, True, torch.float32),
+        (True, None, False, False, torch.bfloat16),
     ],
 )
 def test_the_critic_hears_in_bf16_where_asked_or_native(
-    critic_bf16, bf16, native, heard_in, smoke_corpus, smoke_clap, tmp_path, monkeypatch
+    critic_bf16, bf16, native, bf16_audio, heard_in, smoke_corpus, smoke_clap, tmp_path, monkeypatch
 ):
     import wsas.train
 
     monkeypatch.setattr(wsas.train, "native_bf16", lambda device: native)
     trainer = make(smoke_corpus, smoke_clap, tmp_path, critic_bf16=critic_bf16, bf16=bf16)
+    trainer.clap.bf16_audio = bf16_audio
     heard = []
     first_conv = trainer.clap.audio_tower[0][0]
     first_conv.register_forward_hook(lambda module, args, out: heard.append(out.dtype))
@@ -530,6 +532,12 @@ def test_the_critic_hears_in_bf16_where_asked_or_native(
         loss = trainer.losses()["total"]
     loss.backward()
     assert heard == [heard_in] and torch.isfinite(loss)
+    assert trainer.critic_in_bf16 == (heard_in == torch.bfloat16)
+    if critic_bf16 is None and bf16 is None and bf16_audio:  # a run records what it resolved
+        trainer.cfg.steps = 1
+        trainer.run(progress=False)
+        recorded = json.loads((tmp_path / "train.json").read_text())
+        assert recorded["critic_bf16"] is native and recorded["config"]["critic_bf16"] is None
     assert all(p.grad is None for p in trainer.clap.parameters())  # the critic stays frozen
     with pytest.raises(WsasError, match="--fp32-critic: --mode pit has no clause estimates"):
         TrainConfig("pit", critic_bf16=False)

@@ -66,10 +66,11 @@ class TrainConfig:
     # None on CUDA only; True on CPU too (a step 1.2-1.8x faster where the CPU has bf16
     # instructions, e.g. avx512_bf16: wsas bench), False never
     bf16: bool | None = None
-    # weak / semi: the frozen critic hears clause estimates in bf16 autocast (its log-mel front
-    # end in float32): None where the forward passes run in bf16 or the device computes bf16
-    # natively (wsas.info.native_bf16), True always, False never (float32: the committed grids).
-    # Its gradient into the separator is within 0.1 % (cosine) of float32's (tests/test_clap.py)
+    # weak / semi: the frozen critic hears clause estimates in bf16 autocast (TinyCLAP's log-mel
+    # front end stays float32): None where the forward passes run in bf16, or for TinyCLAP where
+    # the device computes bf16 natively (wsas.info.native_bf16); True always; False never
+    # (float32: the committed grids). Its gradient into the clause estimates keeps its direction
+    # within a cosine of 0.999 (tests/test_clap.py)
     critic_bf16: bool | None = None
     # train on random crops whose STFT frames fill the U-Net's grid (UNetConfig.grid_samples), so
     # no step computes padding: tiny's 16384-sample clips (129 frames, padded to 144) train on

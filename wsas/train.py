@@ -182,14 +182,19 @@ class Trainer:
     def _bf16(self) -> bool:
         return self.device.type == "cuda" if self.cfg.bf16 is None else self.cfg.bf16
 
+    @property
+    def critic_in_bf16(self) -> bool:
+        """Whether the frozen critic hears clause estimates in bf16 (weak, semi):
+        ``TrainConfig.critic_bf16``, or where None, where the forward passes run in bf16 or,
+        for a critic whose front end stays float32 (``Clap.bf16_audio``: TinyCLAP), the device
+        computes bf16 natively (``train.json`` records it)."""
+        if self.cfg.critic_bf16 is not None:
+            return self.cfg.critic_bf16
+        return self._bf16() or (self.clap.bf16_audio and native_bf16(self.device))
+
     def critic_autocast(self) -> torch.autocast:
-        """The context in which the frozen critic hears clause estimates: bf16 autocast where
-        ``TrainConfig.critic_bf16`` asks for it (None: where the forward passes run in bf16 or
-        the device computes bf16 natively)."""
-        bf16 = self.cfg.critic_bf16
-        if bf16 is None:
-            bf16 = self._bf16() or native_bf16(self.device)
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
+        """The context in which the frozen critic hears clause estimates."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.critic_in_bf16)
 
     # ---- what the regimes read (wsas.regimes.Context) -------------------------------------------
     def slots(self, batch: int) -> torch.Tensor:
@@ -440,6 +445,11 @@ class Trainer:
             "world_size": self.world,
         }
         if main:
-            summary = {"config": asdict(self.cfg), "final": record, "history": self.history}
+            summary = {
+                "config": asdict(self.cfg),
+                "critic_bf16": self.critic_in_bf16,
+                "final": record,
+                "history": self.history,
+            }
             write_text(self.out / "train.json", json.dumps(summary, indent=2))
         return record

@@ -42,6 +42,9 @@ class Clap(nn.Module):
     sample_rate: int  # Hz of the audio tower
     embed_dim: int
     checkpoint: str | None = None  # the file it was loaded from
+    # embed_audio keeps its front end in float32 under autocast (verified for the backend), so
+    # training may run its tower in bf16 on a CPU with bf16 instructions (TrainConfig.critic_bf16)
+    bf16_audio: bool = False
 
     @classmethod
     def load(cls, checkpoint: str | os.PathLike | None, device: str | torch.device = "cpu") -> Clap:

@@ -87,6 +87,7 @@ class TinyClap(Clap):
     """Log-mel CNN audio tower + frozen MiniLM text tower with a learned projection."""
 
     backend, weights_travel = "tiny", True  # ~1 MB: travels inside separator bundles
+    bf16_audio = True  # log_mel in float32 (tests/test_clap.py: the bf16 gradient's direction)
     sentence_dim = 384  # all-MiniLM-L6-v2
 
     def __init__(self, config: dict | None = None):
