@@ -119,7 +119,8 @@ class Trainer:
     ``val`` the clean clips whose fixed pairs validate the model (None: no validation).
     ``compile``: run the U-Net through ``torch.compile`` (the first step compiles it, tens of
     seconds; on CPU it needs a C++ compiler); the function trained is the same. On 2 CPU cores
-    (``wsas bench``) the deep weak step gains 1.31x, the warm deep separator pass 1.08x.
+    (``wsas bench``) the warm deep separator pass gains 1.08x, the deep weak step 1.31x with a
+    float32 critic and nothing measurable with the bf16 one (``TrainConfig.critic_bf16``).
     ``config.bf16`` decides bf16 autocast of the forward passes (:meth:`autocast`).
     """
 
