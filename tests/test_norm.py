@@ -149,28 +149,34 @@ def _relative(error: torch.Tensor, exact: torch.Tensor) -> float:
 
 
 # the accuracy wsas/models/norm.py documents for bf16 channels-last maps: the forward is torch's;
-# the input gradient within 2x torch's own error, the parameter gradients (torch: float32-exact)
-# within 0.5 %, at small and large means. 32 channels on 32 x 16 pixels: rows of 2 pixels in
-# chunks; 7 x 5 (odd): rows of one pixel; 6 channels in 3 groups: rows of 5 pixels (60 elements);
-# 64 channels: the widest taken.
+# the input gradient within 2x torch's own error (10x for a gradient that follows the output,
+# whose terms cancel: measured 4-8x), the parameter gradients (torch: float32-exact) within
+# 0.5 %, at small and large means. 32 channels on 32 x 16 pixels: rows of 2 pixels in chunks;
+# 7 x 5 (odd): rows of one pixel; 6 channels in 3 groups: rows of 5 pixels (30 elements); 64
+# channels: the widest taken. The gradient that follows the output gives the backward's xhat
+# term its weight, and with it the correction for the rounded group means (without it: 20-45x
+# torch's error at a mean of 10 deviations).
 @pytest.mark.parametrize("deviations", [0.67, 10.0])
 @pytest.mark.parametrize(
-    "groups,shape,grad_layout",
+    "groups,shape,grad_layout,follows_output",
     [
-        (8, (4, 32, 32, 16), torch.channels_last),
-        (8, (3, 32, 7, 5), torch.channels_last),
-        (3, (2, 6, 5, 7), torch.channels_last),
-        (8, (2, 64, 8, 8), torch.channels_last),
-        (8, (4, 32, 32, 16), torch.contiguous_format),
+        (8, (4, 32, 32, 16), torch.channels_last, False),
+        (8, (4, 32, 32, 16), torch.channels_last, True),
+        (8, (3, 32, 7, 5), torch.channels_last, False),
+        (3, (2, 6, 5, 7), torch.channels_last, True),
+        (8, (2, 64, 8, 8), torch.channels_last, False),
+        (8, (4, 32, 32, 16), torch.contiguous_format, False),
     ],
 )
 def test_group_norm_backward_is_as_close_to_float64_as_torch_is(
-    groups, shape, grad_layout, deviations
+    groups, shape, grad_layout, follows_output, deviations
 ):
     reference, fast = _group_pair(groups, shape[1])
-    x = (torch.randn(shape) + deviations).contiguous(memory_format=torch.channels_last)
-    x, grad = x.bfloat16(), torch.randn(shape).contiguous(memory_format=grad_layout).bfloat16()
-    exact = _run(torch.nn.GroupNorm(groups, shape[1]).double(), x.double(), grad.double())
+    x = (torch.randn(shape) + deviations).contiguous(memory_format=torch.channels_last).bfloat16()
+    grad = torch.randn(shape)
+    if follows_output:
+        grad = 0.2 * grad + reference(x.float()).detach()
+    grad = grad.contiguous(memory_format=grad_layout).bfloat16()
     reference_double = torch.nn.GroupNorm(groups, shape[1]).double()
     reference_double.load_state_dict(reference.state_dict())
     exact = _run(reference_double, x.double(), grad.double())
@@ -179,7 +185,8 @@ def test_group_norm_backward_is_as_close_to_float64_as_torch_is(
     assert torch.equal(wide_run[0], torch_run[0])  # torch's own forward
     assert wide_run[1].dtype == torch.bfloat16
     assert wide_run[1].is_contiguous(memory_format=torch.channels_last)
-    assert _relative(wide_run[1], exact[1]) <= 2 * _relative(torch_run[1], exact[1])
+    bound = 10 if follows_output else 2
+    assert _relative(wide_run[1], exact[1]) <= bound * _relative(torch_run[1], exact[1])
     for i in (2, 3):  # weight and bias
         assert _relative(wide_run[i], exact[i]) <= 0.005
 
@@ -188,25 +195,27 @@ def test_group_norm_of_a_frozen_critic_computes_the_input_gradient_only():
     reference, fast = _group_pair(8, 32)
     for norm in (reference, fast):
         norm.requires_grad_(False)
-    x = torch.randn(2, 32, 8, 8).contiguous(memory_format=torch.channels_last).bfloat16()
-    grads = [_run_input(norm, x) for norm in (reference, fast)]
-    assert fast.weight.grad is None
+    x = (torch.randn(2, 32, 8, 8) + 10).contiguous(memory_format=torch.channels_last).bfloat16()
+    grads = []
+    for norm in (reference, fast):
+        xi = x.detach().requires_grad_()
+        y = norm(xi)
+        y.square().sum().backward()
+        grads.append(xi.grad)
+    assert type(y.grad_fn).__name__ == "_GroupNormWideBackwardBackward"
+    assert fast.weight.grad is None and fast.bias.grad is None
     assert _relative(grads[1], grads[0].double()) < 0.01
 
 
-def _run_input(norm, x):
-    x = x.detach().requires_grad_()
-    norm(x).square().sum().backward()
-    return x.grad
-
-
-@pytest.mark.parametrize("case", ["float32", "contiguous", "wide", "no_grad", "no_affine"])
+@pytest.mark.parametrize(
+    "case", ["float32", "contiguous", "128_channels", "no_grad", "no_affine", "empty"]
+)
 def test_other_group_norms_take_torchs_kernel(case):
-    channels = 128 if case == "wide" else 32
+    channels = 128 if case == "128_channels" else 32
     reference, fast = _group_pair(8, channels)
     if case == "no_affine":
         reference, fast = torch.nn.GroupNorm(8, 32, affine=False), GroupNorm(8, 32, affine=False)
-    x = torch.randn(2, channels, 6, 6)
+    x = torch.randn(0 if case == "empty" else 2, channels, 6, 6)
     if case != "contiguous":
         x = x.contiguous(memory_format=torch.channels_last)
     if case != "float32":

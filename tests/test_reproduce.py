@@ -411,10 +411,11 @@ def test_sweeps_choose_on_validation_not_on_test():
 
 
 def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_it(
-    smoke_corpus, smoke_clap, tmp_path
+    smoke_corpus, smoke_clap, tmp_path, monkeypatch
 ):
     import shutil
 
+    import wsas.train
     from wsas.checkpoint import read_config
     from wsas.clap import load_clap
     from wsas.reproduce import _is_size, critic_checkpoint, prepare, run_cell
@@ -456,8 +457,11 @@ def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_i
     assert torch.equal(*queries)
     (cell, _) = [c for c in grid(preset) if c.critic]
     assert cell.name == "weak-x2-late-leanclap-s0"
+    monkeypatch.setattr(wsas.train, "native_bf16", lambda device: True)
     run_cell(cell, preset, corpus, full, tmp_path / "runs", progress=False, steps=1)
     (run,) = (tmp_path / "runs").glob("weak-x2-late-leanclap-s0*/checkpoint.safetensors")
+    # a grid's critic hears in float32, as the committed cells' did, even where bf16 is native
+    assert read_config(run)["critic_bf16"] is False
     trained = read_config(run)["clap"]
     assert trained["checkpoint"] == str(lean) and trained["config"]["n_mels"] == 32
     # a grid whose critic is lean: a full grid critic left by an older grid is pretrained again

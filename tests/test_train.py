@@ -503,6 +503,34 @@ def test_clap_seconds_crops_what_the_critic_hears(smoke_corpus, smoke_clap, tmp_
         TrainConfig("pit", clap_seconds=1.0)  # nothing for a critic to hear
     with pytest.raises(WsasError, match="shorter than one sample at 8000 Hz"):
         make(smoke_corpus, smoke_clap, tmp_path / "short", clap_seconds=1e-5)
+    with pytest.raises(WsasError, match="--fp32-critic: --mode pit has no clause estimates"):
+        TrainConfig("pit", critic_bf16=False)
+
+
+def test_a_run_resumes_only_with_the_critic_precision_it_began_with(
+    smoke_corpus, smoke_clap, tmp_path, monkeypatch
+):
+    import wsas.train
+
+    monkeypatch.setattr(wsas.train, "native_bf16", lambda device: True)
+    make(smoke_corpus, smoke_clap, tmp_path, steps=2).run(progress=False)  # critic in bf16
+    assert read_config(tmp_path / "checkpoint.safetensors")["critic_bf16"] is True
+    fp32 = make(smoke_corpus, smoke_clap, tmp_path, steps=2, critic_bf16=False)
+    with pytest.raises(CheckpointError, match=r"\(the critic's precision \(--fp32-critic\) differ"):
+        fp32.run(resume=True, progress=False)
+    asked = make(smoke_corpus, smoke_clap, tmp_path, steps=2, critic_bf16=True)
+    assert asked.run(resume=True, progress=False)["step"] == 2  # as resolved, not as asked
+    # a run begun where bf16 is emulated (the critic in float32) resumes with --fp32-critic
+    monkeypatch.setattr(wsas.train, "native_bf16", lambda device: False)
+    make(smoke_corpus, smoke_clap, tmp_path / "old", steps=2).run(progress=False)
+    monkeypatch.setattr(wsas.train, "native_bf16", lambda device: True)
+    with pytest.raises(CheckpointError, match="the critic's precision"):
+        make(smoke_corpus, smoke_clap, tmp_path / "old", steps=2).run(resume=True, progress=False)
+    resumed = make(smoke_corpus, smoke_clap, tmp_path / "old", steps=2, critic_bf16=False)
+    assert resumed.run(resume=True, progress=False)["step"] == 2
+    # a supervised run has no critic to hear in bf16: nothing to keep
+    supervised = make(smoke_corpus, smoke_clap, tmp_path / "sup", mode="supervised", steps=1)
+    assert supervised.critic_in_bf16 is False
 
 
 @pytest.mark.parametrize(
@@ -539,8 +567,6 @@ def test_the_critic_hears_in_bf16_where_asked_or_native(
         recorded = json.loads((tmp_path / "train.json").read_text())
         assert recorded["critic_bf16"] is native and recorded["config"]["critic_bf16"] is None
     assert all(p.grad is None for p in trainer.clap.parameters())  # the critic stays frozen
-    with pytest.raises(WsasError, match="--fp32-critic: --mode pit has no clause estimates"):
-        TrainConfig("pit", critic_bf16=False)
 
 
 @pytest.mark.parametrize("mode", ["weak", "semi"])

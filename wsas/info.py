@@ -22,10 +22,14 @@ def soundfont_path():
 
 
 def native_bf16(device: torch.device | str = "cpu") -> bool:
-    """Whether ``device`` computes bf16 in hardware: CUDA, or a CPU with AVX512-BF16 or AMX
-    (elsewhere bf16 is emulated, and slower than float32)."""
-    if torch.device(device).type == "cuda":
-        return True
+    """Whether ``device`` computes bf16 in hardware: a CUDA GPU that does (Ampere on), or a CPU
+    with AVX512-BF16 or AMX (elsewhere bf16 is emulated, and slower than float32); False for
+    other devices."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    if kind != "cpu":
+        return False
     cpu = torch.cpu
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private: may go away
     return any(getattr(cpu, name, lambda: False)() for name in checks)

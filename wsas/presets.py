@@ -24,6 +24,7 @@ from wsas.errors import WsasError
 from wsas.models.unet import UNetConfig
 
 CLAUSE_LEVELS = ("floor", "energy")  # TrainConfig.clause_level: magnitude targets for clauses
+CRITIC_MODES = ("weak", "semi")  # the regimes with clause estimates and a critic that hears them
 
 
 @dataclass
@@ -136,7 +137,7 @@ class TrainConfig:
             raise WsasError(
                 f"--clause-level must be {' or '.join(CLAUSE_LEVELS)}, got '{self.clause_level}'"
             )
-        if self.mode not in ("weak", "semi"):  # the regimes with clause estimates and a critic
+        if self.mode not in CRITIC_MODES:
             for flag, value in (
                 ("--clause-level", self.clause_level),
                 ("--clap-seconds", self.clap_seconds),

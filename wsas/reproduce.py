@@ -29,7 +29,7 @@ from wsas.data.synth import build_corpus, corpus_matches
 from wsas.errors import WsasError
 from wsas.evaluate import bounds as mixture_bounds
 from wsas.evaluate import class_templates, evaluate_run
-from wsas.presets import Preset, TrainConfig, get_preset
+from wsas.presets import CRITIC_MODES, Preset, TrainConfig, get_preset
 from wsas.report import (
     ablations,
     claims,
@@ -212,6 +212,8 @@ def train_cell(
         lambda_s=cell.lambda_s,
         clap_seconds=cell.clap_seconds,
         clause_level=cell.clause_level,
+        # the committed grids' critic heard in float32: a grid keeps it (as it keeps its critic)
+        critic_bf16=False if cell.mode in CRITIC_MODES else None,
     )
     clap_ckpt = critic_checkpoint(clap_ckpt, cell.critic)
     run = runs / replace(cell, steps=None if steps == preset.train_steps else steps).name

@@ -47,7 +47,7 @@ from wsas.errors import CheckpointError, WsasError
 from wsas.info import native_bf16
 from wsas.models.queries import separate_pairs, slot_queries
 from wsas.models.separator import MaskSeparator
-from wsas.presets import TrainConfig
+from wsas.presets import CRITIC_MODES, TrainConfig
 from wsas.regimes import REGIMES, get_regime
 from wsas.results import write_text
 
@@ -185,10 +185,12 @@ class Trainer:
 
     @property
     def critic_in_bf16(self) -> bool:
-        """Whether the frozen critic hears clause estimates in bf16 (weak, semi):
-        ``TrainConfig.critic_bf16``, or where None, where the forward passes run in bf16 or,
-        for a critic whose front end stays float32 (``Clap.bf16_audio``: TinyCLAP), the device
-        computes bf16 natively (``train.json`` records it)."""
+        """Whether the frozen critic hears clause estimates in bf16 (weak, semi; False for the
+        other regimes): ``TrainConfig.critic_bf16``, or where None, where the forward passes run
+        in bf16 or, for a critic whose front end stays float32 (``Clap.bf16_audio``: TinyCLAP),
+        the device computes bf16 natively (``train.json`` and checkpoints record it)."""
+        if self.cfg.mode not in CRITIC_MODES:
+            return False
         if self.cfg.critic_bf16 is not None:
             return self.cfg.critic_bf16
         return self._bf16() or (self.clap.bf16_audio and native_bf16(self.device))
@@ -270,6 +272,7 @@ class Trainer:
             "history": self.history,
             "seconds": self.seconds,
             "ahead": self.ahead,
+            "critic_bf16": self.critic_in_bf16,  # resolved: resume keeps the critic's precision
             "numpy_rng": self.rng.bit_generator.state,
         }
         if best:
@@ -297,6 +300,8 @@ class Trainer:
         # a field added since the checkpoint was written counts as its default
         defaults = {k: v for k, v in asdict(TrainConfig(self.cfg.mode)).items() if k != "unet"}
         theirs = {**defaults, **(config.get("train") or {}), "unet": config.get("unet")}
+        for fields in (ours, theirs):  # compared below as resolved, not as asked (None: auto)
+            fields.pop("critic_bf16")
         changed = _differing(theirs, ours)
         if "unet" in changed:  # name the network's fields, not the whole dict
             changed.remove("unet")
@@ -305,6 +310,11 @@ class Trainer:
         ours_clap = getattr(self.clap, "config", None)
         if saved_clap is not None and ours_clap is not None:  # e.g. another TinyCLAP size
             changed += _differing(saved_clap, json.loads(json.dumps(ours_clap)), "clap.")
+        # the precision the critic heard in (checkpoints from before critic_bf16: that of the
+        # forward passes, whose setting must match anyway)
+        heard_bf16 = self._bf16() and self.cfg.mode in CRITIC_MODES
+        if config.get("critic_bf16", heard_bf16) != self.critic_in_bf16:
+            changed.append("the critic's precision (--fp32-critic)")
         if changed:
             raise CheckpointError(
                 f"{self.checkpoint_path}: made with a different configuration "
