@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import torch
+
 from wsas import __version__
 from wsas.cli import main
 
@@ -16,6 +18,16 @@ def test_info_reports_backends_and_soundfont(capsys):
     assert info["torch"] and "cpu" in info["devices"]
     assert set(info["clap_backends"]) == {"tiny", "laion"}
     assert info["soundfont"].endswith(".sf2")
+    # whether this CPU computes bf16 itself (what the critic's precision defaults on)
+    flags = (torch.cpu._is_avx512_bf16_supported(), torch.cpu._is_amx_tile_supported())
+    assert info["cpu_bf16"] is any(flags)
+
+
+def test_native_bf16_is_false_for_devices_it_cannot_ask():
+    from wsas.info import native_bf16
+
+    assert native_bf16("meta") is False and native_bf16("mps") is False
+    assert native_bf16("cuda") is False or torch.cuda.is_available()
 
 
 def test_unknown_command_exits_2_with_one_line(capsys):
