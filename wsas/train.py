@@ -181,6 +181,7 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._bf16())
 
     def _bf16(self) -> bool:
+        """Whether the forward passes run in bf16 (``TrainConfig.bf16``; None: on CUDA)."""
         return self.device.type == "cuda" if self.cfg.bf16 is None else self.cfg.bf16
 
     @property
