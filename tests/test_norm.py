@@ -4,15 +4,18 @@ import torch
 from wsas.models.norm import BatchNorm2d, GroupNorm
 
 
-def _pair(channels: int, seed: int = 0) -> tuple[torch.nn.BatchNorm2d, BatchNorm2d]:
-    torch.manual_seed(seed)
-    reference = torch.nn.BatchNorm2d(channels)
+def _matched(reference: torch.nn.Module, fast: torch.nn.Module) -> tuple:
+    """``reference`` with seeded non-trivial affine parameters, and ``fast`` loaded with them."""
+    torch.manual_seed(0)
     with torch.no_grad():
         reference.weight.uniform_(0.5, 1.5)
         reference.bias.uniform_(-0.5, 0.5)
-    fast = BatchNorm2d(channels)
     fast.load_state_dict(reference.state_dict())
     return reference, fast
+
+
+def _pair(channels: int) -> tuple[torch.nn.BatchNorm2d, BatchNorm2d]:
+    return _matched(torch.nn.BatchNorm2d(channels), BatchNorm2d(channels))
 
 
 def _run(norm, x, grad):
@@ -134,14 +137,7 @@ def test_checkpoints_are_those_of_torch_batch_norm():
 
 
 def _group_pair(groups: int, channels: int) -> tuple[torch.nn.GroupNorm, GroupNorm]:
-    torch.manual_seed(0)
-    reference = torch.nn.GroupNorm(groups, channels)
-    with torch.no_grad():
-        reference.weight.uniform_(0.5, 1.5)
-        reference.bias.uniform_(-0.5, 0.5)
-    fast = GroupNorm(groups, channels)
-    fast.load_state_dict(reference.state_dict())
-    return reference, fast
+    return _matched(torch.nn.GroupNorm(groups, channels), GroupNorm(groups, channels))
 
 
 def _relative(error: torch.Tensor, exact: torch.Tensor) -> float:

@@ -68,6 +68,16 @@ def _per_row(v: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
     return v.repeat(*[1] * (v.dim() - 1), k).to(dtype)
 
 
+def _grad_input(grad_y, grad_rows, a, x_rows, b, c, per_sample: bool = False) -> torch.Tensor:
+    """A norm's input gradient ``grad_rows * a + x_rows * b + c``, computed over wide rows (the
+    coefficients laid out along them) into a tensor shaped and laid out as ``grad_y``."""
+    grad_x = torch.empty_like(grad_y)
+    grad_x_rows = _wide_rows(grad_x, per_sample)[0].view(grad_rows.shape)
+    torch.addcmul(c, grad_rows, a, out=grad_x_rows)
+    grad_x_rows.addcmul_(x_rows, b)
+    return grad_x
+
+
 class _WideBatchNorm(torch.autograd.Function):
     """Training-mode batch norm of channels-last ``x``; returns ``y``, the batch mean and the
     biased batch variance ``(C,)`` (E[x^2] - mean^2, in float32)."""
@@ -102,11 +112,8 @@ class _WideBatchNorm(torch.autograd.Function):
         a = weight * invstd
         b = -a * invstd * sum_g_xhat / count
         c = -a * sum_g / count - b * mean
-        grad_x = torch.empty_like(grad_y)
-        grad_x_rows, _ = _wide_rows(grad_x)
-        torch.addcmul(_per_row(c, k, x.dtype), grad_rows, _per_row(a, k, x.dtype), out=grad_x_rows)
-        grad_x_rows.addcmul_(rows, _per_row(b, k, x.dtype))
-        return grad_x, sum_g_xhat, sum_g, None
+        a, b, c = (_per_row(v, k, x.dtype) for v in (a, b, c))
+        return _grad_input(grad_y, grad_rows, a, rows, b, c), sum_g_xhat, sum_g, None
 
 
 class BatchNorm2d(nn.BatchNorm2d):
@@ -186,10 +193,8 @@ class _GroupNormWideBackward(torch.autograd.Function):
         a = rstd * weight
         b = -rstd * rstd * group_mean(sum_g_xhat)
         offset = -rstd * group_mean(sum_g) + b * shift
-        grad_x = torch.empty_like(grad_y)
-        grad_x_rows = _wide_rows(grad_x, per_sample=True)[0].view(rows.shape)
-        torch.addcmul(per_row(offset), grad_rows, per_row(a), out=grad_x_rows)
-        grad_x_rows.addcmul_(centred, per_row(b))
+        a, b, offset = (per_row(v) for v in (a, b, offset))
+        grad_x = _grad_input(grad_y, grad_rows, a, centred, b, offset, per_sample=True)
         grad_weight = grad_bias = None
         if ctx.needs_input_grad[1]:
             grad_weight = sum_g_xhat.sum(0)
