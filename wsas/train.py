@@ -31,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from wsas import losses
+from wsas.allocator import keep_freed_memory
 from wsas.bundle import BEST, FILENAME, restore_training, save_run
 from wsas.captions import parse
 from wsas.checkpoint import read_config
@@ -121,7 +122,8 @@ class Trainer:
     seconds; on CPU it needs a C++ compiler); the function trained is the same. On 2 CPU cores
     (``wsas bench``) the warm deep separator pass gains 1.08x, the deep weak step 1.31x with a
     float32 critic and nothing measurable with the bf16 one (``TrainConfig.critic_bf16``).
-    ``config.bf16`` decides bf16 autocast of the forward passes (:meth:`autocast`).
+    ``config.bf16`` decides bf16 autocast of the forward passes (:meth:`autocast`). On CPU the
+    process's allocator keeps freed memory for reuse (:func:`wsas.allocator.keep_freed_memory`).
     """
 
     def __init__(
@@ -140,6 +142,8 @@ class Trainer:
         self.rank, self.world = init_distributed()
         local = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if self.world > 1 else "cuda"
         self.device = torch.device(device or (local if torch.cuda.is_available() else "cpu"))
+        if self.device.type == "cpu":
+            keep_freed_memory()  # a step's large tensors are reused, not faulted in anew
         self.clap = clap.to(self.device).freeze()
         self.recordings = train if isinstance(train, AudioCaptionDataset) else None
         if self.recordings is not None and self.regime.needs_clean:
