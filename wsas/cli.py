@@ -682,20 +682,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--compile",
         action="store_true",
         help="torch.compile the U-Net (the first step compiles it; on CPU the deep weak step "
-        "1.31x with a float32 critic at 0ce2b7a, none with the default bf16 critic)",
+        "1.31x with a float32 critic at 0ce2b7a, slower with the default bf16 critic)",
     )
     train.add_argument(
         "--bf16",
         action="store_true",
-        help="bf16 autocast on CPU too (always on CUDA): a step 1.2-1.8x faster on a CPU with "
+        help="bf16 autocast on CPU too (always on CUDA): a step 1.2-1.5x faster on a CPU with "
         "bf16 instructions (avx512_bf16, AMX; wsas bench), slower on one without",
     )
     train.add_argument(
         "--fp32-critic",
         action="store_true",
         help="weak/semi: the critic hears clause estimates in float32 (default, for TinyCLAP: "
-        "bf16 where the device computes it natively, e.g. avx512_bf16: weak step 1.4x faster "
-        "late, 1.2x deep)",
+        "bf16 where the device computes it natively, e.g. avx512_bf16: weak step 1.2x faster "
+        "late and deep)",
     )
     train.add_argument(
         "--grid-crop",

@@ -121,7 +121,7 @@ class Trainer:
     ``compile``: run the U-Net through ``torch.compile`` (the first step compiles it, tens of
     seconds; on CPU it needs a C++ compiler); the function trained is the same. On 2 CPU cores
     (``wsas bench``) the warm deep separator pass gains 1.08x, the deep weak step 1.31x with a
-    float32 critic and nothing measurable with the bf16 one (``TrainConfig.critic_bf16``).
+    float32 critic, while with the bf16 one (``TrainConfig.critic_bf16``) it is slower.
     ``config.bf16`` decides bf16 autocast of the forward passes (:meth:`autocast`). On CPU the
     process's allocator keeps freed memory for reuse (:func:`wsas.allocator.keep_freed_memory`).
     """
