@@ -123,7 +123,8 @@ class Trainer:
     (``wsas bench``) the warm deep separator pass gains 1.08x, the deep weak step 1.31x with a
     float32 critic, while with the bf16 one (``TrainConfig.critic_bf16``) it is slower.
     ``config.bf16`` decides bf16 autocast of the forward passes (:meth:`autocast`). On CPU the
-    process's allocator keeps freed memory for reuse (:func:`wsas.allocator.keep_freed_memory`).
+    process's allocator keeps freed memory for reuse from then on, the Trainer gone or not
+    (:func:`wsas.allocator.keep_freed_memory`).
     """
 
     def __init__(
