@@ -120,8 +120,8 @@ class Trainer:
     ``val`` the clean clips whose fixed pairs validate the model (None: no validation).
     ``compile``: run the U-Net through ``torch.compile`` (the first step compiles it, tens of
     seconds; on CPU it needs a C++ compiler); the function trained is the same. On 2 CPU cores
-    (``wsas bench``) the warm deep separator pass gains 1.08x, the deep weak step 1.31x with a
-    float32 critic, while with the bf16 one (``TrainConfig.critic_bf16``) it is slower.
+    (``wsas bench``) it once bought 1.08x on the warm deep separator pass; now both that pass
+    and the weak step are slower compiled (README, "Speed").
     ``config.bf16`` decides bf16 autocast of the forward passes (:meth:`autocast`). On CPU the
     process's allocator keeps freed memory for reuse from then on, the Trainer gone or not
     (:func:`wsas.allocator.keep_freed_memory`).
