@@ -8,8 +8,8 @@ import sys
 import pytest
 
 # page faults taken by the second of two 256 MiB tensors allocated, filled and freed at the top
-# of the heap, after ten of 64 MiB (glibc may grow its heap a few times before it reuses a freed
-# block: each block's aligned tail waits in a per-thread cache until that cache is full). With
+# of the heap, after ten of 64 MiB (measured: glibc may grow its heap several times before it
+# reuses a freed block of one size; likely the aligned tails it caches per thread). With
 # glibc's default each is mapped afresh; on the heap but trimmed, the top is handed back and
 # faulted in again; kept, the second reuses the pages of the first.
 _FAULTS = """
