@@ -8,7 +8,6 @@ Files are read and written with soundfile (libsndfile: wav, flac, ogg, mp3, aiff
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 import torchaudio.functional as AF
 
 from wsas.errors import AudioError, first_line
-from wsas.results import publish
+from wsas.files import write_file
 
 MIN_SR, MAX_SR = 8_000, 192_000
 SUBTYPE_BY_FORMAT = {"WAV": "FLOAT", "FLAC": "PCM_24", "OGG": "VORBIS"}
@@ -115,22 +114,9 @@ def save(path: str | os.PathLike, wave, sr: int) -> Path:
         raise AudioError(f"{path}: unknown audio format '{path.suffix}'")
     data = as_wave(wave, str(path)).detach().cpu().numpy()
     data = data.T if data.ndim == 2 else data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        sf.write(
-            tmp,
-            np.clip(data, -1, 1) if fmt != "WAV" else data,
-            int(sr),
-            subtype=SUBTYPE_BY_FORMAT.get(fmt),
-            format=fmt,
-        )
-        publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    data = np.clip(data, -1, 1) if fmt != "WAV" else data
+    subtype = SUBTYPE_BY_FORMAT.get(fmt)
+    return write_file(path, lambda tmp: sf.write(tmp, data, int(sr), subtype=subtype, format=fmt))
 
 
 def stft(wave: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -13,28 +12,16 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from wsas.errors import CheckpointError
-from wsas.results import publish
+from wsas.files import write_file
 
 
 def save_checkpoint(
     path: str | os.PathLike, tensors: dict[str, torch.Tensor], config: dict
 ) -> Path:
     """Write ``tensors`` and ``config`` (JSON-serialisable) atomically to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-            tmp,
-            metadata={"wsas_config": json.dumps(config)},
-        )
-        publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    metadata = {"wsas_config": json.dumps(config)}
+    return write_file(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def read_config(path: str | os.PathLike) -> dict:

@@ -6,11 +6,12 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import torch
+
+from wsas.files import write_file
 
 
 def code_commit(package: Path = Path(__file__).parent) -> str | None:
@@ -57,31 +58,9 @@ def provenance() -> dict:
     }
 
 
-def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """Rename the finished temporary file ``tmp`` to ``path``, with the mode ``open()`` would give.
-
-    ``tempfile.mkstemp`` creates files readable by their owner only (0600); outputs should
-    respect the umask like any other file the user writes.
-    """
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
-    os.replace(tmp, path)
-    return Path(path)
-
-
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write a UTF-8 text file atomically (a temporary file, then a rename; none left behind)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        return publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write a UTF-8 text file all or nothing (:func:`wsas.files.write_file`)."""
+    return write_file(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def write_json(path: str | os.PathLike, data: dict) -> Path:
