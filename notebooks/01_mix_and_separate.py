@@ -58,8 +58,9 @@ from wsas.evaluate import oracle_irm, score
 from wsas.plots import spectrogram_row
 from wsas.data.synth import Renderer
 from wsas.presets import get_preset
-from wsas.reproduce import Cell, prepare, run_cell
-from wsas.stats import mean_ci, verdict
+from wsas.lab.grid import Cell
+from wsas.lab.reproduce import prepare, run_cell
+from wsas.lab.stats import mean_ci, verdict
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 preset = get_preset(PRESET)

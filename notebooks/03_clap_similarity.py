@@ -59,7 +59,8 @@ from wsas.data.datasets import load_embedded
 from wsas.data.mixing import fixed_pairs
 from wsas.plots import similarity_matrix, spectrogram_row
 from wsas.presets import get_preset
-from wsas.reproduce import Cell, prepare, run_cell
+from wsas.lab.grid import Cell
+from wsas.lab.reproduce import prepare, run_cell
 from wsas.results import markdown_table
 from wsas.separate import Separator
 

@@ -45,7 +45,8 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from wsas.presets import get_preset
-from wsas.reproduce import Cell, prepare, run_cell
+from wsas.lab.grid import Cell
+from wsas.lab.reproduce import prepare, run_cell
 from wsas.results import markdown_table
 
 preset = get_preset(PRESET)

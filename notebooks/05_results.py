@@ -74,7 +74,7 @@ for preset, summary in summaries.items():
 # %% [markdown]
 # ## Reading the results
 # The last section of each preset's tables, "What the numbers say", is computed from its results
-# by `wsas.report.reading` (every decision with its paired 95 % interval, which grid positions
+# by `wsas.lab.report.reading` (every decision with its paired 95 % interval, which grid positions
 # clear the class-template mask, how much seeds disagree, whether training had plateaued). What
 # we make of them follows; for presets made by the current code the sentences are filled in from
 # the same numbers, so they change when the results do.

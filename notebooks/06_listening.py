@@ -69,7 +69,7 @@ from wsas.presets import get_preset
 from wsas.pretrained import cards
 from wsas.results import markdown_table
 from wsas.separate import Separator
-from wsas.stats import mean_ci
+from wsas.lab.stats import mean_ci
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 torch.set_num_threads(1)  # one short mixture per call: a second thread only adds waiting

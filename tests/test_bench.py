@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from wsas.bench import shared_encoder_speedup, table
+from wsas.lab.bench import shared_encoder_speedup, table
 from wsas.regimes import REGIMES
 
 
@@ -19,7 +19,7 @@ def test_shared_encoder_benchmark_reports_both_paths_and_their_ratio():
 
 
 def test_bss_eval_speed_reports_both_backends_and_their_agreement():
-    from wsas.bench import bss_eval_speed
+    from wsas.lab.bench import bss_eval_speed
 
     report = bss_eval_speed(seconds=(0.25,), n_fast=2, n_mir=1)["0.25s"]
     assert report["max_abs_diff_db"] < 0.01
@@ -28,9 +28,9 @@ def test_bss_eval_speed_reports_both_backends_and_their_agreement():
 
 @pytest.mark.parametrize("mode", ["supervised", "weak"])
 def test_step_breakdown_accounts_for_the_step(mode, smoke_corpus, smoke_clap, tmp_path):
-    from wsas.bench import PHASES, step_breakdown
     from wsas.clap import load_clap
     from wsas.data.datasets import load_embedded
+    from wsas.lab.bench import PHASES, step_breakdown
     from wsas.presets import get_preset
     from wsas.train import Trainer
 
@@ -51,7 +51,7 @@ def test_step_breakdown_accounts_for_the_step(mode, smoke_corpus, smoke_clap, tm
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", REGIMES)
 def test_one_paper_size_step_of_every_regime_runs_on_cpu(mode, tmp_path_factory):
-    from wsas.bench import paper_trainer
+    from wsas.lab.bench import paper_trainer
     from wsas.presets import get_preset
 
     p = get_preset("paper")
@@ -71,7 +71,7 @@ def test_one_paper_size_step_of_every_regime_runs_on_cpu(mode, tmp_path_factory)
 
 
 def test_paper_step_reports_flops_memory_and_a_gpu_estimate():
-    from wsas.bench import GPU_TFLOPS, gpu_estimate
+    from wsas.lab.bench import GPU_TFLOPS, gpu_estimate
     from wsas.presets import get_preset
 
     p = get_preset("paper")
@@ -83,8 +83,8 @@ def test_paper_step_reports_flops_memory_and_a_gpu_estimate():
 
 
 def test_unknown_bench_section_is_a_one_line_error():
-    from wsas.bench import run_bench
     from wsas.errors import WsasError
+    from wsas.lab.bench import run_bench
 
     with pytest.raises(WsasError, match="unknown bench section"):
         run_bench("smoke", sections=["steps", "warp"])
@@ -92,7 +92,7 @@ def test_unknown_bench_section_is_a_one_line_error():
 
 @pytest.mark.slow
 def test_before_after_times_a_git_revision_against_this_tree():
-    from wsas.bench import before_after
+    from wsas.lab.bench import before_after
 
     cells = (("supervised", "late", {}), ("weak", "late", {"critic": "lean"}))
     report = before_after("HEAD", cells=cells, steps=1, rounds=1)
@@ -129,8 +129,8 @@ def test_bad_bench_options_are_one_line_errors(args, message, tmp_path, capsys):
 def test_a_worker_that_dies_is_a_one_line_error_not_a_hang():
     import os
 
-    from wsas.bench import in_fresh_process
     from wsas.errors import WsasError
+    from wsas.lab.bench import in_fresh_process
 
     # os._exit(3, queue) fails with a TypeError in the child, which then exits with code 1
     with pytest.raises(WsasError, match=r"^the test worker did not finish \(worker exit code 1\)$"):
@@ -159,7 +159,7 @@ def test_sections_kept_from_an_earlier_bench_keep_their_own_stamp(tmp_path):
 def test_convergence_trains_supervised_with_the_pretrained_critic(
     smoke_corpus, smoke_clap, tmp_path
 ):
-    from wsas.bench import convergence
+    from wsas.lab.bench import convergence
 
     run = convergence(smoke_corpus, smoke_clap, tmp_path, 0.02, "smoke", points=2)
     seconds = [t for t, _ in run["curve"]]  # about every budget / points, and the last step
@@ -176,7 +176,7 @@ def test_convergence_trains_supervised_with_the_pretrained_critic(
 def test_bench_lr_and_batch_reach_the_convergence_runs_in_a_section_of_their_own(
     tmp_path, monkeypatch
 ):
-    import wsas.bench
+    import wsas.lab.bench
     from wsas.cli import main
 
     asked = {}
@@ -185,7 +185,7 @@ def test_bench_lr_and_batch_reach_the_convergence_runs_in_a_section_of_their_own
         asked.update(preset=preset_name, minutes=minutes, bf16=bf16, seeds=seeds, tuned=tuned)
         return {"5min_snr_s0": {"test_sdr_db": 1.0}}
 
-    monkeypatch.setattr(wsas.bench, "convergence_curves", runs)
+    monkeypatch.setattr(wsas.lab.bench, "convergence_curves", runs)
     out = tmp_path / "b.json"
     args = ["--convergence", "5", "--bf16", "--lr", "0.004", "--batch-size", "8", "--grid-crop"]
     assert main(["bench", "--preset", "smoke", "--only", "", "--out", str(out), *args]) == 0
@@ -203,7 +203,7 @@ def test_bench_lr_and_batch_reach_the_convergence_runs_in_a_section_of_their_own
 
 
 def test_convergence_runs_with_other_hyperparameters_get_a_section_of_their_own():
-    from wsas.bench import convergence_section
+    from wsas.lab.bench import convergence_section
 
     assert convergence_section() == "convergence"
     assert convergence_section(True) == "convergence_bf16"
@@ -213,7 +213,7 @@ def test_convergence_runs_with_other_hyperparameters_get_a_section_of_their_own(
 
 
 def test_a_convergence_run_keeps_the_earlier_runs_of_other_budgets_each_with_its_stamp():
-    from wsas.bench import merge_report
+    from wsas.lab.bench import merge_report
 
     old, older = {"git_commit": "abc1234"}, {"git_commit": "0123456"}
     earlier = {

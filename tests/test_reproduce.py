@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from wsas.errors import WsasError
-from wsas.presets import PRESETS
-from wsas.report import (
+from wsas.lab.grid import Cell, grid, relative_cost
+from wsas.lab.report import (
     ablations,
     claims,
     findings,
@@ -16,7 +16,8 @@ from wsas.report import (
     sweeps,
     tables,
 )
-from wsas.reproduce import Cell, critic_of, grid, relative_cost, reproduce
+from wsas.lab.reproduce import critic_of, reproduce
+from wsas.presets import PRESETS
 
 
 def test_grids_cover_the_papers_tables():
@@ -418,7 +419,7 @@ def test_a_critic_ablation_pretrains_its_own_tinyclap_and_its_cells_train_with_i
     import wsas.train
     from wsas.checkpoint import read_config
     from wsas.clap import load_clap
-    from wsas.reproduce import _is_size, critic_checkpoint, prepare, run_cell
+    from wsas.lab.reproduce import _is_size, critic_checkpoint, prepare, run_cell
 
     with pytest.raises(WsasError, match="critic_ablation: full is not another TinyCLAP size"):
         grid(replace(PRESETS["smoke"], critic_ablation=("full",)))  # the grid's own critic
@@ -485,7 +486,7 @@ def test_a_grid_critic_learned_into_the_full_text_space_keeps_the_full_queries(
     from wsas.checkpoint import read_config
     from wsas.clap import load_clap
     from wsas.clap.pretrain import pretrain
-    from wsas.reproduce import critic_checkpoint, prepare
+    from wsas.lab.reproduce import critic_checkpoint, prepare
 
     preset = replace(PRESETS["smoke"], critic="leanaudio", clap_steps=15)
     shutil.copytree(smoke_corpus, tmp_path / "smoke" / "data")
@@ -516,8 +517,8 @@ def test_remake_shipped_trains_scores_the_float16_weights_and_publishes(
 
     from wsas.bundle import load_run
     from wsas.evaluate import evaluate_run
+    from wsas.lab.shipping import remake_shipped
     from wsas.pretrained import cards, model_path
-    from wsas.reproduce import remake_shipped
 
     preset = replace(PRESETS["smoke"], train_steps=4, test_mixtures=6)
     shutil.copytree(smoke_corpus, tmp_path / "smoke" / "data")  # corpus and critic exist already

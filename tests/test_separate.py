@@ -202,7 +202,8 @@ def test_a_published_model_is_listed_and_loads_by_name(smoke_separator, smoke_co
 
     from wsas.bundle import load_run
     from wsas.evaluate import evaluate_run
-    from wsas.pretrained import cards, model_path, publish
+    from wsas.lab.shipping import publish_card as publish
+    from wsas.pretrained import cards, model_path
 
     report = evaluate_run(smoke_separator, smoke_corpus, 6)
     card = publish(smoke_separator, "tiny-weak", report, "smoke corpus", folder=tmp_path)

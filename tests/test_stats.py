@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from wsas.stats import mean_ci, paired_difference, verdict
+from wsas.lab.stats import mean_ci, paired_difference, verdict
 
 
 def test_mean_ci_of_known_values_uses_the_student_t_quantile():

@@ -87,8 +87,8 @@ def cmd_clap_pretrain(args: argparse.Namespace) -> None:
 
     from wsas.clap import load_clap
     from wsas.clap.pretrain import evaluate_clap, pretrain
+    from wsas.lab.reproduce import size_checkpoint, text_donor
     from wsas.presets import get_preset
-    from wsas.reproduce import size_checkpoint, text_donor
 
     preset = get_preset(args.preset)
     steps, size = args.steps or preset.clap_steps, args.size or preset.critic
@@ -256,7 +256,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
     """Run a preset's grids end to end and write results/<preset>/."""
-    from wsas.reproduce import reproduce
+    from wsas.lab.reproduce import reproduce
 
     summary = reproduce(
         args.preset,
@@ -437,8 +437,8 @@ def cmd_models(args: argparse.Namespace) -> None:
     if not args.remake and (given := [k for k, v in options.items() if v is not None]):
         raise WsasError(f"{', '.join(given)} only go with --remake")
     if args.remake:
+        from wsas.lab.reproduce import SHIPPED, remake_shipped
         from wsas.presets import get_preset
-        from wsas.reproduce import SHIPPED, remake_shipped
 
         modes = tuple(m.strip() for m in args.only.split(",")) if args.only else SHIPPED
         preset = get_preset(args.preset or "tiny")
@@ -462,7 +462,7 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     """Speed and memory on this machine; JSON to results/bench.json and a table."""
-    from wsas.bench import merge_report, run_bench, table
+    from wsas.lab.bench import merge_report, run_bench, table
     from wsas.presets import get_preset
     from wsas.results import provenance, write_json
 

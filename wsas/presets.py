@@ -192,7 +192,7 @@ class Preset:
     # check, the claims and the CLAP-term ablation read do, the rest (other sizes, the other
     # conditioning, larger clean fractions, longer training) run the first seed
     seeded_cells: str = "all"
-    # the grid (wsas.reproduce.grid): unsupervised methods at these training-mixture sizes, semi at
+    # the grid (wsas.lab.grid.grid): unsupervised methods at these training-mixture sizes, semi at
     # these clean fractions, the other conditioning as an ablation, and (ablation_steps > 0)
     # mix-and-separate and weak on 4-source mixtures trained that many steps, on the main
     # conditioning and on claim (a)'s (deep where the grid has it)

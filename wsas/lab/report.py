@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wsas.stats import mean_ci, paired_difference, verdict
+from wsas.lab.stats import mean_ci, paired_difference, verdict
 
 METHODS = (  # Table 1's rows; the unconditional ones are references, out of the ranking
     ("pit", "PIT (oracle permutation)"),
@@ -416,7 +416,7 @@ def _sweep_rows(
 
 def claims(cells: list[dict], bounds: dict, conditioning: str) -> dict:
     """The paper's claims, decided on SI-SDR by paired statistics on the same test mixtures
-    (``wsas.stats``): each has the difference, its 95 % interval and a verdict (holds, fails,
+    (``wsas.lab.stats``): each has the difference, its 95 % interval and a verdict (holds, fails,
     or inconclusive when the interval straddles the threshold). Claim (a) compares the two
     methods on deep conditioning when those cells exist (the paper's U-Net), else on the main
     conditioning; where both were also trained longer on 4-source mixtures (``Cell.steps``, the

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
-from wsas import pretrained
 from wsas.checkpoint import read_config
 from wsas.clap import load_clap
 from wsas.clap.pretrain import evaluate_clap, pretrain
@@ -26,11 +25,10 @@ from wsas.clap.tiny import config_is_size
 from wsas.data.datasets import load_embedded
 from wsas.data.mixing import fixed_pairs
 from wsas.data.synth import build_corpus, corpus_matches
-from wsas.errors import WsasError
 from wsas.evaluate import bounds as mixture_bounds
 from wsas.evaluate import class_templates, evaluate_run
-from wsas.presets import CRITIC_MODES, Preset, TrainConfig, get_preset
-from wsas.report import (
+from wsas.lab.grid import Cell, check_critic, grid, relative_cost
+from wsas.lab.report import (
     ablations,
     claims,
     figure,
@@ -43,147 +41,9 @@ from wsas.report import (
     tables,
     verdict_section,
 )
+from wsas.presets import CRITIC_MODES, Preset, TrainConfig, get_preset
 from wsas.results import markdown_table, provenance, write_json, write_text
 from wsas.train import Trainer
-
-
-@dataclass(frozen=True)
-class Cell:
-    mode: str
-    sources: int = 2
-    clean_fraction: float = 1.0
-    conditioning: str = "deep"
-    seed: int = 0
-    steps: int | None = None  # None: the preset's train_steps (the longer-training ablation)
-    sim_weight: float | None = None  # None: the default; 0 switches the CLAP term off (ablation)
-    lr: float | None = None  # None: the preset's (the learning-rate sweep sets it)
-    lambda_s: float | None = None  # None: the default; semi's supervised-term weight (sweep)
-    clap_seconds: float | None = None  # None: the CLAP critic hears all of each clause estimate
-    critic: str | None = None  # None: the grid's TinyCLAP (Preset.critic); else another size
-    clause_level: str | None = None  # None: the default (none); a magnitude target for clauses
-
-    @property
-    def name(self) -> str:
-        clean = f"-clean{round(self.clean_fraction * 100)}" if self.clean_fraction < 1 else ""
-        longer = f"-{self.steps}steps" if self.steps else ""
-        sim = "" if self.sim_weight is None else f"-sim{self.sim_weight:g}"
-        lr = "" if self.lr is None else f"-lr{self.lr:g}"
-        sup = "" if self.lambda_s is None else f"-ls{self.lambda_s:g}"
-        heard = "" if self.clap_seconds is None else f"-clap{self.clap_seconds:g}s"
-        critic = "" if self.critic is None else f"-{self.critic}clap"
-        level = "" if self.clause_level is None else f"-{self.clause_level}level"
-        return (
-            f"{self.mode}-x{self.sources}{clean}-{self.conditioning}{sim}{lr}{sup}{heard}"
-            f"{critic}{level}-s{self.seed}{longer}"
-        )
-
-
-def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:
-    """The cells a preset runs, from its grid fields: supervised (100 % and 5 % clean) and PIT;
-    MixIT, mix-and-separate and weak at each training-mixture size of
-    ``preset.unsupervised_sources`` (plus ``sources``); mix-and-separate and weak with the other
-    conditioning (``conditioning_ablation``); semi at each of ``semi_fractions``; with
-    ``clap_ablation``, weak on 2-source mixtures without its CLAP term; weak with its critic
-    hearing each of ``clap_seconds_ablation`` seconds of a clause estimate; weak with a TinyCLAP of
-    each size of ``critic_ablation``; weak with each magnitude target for its clause estimates of
-    ``clause_level_ablation``; with ``ablation_steps``,
-    mix-and-separate and weak on 4-source mixtures trained that long, on the main conditioning
-    and on claim (a)'s; and the sweeps on
-    validation (first seed): weak at each of ``sweep_sim_weights``, mix-and-separate at each of
-    ``sweep_lrs``, semi (smallest clean fraction) at each supervised-term weight of
-    ``sweep_semi_weights``; with ``headroom_steps``, supervised and mix-and-separate trained
-    that long (first seed). Every other cell runs each of ``preset.seeds`` except PIT and MixIT
-    (references: the first seed) and, with ``preset.seeded_cells == "claims"``, the cells no
-    verdict reads."""
-    main, other = preset.conditioning, "late" if preset.conditioning == "deep" else "deep"
-    # claim (a) compares the methods on deep conditioning where the grid has it (wsas.report)
-    claim_a = "deep" if main == "deep" or preset.conditioning_ablation else main
-
-    def cell(
-        mode: str,
-        sources: int = 2,
-        clean: float = 1.0,
-        conditioning: str = main,
-        steps: int | None = None,
-        sim_weight: float | None = None,
-        lr: float | None = None,
-        lambda_s: float | None = None,
-        clap_seconds: float | None = None,
-        critic: str | None = None,
-        clause_level: str | None = None,
-        first_seed: bool = False,
-        claim: bool = True,
-    ) -> list[Cell]:
-        reference = mode in ("pit", "mixit")
-        unread = preset.seeded_cells == "claims" and not claim
-        seeds = preset.seeds[:1] if first_seed or reference or unread else preset.seeds
-        return [
-            Cell(
-                mode,
-                sources,
-                clean,
-                conditioning,
-                seed,
-                steps=steps,
-                sim_weight=sim_weight,
-                lr=lr,
-                lambda_s=lambda_s,
-                clap_seconds=clap_seconds,
-                critic=critic,
-                clause_level=clause_level,
-            )
-            for seed in seeds
-        ]
-
-    def read_by_claims(n: int, conditioning: str) -> bool:
-        """The headroom check and claim (b) read 2-source cells on the main conditioning, claim
-        (a) 3- and 4-source ones on ``claim_a``."""
-        if n == 2:
-            return conditioning == main
-        return n in (3, 4) and conditioning == claim_a
-
-    sizes = sorted(set(preset.unsupervised_sources) | set(sources))
-    cells = cell("supervised") + cell("pit") + cell("supervised", clean=0.05)
-    for mode in ("mixit", "mix-and-separate", "weak"):
-        for n in sizes:
-            cells += cell(mode, n, claim=read_by_claims(n, main))
-    if preset.clap_ablation:
-        cells += cell("weak", sim_weight=0.0)
-    for seconds in preset.clap_seconds_ablation:
-        cells += cell("weak", clap_seconds=seconds)
-    check_critic(preset)
-    others = [s for s in TINY_SIZES if s != preset.critic]
-    if unknown := [s for s in preset.critic_ablation if s not in others]:
-        raise WsasError(
-            f"critic_ablation: {', '.join(unknown)} is not another TinyCLAP size; "
-            f"choose from {', '.join(others)}"
-        )
-    for size in preset.critic_ablation:
-        cells += cell("weak", critic=size)
-    for target in preset.clause_level_ablation:
-        cells += cell("weak", clause_level=target)
-    if preset.conditioning_ablation:
-        for mode in ("mix-and-separate", "weak"):
-            for n in sizes:
-                cells += cell(mode, n, conditioning=other, claim=read_by_claims(n, other))
-    for fraction in preset.semi_fractions:
-        cells += cell("semi", clean=fraction, claim=fraction == min(preset.semi_fractions))
-    if preset.ablation_steps:  # on Tables 1-2's conditioning and on claim (a)'s
-        for conditioning in dict.fromkeys((main, claim_a)):
-            for mode in ("mix-and-separate", "weak"):
-                cells += cell(
-                    mode, 4, conditioning=conditioning, steps=preset.ablation_steps, claim=False
-                )
-    for weight in preset.sweep_sim_weights:
-        cells += cell("weak", sim_weight=weight, first_seed=True)
-    for lr in preset.sweep_lrs:
-        cells += cell("mix-and-separate", lr=lr, first_seed=True)
-    for weight in preset.sweep_semi_weights:
-        cells += cell("semi", clean=min(preset.semi_fractions), lambda_s=weight, first_seed=True)
-    if preset.headroom_steps:
-        for mode in ("supervised", "mix-and-separate"):
-            cells += cell(mode, steps=preset.headroom_steps, first_seed=True)
-    return cells
 
 
 def train_cell(
@@ -246,60 +106,6 @@ def run_cell(
         "train": trainer.summary(),
         **report,
     }
-
-
-SHIPPED = ("supervised", "mix-and-separate", "weak")  # wsas/pretrained's models, by regime
-_SAW = {  # what each shipped regime learned from, for its card
-    "supervised": "clean sources with their labels",
-    "mix-and-separate": "mixtures of 2-source mixtures and their captions only",
-    "weak": "mixtures of 2-source mixtures and their captions only",
-}
-
-
-def remake_shipped(
-    preset: Preset,
-    work: str | os.PathLike,
-    modes: tuple[str, ...] = SHIPPED,
-    folder: Path = pretrained.FOLDER,
-    seed: int = 0,
-    progress: bool = True,
-) -> dict[str, dict]:
-    """Train the shipped models again from scratch and publish them in ``folder``: each regime of
-    ``modes`` on ``preset``'s corpus and critic, deep conditioning, its budget, ``seed``; the
-    float16 copy of each best-validation model is scored on the preset's fixed test mixtures
-    (the weights that ship) for its card. Returns the cards by name."""
-    if unknown := [m for m in modes if m not in _SAW]:
-        raise WsasError(f"cannot ship {', '.join(unknown)}; shipped regimes: {', '.join(_SAW)}")
-    corpus, clap_ckpt = prepare(preset, work, progress=progress)
-    runs = Path(work) / preset.name / "shipped"
-    per_class = preset.clips_per_class["train"]
-    classes = len(load_embedded(corpus, "test").class_names)
-    made = {}
-    for mode in modes:
-        cell = Cell(mode, conditioning="deep", seed=seed)
-        run, _ = train_cell(cell, preset, corpus, clap_ckpt, runs, progress, resume=False)
-        half = pretrained.half_copy(run, runs / f"{cell.name}-float16.safetensors")
-        report = evaluate_run(half, corpus, preset.test_mixtures)
-        trained_on = (
-            f"the {preset.name} embedded corpus ({classes} General MIDI classes, "
-            f"{preset.sr / 1000:g} kHz, {preset.clip_seconds:g} s clips, {per_class} training "
-            f"clips per class; TinyCLAP pretrained on its own split), deep conditioning, "
-            f"{preset.train_steps} steps, seed {seed}; it saw {_SAW[mode]}"
-        )
-        made[mode] = pretrained.publish(half, mode, report, trained_on, folder)  # what was scored
-    return made
-
-
-def relative_cost(cell: Cell, steps: int) -> float:
-    """Rough CPU cost of a cell relative to one supervised step (measured on the tiny preset):
-    the weak and semi-supervised losses separate once per clause, deep conditioning repeats the
-    whole U-Net per query; times its steps (``steps``: the preset's, unless the cell sets its
-    own). Used to start the longest cells first when running them in parallel."""
-    per_query = {"weak": 1.0, "semi": 0.9, "mixit": 0.45, "mix-and-separate": 0.3}.get(
-        cell.mode, 0.0
-    )
-    per_step = (1.0 + per_query * cell.sources) * (2.3 if cell.conditioning == "deep" else 1.0)
-    return per_step * (cell.steps or steps)
 
 
 def _run_cell_job(
@@ -367,15 +173,6 @@ def prepare(
 def _read_report(path: str | os.PathLike) -> dict:
     """The CLAP scores already written to ``path`` ({} when there are none)."""
     return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
-
-
-def check_critic(preset: Preset) -> None:
-    """A one-line error unless ``preset.critic`` names a TinyCLAP size."""
-    if preset.critic not in TINY_SIZES:
-        raise WsasError(
-            f"preset {preset.name}: critic '{preset.critic}' is not a TinyCLAP size; "
-            f"choose one of {', '.join(TINY_SIZES)}"
-        )
 
 
 def critic_of(report: dict) -> str:
