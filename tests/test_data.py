@@ -310,7 +310,7 @@ def test_render_workers_die_on_sigterm_even_under_the_cli_handler():
     the end of rendering then hung in a worker. The worker initializer restores the default."""
     import signal
 
-    from wsas.cli import _terminate
+    from wsas.cli import _stop as _terminate
     from wsas.data.synth import _WORKER, _init_worker, soundfont_path
 
     previous, threads = signal.signal(signal.SIGTERM, _terminate), torch.get_num_threads()

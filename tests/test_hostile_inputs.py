@@ -190,12 +190,14 @@ def patch_disk_full(monkeypatch, d: Path) -> None:
 
 def patch_read_only(monkeypatch, d: Path) -> None:
     if os.geteuid() == 0:  # root ignores folder permissions: simulate what others get
-        import tempfile
+        real_open, inside = os.open, str(d / "o")
 
-        def denied(*args, dir=None, **kwargs):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(dir))
+        def denied(path, *args, **kwargs):  # creating any file in the read-only folder fails
+            if str(path).startswith(inside) and args and args[0] & os.O_CREAT:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+            return real_open(path, *args, **kwargs)
 
-        monkeypatch.setattr(tempfile, "mkstemp", denied)
+        monkeypatch.setattr(os, "open", denied)
 
 
 SEP = ["separate", "{d}/mix.wav", "--checkpoint", "{ckpt}", "-o", "{d}/o", "--quiet"]

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import re
-import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +38,9 @@ from wsas.bundle import load_run
 from wsas.captions import parse
 from wsas.clap import cached_text_embedder
 from wsas.errors import AudioError, CaptionError, CheckpointError, WsasError
+from wsas.files import OutputSet
 from wsas.pretrained import DEFAULT, model_path
 from wsas.regimes import REGIMES, get_regime
-from wsas.results import publish
 
 PROGRESS_SECONDS = 60.0  # inputs at least this long show a progress bar over their chunks
 
@@ -60,9 +62,9 @@ def slug(text: str) -> str:
 
 
 def output_names(
-    prefix: str, queries: list[str], out_dir: str | os.PathLike, fmt: str, residual: bool = False
-) -> dict[str, Path]:
-    """``{query: out_dir/<prefix>__<slug>.<fmt>}`` plus ``"residual"``; never two the same file.
+    prefix: str, queries: list[str], fmt: str, residual: bool = False
+) -> dict[str, str]:
+    """``{query: "<prefix>__<slug>.<fmt>"}`` plus ``"residual"``; never two the same name.
 
     Queries whose slugs clash ("a dog barks", "A dog barks!") get ``_2``, ``_3``... in order;
     ``residual`` is reserved for the residual stem. Duplicate queries must be removed first.
@@ -71,7 +73,7 @@ def output_names(
         raise CaptionError("the same query is given twice")
     if residual and "residual" in queries:
         raise CaptionError("'residual' names the residual stem: rephrase that query")
-    out_dir, taken, names = Path(out_dir), {"residual"}, {}
+    taken, names = {"residual"}, {}
     for query in queries:
         base = name = slug(query)
         for i in itertools.count(2):
@@ -79,9 +81,9 @@ def output_names(
                 break
             name = f"{base}_{i}"
         taken.add(name)
-        names[query] = out_dir / f"{prefix}__{name}.{fmt}"
+        names[query] = f"{prefix}__{name}.{fmt}"
     if residual:
-        names["residual"] = out_dir / f"{prefix}__residual.{fmt}"
+        names["residual"] = f"{prefix}__residual.{fmt}"
     return names
 
 
@@ -103,6 +105,124 @@ def unique_prefixes(paths: list[str | os.PathLike]) -> list[str]:
         taken.add(name.lower())
         prefixes.append(name)
     return prefixes
+
+
+@dataclass
+class Planned:
+    """One input of a run and its output names (file names inside the output folder)."""
+
+    mix: str
+    prefix: str
+    stems: dict[str, str]  # query (or clause, "residual") -> file name
+    manifest: str | None  # "<prefix>__manifest.json", or None without manifests
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.stems.values(), *([self.manifest] if self.manifest else [])]
+
+
+def plan_outputs(
+    mixes: list[str],
+    queries: list[str],
+    fmt: str,
+    residual: bool,
+    manifests: bool = True,
+    prefixes: list[str] | None = None,
+) -> list[Planned]:
+    """Every output name of a run, before any work: per input, ``<prefix>__<query>.<fmt>`` (see
+    :func:`output_names`, :func:`unique_prefixes`) and ``<prefix>__manifest.json``. Two inputs
+    whose names would meet (``a.wav`` with query "b c" and ``a__b.wav`` with query "c") are
+    refused in one line; names are compared case-insensitively, as some file systems do."""
+    plan = [
+        Planned(
+            mix,
+            prefix,
+            output_names(prefix, queries, fmt, residual),
+            f"{prefix}__manifest.json" if manifests else None,
+        )
+        for mix, prefix in zip(mixes, prefixes or unique_prefixes(mixes))
+    ]
+    owner: dict[str, str] = {}
+    for item in plan:
+        for name in item.names:
+            other = owner.setdefault(name.casefold(), item.mix)
+            if other != item.mix:
+                raise WsasError(
+                    f"{other} and {item.mix} would both write {name}: rename one of the inputs "
+                    "or rephrase the query"
+                )
+    return plan
+
+
+def separate_files(
+    load: Callable[[], Separator],
+    mixes: list[str],
+    queries: list[str] | None = None,
+    caption: str | None = None,
+    out: str | os.PathLike = "separated",
+    fmt: str = "wav",
+    residual: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    manifests: bool = True,
+    prefixes: list[str] | None = None,
+    note: Callable[[str], None] = lambda message: None,
+    verbose: bool = False,
+) -> list[Planned]:
+    """Separate each file of ``mixes`` by ``queries`` (or one stem per clause of ``caption``,
+    plus the residual) into the folder ``out``, all or nothing.
+
+    Every name is planned (:func:`plan_outputs`) and claimed (:class:`wsas.files.OutputSet`:
+    existing outputs refused unless ``overwrite``, inputs never replaced, one run per folder)
+    before ``load()`` gives the separator; every file of the run is published at the end, or
+    none after any error or signal. Repeated queries and inputs are separated once, each with a
+    ``note`` (with ``verbose``, one per input on its resampling). A manifest per input maps
+    each query (or clause) to its file and records the gain; a caption adds each clause's CLAP
+    score (first minute) and energy share.
+    """
+    if (queries is None) == (caption is None):
+        raise WsasError("give either -q QUERY (repeatable) or --caption CAPTION")
+    asked = check_queries(queries) if caption is None else parse(caption)
+    queries = list(dict.fromkeys(asked))
+    if len(queries) < len(asked):
+        repeated = sorted({q for q in asked if asked.count(q) > 1})
+        note(f"repeated {'clauses' if caption else 'queries'} separated once: {repeated}")
+    first: dict[Path, str] = {}
+    for mix in mixes:
+        first.setdefault(Path(mix).resolve(), str(mix))
+    if len(first) < len(mixes):
+        note("an input given twice is separated once")
+    mixes = list(first.values())
+    rates = {}
+    for mix in mixes:  # every input is readable before any work starts
+        with open_audio(mix) as f:
+            rates[mix] = f.samplerate
+    residual = residual or caption is not None
+    plan = plan_outputs(mixes, queries, fmt, residual, manifests, prefixes)
+    names = [name for item in plan for name in item.names]
+    with OutputSet(out, names, overwrite, protect=mixes) as outputs:
+        sep = load()
+        for mix, sr in rates.items() if verbose else ():
+            model_sr = sep.sample_rate
+            note(
+                f"{mix}: {sr} Hz, the model's rate: no resampling"
+                if sr == model_sr
+                else f"{mix}: resampled {sr} Hz -> {model_sr} Hz for the model; outputs "
+                f"written at {sr} Hz"
+            )
+        for item in plan:
+            temps = [outputs.temp(name) for name in item.stems.values()]
+            keep = MANIFEST_CLAP_SECONDS if caption and item.manifest else 0.0
+            done = sep.stream(item.mix, queries, temps, fmt, residual, progress, keep)
+            if done.gain != 1.0:
+                note(f"{item.mix}: outputs scaled by {done.gain:.4f} to fit {fmt.upper()}")
+            if item.manifest:
+                manifest = sep.manifest(item, done, caption, Path(out))
+                outputs.temp(item.manifest).write_text(manifest, encoding="utf-8")
+    return plan
+
+
+MANIFEST_CLAP_SECONDS = 60.0  # a caption's manifest scores the first minute of each clause
 
 
 class Separator:
@@ -191,6 +311,30 @@ class Separator:
         sims = self.clap.embed_audio(waves.to(self.device), sr) @ self.embed(texts).T
         return {t: float(sims[i, i]) for i, t in enumerate(texts)}
 
+    @torch.no_grad()
+    def manifest(self, item: Planned, done: Streamed, caption: str | None, out: Path) -> str:
+        """The JSON manifest of one separated input (see :func:`separate_files`)."""
+        head = {"mixture": item.mix, "gain": done.gain}
+        if "residual" in item.stems:
+            head["sum"] = "stems + residual = gain * mixture"
+        if caption is None:
+            rows = [{"query": q, "file": str(out / name)} for q, name in item.stems.items()]
+            return json.dumps({**head, "stems": rows}, indent=2, ensure_ascii=False) + "\n"
+        kept = torch.cat(done.kept, -1) * done.gain  # (K + 1, S): as written
+        clauses = [c for c in item.stems if c != "residual"]
+        scores = self.clap_scores(dict(zip(clauses, kept.numpy())), done.sr)
+        rows = [
+            {
+                "clause": name,
+                "file": str(out / file),
+                "clap_score": scores.get(name),
+                "energy_share": round(energy / (done.mixture_energy + 1e-12), 4),
+            }
+            for (name, file), energy in zip(item.stems.items(), done.energies)
+        ]
+        text = json.dumps({**head, "caption": caption, "stems": rows}, indent=2, ensure_ascii=False)
+        return text + "\n"
+
     def separate_file(
         self,
         path: str | os.PathLike,
@@ -202,29 +346,43 @@ class Separator:
         prefix: str | None = None,
         overwrite: bool = True,
     ) -> dict[str, Path]:
-        """Stream ``path`` through the separator; write ``<prefix>__<query>.<fmt>`` per query.
+        """Stream one file through the separator into ``out_dir`` (see :func:`separate_files`,
+        without a manifest); ``prefix`` defaults to the file's stem. Returns ``{query: path}``."""
+        planned = separate_files(
+            lambda: self,
+            [path],
+            list(dict.fromkeys(check_queries(queries))),
+            out=out_dir,
+            fmt=fmt,
+            residual=residual,
+            overwrite=overwrite,
+            progress=progress,
+            manifests=False,
+            prefixes=None if prefix is None else [prefix],
+        )[0]
+        return {q: Path(out_dir) / name for q, name in planned.stems.items()}
 
-        ``prefix`` defaults to the file's stem; names follow :func:`output_names` (never two
-        the same file; repeated queries are separated once). With ``overwrite=False`` an
-        existing output raises a WsasError before any work. Each output is written to a hidden
-        temporary file and renamed at the end; none is left behind on failure or interruption.
-        Memory is bounded by one chunk whatever the file's length. Returns ``{query: path}``.
-
-        ``progress`` shows a bar over the chunks of inputs of ``PROGRESS_SECONDS`` (a minute) or
-        more; shorter ones finish too soon for a bar to help.
+    def stream(
+        self,
+        path: str | os.PathLike,
+        queries: list[str],
+        temps: list[Path],
+        fmt: str,
+        residual: bool,
+        progress: bool,
+        keep_seconds: float = 0.0,
+    ) -> Streamed:
+        """Separate the file ``path`` chunk by chunk into ``temps`` (one per query, then the
+        residual), in ``fmt``; memory stays bounded by one chunk whatever the file's length.
 
         WAV outputs are float32, so stems + residual sum to the mixture exactly as written.
-        FLAC holds integers in [-1, 1): when any output would exceed full scale, every output is
-        scaled by the same gain (``self.output_gain``, 1.0 otherwise) so the sum still holds.
+        FLAC holds integers in [-1, 1): when any output would exceed full scale, every output
+        is scaled by the same gain (``self.output_gain``, 1.0 otherwise) so the sum still holds.
+        While it streams it keeps what a manifest needs: each output's energy, the mixture's,
+        and the first ``keep_seconds`` of each output (mono).
         """
-        queries = list(dict.fromkeys(check_queries(queries)))
-        out_dir = Path(out_dir)
-        names = output_names(prefix or Path(path).stem, queries, out_dir, fmt, residual)
-        existing = [p for p in names.values() if p.exists()]
-        if existing and not overwrite:
-            raise WsasError(f"{existing[0]}: exists (pass --overwrite to replace it)")
         q = self.embed(queries).to(self.device)[None]
-        temps, writers, peak = [], [], 0.0
+        writers: list[sf.SoundFile] = []
         try:
             with open_audio(path) as f:
                 sr, channels = f.samplerate, f.channels
@@ -233,18 +391,16 @@ class Separator:
                         f"{path}: {channels} channels, FLAC holds at most 8 (use --format wav)"
                     )
                 chunk, overlap = self.chunking(sr)
-                spans = chunk_spans(f.frames, chunk, overlap)
                 bar = progress and f.frames >= PROGRESS_SECONDS * sr
-                out_dir.mkdir(parents=True, exist_ok=True)
-                for target in names.values():  # float WAV first, whatever the final format
-                    fd, tmp = tempfile.mkstemp(
-                        dir=out_dir, prefix=f".{target.stem}.", suffix=".wav"
-                    )
-                    os.close(fd)
-                    temps.append(tmp)
-                    writers.append(sf.SoundFile(tmp, "w", sr, channels, "FLOAT", format="WAV"))
+                # float WAV first, whatever the final format (the gain is known at the end)
+                floats = [t.with_name(t.name + "-float") if fmt != "wav" else t for t in temps]
+                writers = [
+                    sf.SoundFile(t, "w", sr, channels, "FLOAT", format="WAV") for t in floats
+                ]
+                done = Streamed(sr, len(temps), round(keep_seconds * sr))
 
                 def blocks():
+                    spans = chunk_spans(f.frames, chunk, overlap)
                     for start, end in tqdm(
                         spans, desc=f"separating {Path(path).name}", disable=not bar
                     ):
@@ -257,45 +413,67 @@ class Separator:
                         est = self._separate_block(data, sr, q)  # (K, C, L)
                         yield torch.cat([est, (data - est.sum(0))[None]]) if residual else est
 
-                for piece in overlap_add(blocks(), overlap):
-                    peak = max(peak, float(piece.abs().max()))
+                for piece in overlap_add(blocks(), overlap):  # (K[+1], C, L)
+                    if not torch.isfinite(piece).all():
+                        raise AudioError(
+                            f"{path}: the separation is not finite near "
+                            f"{done.samples / sr:.1f} s (is the input far above full scale?)"
+                        )
+                    done.add(piece, residual)
                     for writer, stem in zip(writers, piece):
                         writer.write(stem.T.numpy())
                 for writer in writers:
                     writer.close()
-            self.output_gain = 1.0 if fmt == "wav" or peak < FULL_SCALE else FULL_SCALE / peak
-            for i, (tmp, target) in enumerate(zip(temps, names.values())):
-                if fmt != "wav":
-                    temps[i] = _to_integer_format(tmp, fmt, self.output_gain)
-                    os.unlink(tmp)
-                publish(temps[i], target)
+            self.output_gain = done.gain = (
+                1.0 if fmt == "wav" or done.peak < FULL_SCALE else FULL_SCALE / done.peak
+            )
+            for src, dst in zip(floats, temps):
+                if src != dst:
+                    _to_integer_format(src, dst, fmt, done.gain)
+                    src.unlink()
         finally:
-            for writer in writers:  # after an error: close quietly, then remove
+            for writer in writers:  # after an error: close quietly (the caller removes them)
                 with contextlib.suppress(Exception):
                     writer.close()
-            for tmp in temps:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        return names
+        return done
+
+
+@dataclass
+class Streamed:
+    """What :meth:`Separator.stream` measured while it wrote one input's outputs."""
+
+    sr: int
+    outputs: int
+    keep: int  # samples of each output kept (mono), for CLAP scores
+    samples: int = 0
+    peak: float = 0.0
+    gain: float = 1.0
+    energies: list[float] = field(default_factory=list)
+    mixture_energy: float = 0.0
+    kept: list[torch.Tensor] = field(default_factory=list)
+
+    def add(self, piece: torch.Tensor, residual: bool) -> None:
+        """Account for ``piece (K, C, L)``: peak, energies (the mixture's when the residual
+        makes the outputs add up to it), the first ``keep`` samples."""
+        self.peak = max(self.peak, float(piece.abs().max()))
+        energy = piece.double().pow(2).sum((1, 2)).tolist()
+        self.energies = [a + b for a, b in zip(self.energies, energy)] or energy
+        if residual:
+            self.mixture_energy += float(piece.sum(0).double().pow(2).sum())
+        room = self.keep - self.samples
+        if room > 0:
+            self.kept.append(piece[..., :room].mean(1))
+        self.samples += piece.shape[-1]
 
 
 FULL_SCALE = 0.999  # peak of scaled integer outputs (a little under 1 so nothing clips)
 
 
-def _to_integer_format(wav: str, fmt: str, gain: float, block: int = 1 << 16) -> str:
-    """Copy the float WAV ``wav`` into a new hidden temporary ``fmt`` file, times ``gain``."""
-    fd, tmp = tempfile.mkstemp(dir=Path(wav).parent, prefix=Path(wav).stem + ".", suffix=f".{fmt}")
-    os.close(fd)
-    try:
-        with (
-            sf.SoundFile(wav) as src,
-            sf.SoundFile(
-                tmp, "w", src.samplerate, src.channels, "PCM_24", format=fmt.upper()
-            ) as dst,
-        ):
-            for data in src.blocks(block, dtype="float32", always_2d=True):
-                dst.write(np.clip(data * gain, -1, 1))
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return tmp
+def _to_integer_format(wav: Path, out: Path, fmt: str, gain: float, block: int = 1 << 16) -> None:
+    """Copy the float WAV ``wav`` into ``out`` as 24-bit ``fmt``, times ``gain``."""
+    with (
+        sf.SoundFile(wav) as src,
+        sf.SoundFile(out, "w", src.samplerate, src.channels, "PCM_24", format=fmt.upper()) as dst,
+    ):
+        for data in src.blocks(block, dtype="float32", always_2d=True):
+            dst.write(np.clip(data * gain, -1, 1))

@@ -23,7 +23,7 @@ import math
 import os
 import signal
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ from wsas.bundle import BEST, FILENAME, restore_training, save_run
 from wsas.captions import parse
 from wsas.checkpoint import read_config
 from wsas.clap import Clap, cached_text_embedder
-from wsas.data.datasets import AudioCaptionDataset, ClipSet
+from wsas.data.datasets import AudioCaptionDataset, ClipSet, clean_subset
 from wsas.data.mixing import (
     CaptionedBatch,
     MixtureBatch,
@@ -48,6 +48,7 @@ from wsas.errors import CheckpointError, WsasError
 from wsas.info import native_bf16
 from wsas.models.queries import separate_pairs, slot_queries
 from wsas.models.separator import MaskSeparator
+from wsas.parallel import average_gradients, init_distributed
 from wsas.presets import CRITIC_MODES, TrainConfig
 from wsas.regimes import REGIMES, get_regime
 from wsas.results import write_text
@@ -57,42 +58,6 @@ __all__ = ["REGIMES", "TrainConfig", "Trainer", "TrainingInterrupted", "clean_su
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Training stopped by SIGINT/SIGTERM after saving a checkpoint (the message says where)."""
-
-
-def init_distributed() -> tuple[int, int]:
-    """``(rank, world size)``; under ``torchrun`` joins the process group (NCCL on GPUs, gloo on
-    CPUs)."""
-    import torch.distributed as dist
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-
-
-def average_gradients(params) -> None:
-    """Data parallelism: average each gradient over the processes (DistributedDataParallel's
-    update)."""
-    import torch.distributed as dist
-
-    world = dist.get_world_size()
-    for p in params:
-        if p.grad is not None:
-            dist.all_reduce(p.grad)
-            p.grad /= world
-
-
-def clean_subset(clips: ClipSet, fraction: float) -> tuple[ClipSet, ClipSet]:
-    """``(clean, rest)``: the first ``fraction`` of each class's clips (at least one per class),
-    and the others (all clips again when nothing is left)."""
-    keep = []
-    for c in clips.labels.unique():
-        idx = (clips.labels == c).nonzero().flatten()
-        keep.append(idx[: max(1, round(fraction * len(idx)))])
-    keep = torch.cat(keep).sort().values
-    rest = torch.ones(len(clips), dtype=torch.bool)
-    rest[keep] = False
-    return clips.subset(keep), clips.subset(rest.nonzero().flatten()) if rest.any() else clips
 
 
 def _differing(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -118,10 +83,9 @@ class Trainer:
 
     ``train`` is a :class:`ClipSet` (mixtures drawn on the fly) or captioned recordings;
     ``val`` the clean clips whose fixed pairs validate the model (None: no validation).
-    ``compile``: run the U-Net through ``torch.compile`` (the first step compiles it, tens of
-    seconds; on CPU it needs a C++ compiler); the function trained is the same. On 2 CPU cores
-    (``wsas bench``) it once bought 1.08x on the warm deep separator pass; now both that pass
-    and the weak step are slower compiled (README, "Speed").
+    ``compile``: run the U-Net through ``torch.compile`` (the first step compiles it; on CPU it
+    needs a C++ compiler); the function trained is the same, and whether it is faster depends on
+    the device (``wsas bench`` measures it).
     ``config.bf16`` decides bf16 autocast of the forward passes (:meth:`autocast`). On CPU the
     process's allocator keeps freed memory for reuse from then on, the Trainer gone or not
     (:func:`wsas.allocator.keep_freed_memory`).
@@ -353,98 +317,32 @@ class Trainer:
         Under ``torchrun`` every process trains on its own batches with averaged gradients; only
         rank 0 validates, logs and writes checkpoints.
         """
-        main = self.rank == 0
-        self.out.mkdir(parents=True, exist_ok=True)
-        if resume and self.checkpoint_path.is_file():
-            self.resume()
-        elif main:  # a fresh run owns its folder: no earlier run's log or best model survives
-            (self.out / BEST).unlink(missing_ok=True)
-            (self.out / "log.csv").unlink(missing_ok=True)
-        handlers = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        log = open(self.out / "log.csv" if main else os.devnull, "a", newline="")
-        writer = csv.writer(log)
-        last = time.time()
-        started = last - self.seconds  # history's "seconds" count every sitting
-        last_step, sums = self.step, {}
-        best = max((h["val_si_sdr"] or -math.inf for h in self.history), default=-math.inf)
-        scale = round(float(self.clap.logit_scale), 3)  # frozen: the same at every step
+        self._begin(resume)
+        handlers = {s: signal.signal(s, self._on_signal) for s in STOP_SIGNALS}
+        log = ValidationLog(self.out / "log.csv" if self.rank == 0 else None)
+        now = time.time()
+        clock = _Interval(started=now - self.seconds, step=self.step, last=now)  # every sitting
+        clock.best = max((h["val_si_sdr"] or -math.inf for h in self.history), default=-math.inf)
         bar = tqdm(
             total=None if self.cfg.minutes else self.cfg.steps,
             initial=self.step,
             desc=f"{self.cfg.mode} x{self.cfg.sources}",
-            disable=not (progress and main),
+            disable=not (progress and self.rank == 0),
         )
         self.model.train()
-        val_seconds = 0.0  # the last validation's, with its log and checkpoints
         finished = self._finished(self.seconds)
         try:
             while not finished and not self._stop:
-                step_started = time.time()
-                with self.autocast():
-                    parts = self.losses()
-                loss = parts["total"]
-                if not torch.isfinite(loss):
-                    raise WsasError(
-                        f"loss became {loss.item()} at step {self.step + 1}; stopped, the last "
-                        f"good checkpoint is {self.checkpoint_path} (try a lower --lr)"
-                    )
-                lr = self.cfg.learning_rate(self.step, step_started - started)
-                for group in self.opt.param_groups:
-                    group["lr"] = lr
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.world > 1:
-                    average_gradients(self.model.parameters())
-                self.opt.step()
-                self.step += 1
-                values = {k: v.item() for k, v in parts.items()}  # waits for the device
-                ended = time.time()
-                step_seconds = ended - step_started
-                self.ahead = step_seconds + val_seconds
-                finished = self._finished(ended - started)
-                sums = {k: sums.get(k, 0.0) + v for k, v in values.items()}
+                values, lr, ended = self._train_step(clock)
+                finished = self._finished(ended - clock.started)
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
-                # cfg.minutes: a validation at least every quarter of the budget, whatever val_every
-                quarter = self.cfg.minutes and ended - last >= 15 * self.cfg.minutes
-                if main and (self.step % self.cfg.val_every == 0 or finished or quarter):
-                    now = time.time()
-                    val = self.validate()
-                    steps_done = self.step - last_step
-                    rate = steps_done * self.cfg.batch_size / max(now - last, 1e-9)
-                    means = {k: round(v / steps_done, 5) for k, v in sums.items()}
-                    self.history.append(
-                        {
-                            "step": self.step,
-                            "loss": values["total"],
-                            "val_si_sdr": val,
-                            "lr": lr,
-                            "seconds": round(now - started, 1),
-                            "terms": means,  # each loss term averaged over the interval
-                            "logit_scale": scale,
-                        }
-                    )
-                    if log.tell() == 0:
-                        head = ["step", "loss", "val_si_sdr", "lr", "seconds", "examples_per_s"]
-                        writer.writerow([*head, *means, "logit_scale"])
-                    val_text = "" if val is None else f"{val:.3f}"
-                    row = [self.step, f"{values['total']:.5f}", val_text, f"{lr:.3g}"]
-                    writer.writerow(
-                        [*row, f"{now - started:.1f}", f"{rate:.1f}", *means.values(), scale]
-                    )
-                    log.flush()
-                    self.seconds = time.time() - started
-                    if val is not None and val > best:
-                        best = val
-                        self.save(best=True)
-                    self.save()
-                    last, last_step, sums = time.time(), self.step, {}
-                    val_seconds = last - now
-                    self.ahead = step_seconds + val_seconds
-                    finished = finished or self._finished(last - started)  # validated: may stop
-            self.seconds = time.time() - started
+                if self._validation_due(clock, ended, finished):
+                    self._validate_and_save(values["total"], lr, clock, log)
+                    finished = finished or self._finished(clock.last - clock.started)
+            self.seconds = time.time() - clock.started
             if self._stop:
-                if main:
+                if self.rank == 0:
                     self.save()
                 raise TrainingInterrupted(
                     f"stopped at step {self.step}; checkpoint saved to {self.checkpoint_path} "
@@ -455,13 +353,87 @@ class Trainer:
             log.close()
             for s, h in handlers.items():
                 signal.signal(s, h)
+        return self._end()
+
+    def _begin(self, resume: bool) -> None:
+        """Continue the checkpoint in ``out`` (``resume``) or start afresh: a fresh run owns its
+        folder, so no earlier run's log or best model survives."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        if resume and self.checkpoint_path.is_file():
+            self.resume()
+        elif self.rank == 0:
+            (self.out / BEST).unlink(missing_ok=True)
+            (self.out / "log.csv").unlink(missing_ok=True)
+
+    def _train_step(self, clock: _Interval) -> tuple[dict[str, float], float, float]:
+        """One optimizer step; returns the loss terms, the learning rate and when it ended."""
+        step_started = time.time()
+        with self.autocast():
+            parts = self.losses()
+        loss = parts["total"]
+        if not torch.isfinite(loss):
+            raise WsasError(
+                f"loss became {loss.item()} at step {self.step + 1}; stopped, the last "
+                f"good checkpoint is {self.checkpoint_path} (try a lower --lr)"
+            )
+        lr = self.cfg.learning_rate(self.step, step_started - clock.started)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.world > 1:
+            average_gradients(self.model.parameters())
+        self.opt.step()
+        self.step += 1
+        values = {k: v.item() for k, v in parts.items()}  # waits for the device
+        ended = time.time()
+        clock.step_seconds = ended - step_started
+        self.ahead = clock.step_seconds + clock.val_seconds
+        clock.sums = {k: clock.sums.get(k, 0.0) + v for k, v in values.items()}
+        return values, lr, ended
+
+    def _validation_due(self, clock: _Interval, now: float, finished: bool) -> bool:
+        """Rank 0 validates every ``val_every`` steps, at the end and, with ``cfg.minutes``, at
+        least every quarter of the budget."""
+        quarter = self.cfg.minutes and now - clock.last >= 15 * self.cfg.minutes
+        return self.rank == 0 and (self.step % self.cfg.val_every == 0 or finished or quarter)
+
+    def _validate_and_save(self, loss: float, lr: float, clock: _Interval, log) -> None:
+        """Validate, record the interval (history and log), save the checkpoint and, when
+        validation improved, the best model."""
+        now = time.time()
+        val = self.validate()
+        steps = self.step - clock.step
+        means = {k: round(v / steps, 5) for k, v in clock.sums.items()}
+        entry = {
+            "step": self.step,
+            "loss": loss,
+            "val_si_sdr": val,
+            "lr": lr,
+            "seconds": round(now - clock.started, 1),
+            "terms": means,  # each loss term averaged over the interval
+            "logit_scale": round(float(self.clap.logit_scale), 3),  # frozen: the same each step
+        }
+        self.history.append(entry)
+        log.write(entry, steps * self.cfg.batch_size / max(now - clock.last, 1e-9))
+        self.seconds = time.time() - clock.started
+        if val is not None and val > clock.best:
+            clock.best = val
+            self.save(best=True)
+        self.save()
+        clock.last, clock.step, clock.sums = time.time(), self.step, {}
+        clock.val_seconds = clock.last - now
+        self.ahead = clock.step_seconds + clock.val_seconds
+
+    def _end(self) -> dict:
+        """The final record; rank 0 also writes ``train.json`` (config, record, history)."""
         record = {
             **(self.history[-1] if self.history else {}),
             **self.summary(),
             "seconds": round(self.seconds, 1),
             "world_size": self.world,
         }
-        if main:
+        if self.rank == 0:
             summary = {
                 "config": asdict(self.cfg),
                 "critic_bf16": self.critic_in_bf16,
@@ -470,3 +442,40 @@ class Trainer:
             }
             write_text(self.out / "train.json", json.dumps(summary, indent=2))
         return record
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # each saves a checkpoint first
+
+
+@dataclass
+class _Interval:
+    """The clock and sums of one validation interval of :meth:`Trainer.run`."""
+
+    started: float  # when the run started, earlier sittings included
+    step: int  # the step of the last validation
+    last: float  # when the last validation ended
+    sums: dict = field(default_factory=dict)  # each loss term summed since then
+    best: float = -math.inf  # the best validation SI-SDR so far
+    step_seconds: float = 0.0  # the last step's
+    val_seconds: float = 0.0  # the last validation's, with its log and checkpoints
+
+
+class ValidationLog:
+    """``log.csv``: one row per validation (nothing is written for ``path`` None)."""
+
+    def __init__(self, path: Path | None):
+        self.file = open(path or os.devnull, "a", newline="")
+        self.writer = csv.writer(self.file)
+
+    def write(self, entry: dict, examples_per_s: float) -> None:
+        if self.file.tell() == 0:
+            head = ["step", "loss", "val_si_sdr", "lr", "seconds", "examples_per_s"]
+            self.writer.writerow([*head, *entry["terms"], "logit_scale"])
+        val = "" if entry["val_si_sdr"] is None else f"{entry['val_si_sdr']:.3f}"
+        row = [entry["step"], f"{entry['loss']:.5f}", val, f"{entry['lr']:.3g}"]
+        row += [f"{entry['seconds']:.1f}", f"{examples_per_s:.1f}", *entry["terms"].values()]
+        self.writer.writerow([*row, entry["logit_scale"]])
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()

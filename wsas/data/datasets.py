@@ -61,6 +61,19 @@ class ClipSet:
         return ClipSet(self.waves[keep], self.labels[keep], phrasings, self.class_names, self.sr)
 
 
+def clean_subset(clips: ClipSet, fraction: float) -> tuple[ClipSet, ClipSet]:
+    """``(clean, rest)``: the first ``fraction`` of each class's clips (at least one per class),
+    and the others (all clips again when nothing is left)."""
+    keep = []
+    for c in clips.labels.unique():
+        idx = (clips.labels == c).nonzero().flatten()
+        keep.append(idx[: max(1, round(fraction * len(idx)))])
+    keep = torch.cat(keep).sort().values
+    rest = torch.ones(len(clips), dtype=torch.bool)
+    rest[keep] = False
+    return clips.subset(keep), clips.subset(rest.nonzero().flatten()) if rest.any() else clips
+
+
 def _clip_set(waves: list, names: list[str], phrasings: list, sr: int) -> ClipSet:
     """A :class:`ClipSet` whose class order is the order of first appearance in ``names``."""
     class_names = tuple(dict.fromkeys(names))
@@ -286,3 +299,31 @@ def load_clips(
             raise WsasError(f"{data}: a labelled layout needs a sample rate and a clip length")
         return load_labelled(str(data), split, sr, clip_samples)
     return load_embedded(data, split, sr)
+
+
+def training_sets(
+    data: str | None, recordings: str | None, sr: int, clip_samples: int, seed: int = 0
+) -> tuple[ClipSet | AudioCaptionDataset, ClipSet | None, bool]:
+    """What ``wsas train`` trains and validates on: ``(train, val, is_corpus)``.
+
+    ``data`` is an embedded corpus folder or a labelled layout (``music:DIR``); ``recordings``
+    a captioned layout (``audiocaps:DIR``) that replaces its training clips. Validation comes
+    from ``data`` when it has a val split (a corpus always does); labelled layouts and
+    recordings are cut into ``clip_samples`` clips at ``sr`` Hz.
+    """
+    if not (data or recordings):
+        raise WsasError("give --data CORPUS, --recordings LAYOUT:FOLDER, or both")
+    corpus = bool(data) and not is_labelled(data)
+    size = {} if corpus else {"sr": sr, "clip_samples": clip_samples}
+    val = None
+    if data:
+        try:
+            val = load_clips(data, "val", **size)
+        except WsasError:
+            if corpus:
+                raise
+    if recordings:
+        train = load_recordings(recordings, sr, clip_samples, seed)
+    else:
+        train = load_clips(data, "train", **size)
+    return train, val, corpus

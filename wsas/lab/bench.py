@@ -20,6 +20,7 @@ Measures (untrained weights of the chosen preset: speed does not depend on them)
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing as mp
 import os
 import resource
@@ -33,6 +34,7 @@ import torch
 
 from wsas.errors import WsasError
 from wsas.presets import get_preset
+from wsas.results import provenance, write_json
 
 
 def _model(preset_name: str, conditioning: str = "deep"):
@@ -747,3 +749,48 @@ def convergence(
         "test_sdr_db": round(report["sdr"], 2),
         "test_si_sdr_db": round(report["si_sdr"], 2),
     }
+
+
+def bench_command(
+    preset: str,
+    only: str | None = None,
+    against: str | None = None,
+    convergence: str | None = None,
+    bf16: bool = False,
+    seeds: list[int] | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    grid_crop: bool = False,
+    long_seconds: float = 600.0,
+    out: str = "results/bench.json",
+    debug: bool = False,
+) -> str:
+    """``wsas bench``: check the options, run the sections, merge the report into ``out``
+    (sections not run keep their earlier numbers) and return its table."""
+    sections = None if only is None else [s for s in only.split(",") if s]
+    try:
+        minutes = [float(m) for m in convergence.split(",")] if convergence else []
+        if not all(math.isfinite(m) and m > 0 for m in minutes):
+            raise ValueError
+    except ValueError:
+        raise WsasError(f"--convergence {convergence!r}: give minutes like 5,15") from None
+    given = {"bf16": bf16, "grid_crop": grid_crop, "seeds": seeds is not None}
+    given |= {"lr": lr is not None, "batch_size": batch_size is not None}
+    for flag, asked in given.items():
+        if asked and not minutes:
+            raise WsasError(
+                f"--{flag.replace('_', '-')} applies to the convergence runs: give --convergence "
+                "MINUTES"
+            )
+    chosen = get_preset(preset)
+    asked = {"lr": lr, "batch_size": batch_size}
+    tuned = {k: v for k, v in asked.items() if v not in (None, getattr(chosen, k))}
+    for flag, value in tuned.items():
+        if not (math.isfinite(value) and value > 0):
+            raise WsasError(f"--{flag.replace('_', '-')} must be positive, got {value:g}")
+    tuned |= {"grid_crop": True} if grid_crop else {}
+    seeds = tuple(dict.fromkeys(seeds or (0,)))  # each seed once
+    report = run_bench(preset, long_seconds, sections, against, minutes, bf16, seeds, tuned)
+    earlier = json.loads(Path(out).read_text()) if Path(out).is_file() else {}
+    write_json(out, merge_report(earlier, report, provenance()))
+    return table(report)

@@ -155,7 +155,7 @@ def prepare(
         donor_ckpt = text_donor(clap_ckpt, size, preset.critic)
         if _is_size(ckpt, size, donor_ckpt):  # else absent, another size's or an older donor's
             continue
-        found = _pretrain_critic(preset, corpus, ckpt, size, progress, donor_ckpt)
+        found = pretrain_critic(preset, corpus, ckpt, size, progress, donor_ckpt)
         if not clap_report:
             continue
         report = _read_report(clap_report)
@@ -220,25 +220,28 @@ def critic_checkpoint(clap_ckpt: Path, size: str | None) -> Path:
     return clap_ckpt if size is None else clap_ckpt.with_name(f"tinyclap-{size}.safetensors")
 
 
-def _pretrain_critic(
+def pretrain_critic(
     preset: Preset,
     corpus: Path,
     ckpt: Path,
     size: str,
     progress: bool,
     donor_ckpt: Path | None = None,
+    steps: int | None = None,
+    seed: int = 0,
 ) -> dict:
     """Pretrain a TinyCLAP of ``size`` for the preset into ``ckpt`` (into the text space of the
-    TinyCLAP at ``donor_ckpt`` for a size that needs one); its steps, time and scores."""
-    started = time.time()
+    TinyCLAP at ``donor_ckpt`` for a size that needs one) for ``steps`` (default: the preset's);
+    its steps, time and scores."""
+    started, steps = time.time(), steps or preset.clap_steps
     text_from = None if donor_ckpt is None else load_clap("tiny", donor_ckpt)
     pretrain(
-        corpus, ckpt, steps=preset.clap_steps, progress=progress, size=size, text_from=text_from
+        corpus, ckpt, steps=steps, seed=seed, progress=progress, size=size, text_from=text_from
     )
     return {
         "size": size,
         **({"text_from": TINY_SIZES[size]["text_from"]} if text_from is not None else {}),
-        "pretrain_steps": preset.clap_steps,
+        "pretrain_steps": steps,
         "pretrain_seconds": round(time.time() - started, 1),
         **evaluate_clap(load_clap("tiny", ckpt), corpus),
     }

@@ -1,0 +1,5 @@
+import sys
+
+from wsas.cli import main
+
+sys.exit(main())
