@@ -18,10 +18,9 @@ def keep_freed_memory() -> bool:
     By default glibc maps each block over its mmap threshold (128 KiB, rising to at most 32 MiB)
     from fresh pages and unmaps it when freed, so the large tensors a training step allocates
     (the critic's first-block maps alone are 32 MiB in bf16) are faulted in and zeroed by the
-    kernel again at every step. Kept in the heap, they are reused as they are. On the 2-core
-    reference machine the tiny preset's late weak step went from 1.02 to 0.85 s (minor page
-    faults 2.5 M to 0.44 M over a process of 13 steps) and a whole 300-step training from 327 to
-    263 s, for 5-10 % more peak resident memory: the process keeps its peak. Idempotent.
+    kernel again at every step. Kept in the heap, they are reused as they are, for somewhat more
+    peak resident memory: the process keeps its peak (the gain is measured in the performance
+    chapter of the book). Idempotent.
     Returns whether glibc accepted the settings: False off glibc (macOS, musl, Windows), with
     ``WSAS_KEEP_FREED_MEMORY=0`` (glibc's defaults kept) and where the environment tunes glibc's
     malloc itself (``GLIBC_TUNABLES`` naming ``glibc.malloc``, or ``MALLOC_MMAP_MAX_`` and its

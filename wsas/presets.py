@@ -1,18 +1,12 @@
 """Presets: one source of truth for corpus sizes, STFT, model and training budgets.
 
-``smoke`` runs in CI in about a minute, ``tiny`` is the laptop default (the 2-source column,
-supervised and semi 5 % and the CLAP-term, critic-window, lean-critic and clause-level
-ablations with three seeds each; PIT, MixIT, the weight
-sweeps of weak and semi, the learning-rate sweep and supervised and mix-and-separate trained 4x
-longer with one; 2-s training clips, 6.4-s test clips),
-``small`` the full grid of 21 cells with the deep-conditioning ablation on a larger corpus and
-200 test mixtures, plus mix-and-separate and weak on 4-source mixtures trained 3x longer (late
-and deep conditioning, seed 0); to fit in about 3.5 hours on 2 CPU cores (``--jobs 2``: 95 min
-for seed 0's 23 cells, 62 for the other seeds' 18; the two deep cells trained 3x longer 51 more,
-one at a time; measured) its training clips are 1 s (test clips 6.4 s) and only the 9 cells its
-verdicts read run three seeds (the rest one). ``paper`` is the
-paper's sizes on a GPU (16 kHz, ~8.2 s clips, STFT 1022/256, 7 downsamplings, 32 channels, deep
-conditioning, three seeds).
+``smoke`` runs in CI in about a minute; ``tiny`` is the laptop default (2-s training clips, 6.4-s
+test clips; the 2-source column, supervised and semi 5 %, and ablations with three seeds each,
+sweeps with one); ``small`` the full grid of 21 cells with the deep-conditioning ablation on a
+larger corpus (1-s training clips), only the cells its verdicts read with three seeds;
+``tiny-var``, ``music`` and ``tiny-long`` are tiny's variants for the headroom check and the
+plateau. ``paper`` is the paper's sizes on a GPU (16 kHz, ~8.2 s clips, STFT 1022/256, 7
+downsamplings, 32 channels). How long each grid takes is recorded in results/<preset>/.
 """
 
 from __future__ import annotations
@@ -64,8 +58,8 @@ class TrainConfig:
     clause_level_weight: float = 1.0
     clause_floor_db: float = -12.0
     # bf16 autocast of the training forward passes (weights, optimizer and validation stay fp32):
-    # None on CUDA only; True on CPU too (a step 1.2-1.8x faster where the CPU has bf16
-    # instructions, e.g. avx512_bf16: wsas bench), False never
+    # None on CUDA only; True on CPU too (faster where the CPU has bf16 instructions, e.g.
+    # avx512_bf16: wsas bench), False never
     bf16: bool | None = None
     # weak / semi: the frozen critic hears clause estimates in bf16 autocast (TinyCLAP's log-mel
     # front end stays float32): None where the forward passes run in bf16, or for TinyCLAP where
@@ -183,7 +177,7 @@ class Preset:
     clap_steps: int
     test_mixtures: int  # fixed 2-source test mixtures
     val_mixtures: int
-    conditioning: str = "deep"  # of the main cells; "late" is ~3x cheaper per weak step on CPU
+    conditioning: str = "deep"  # of the main cells; "late" is cheaper per weak step
     decoder_convs: int = 1  # per decoder block (the per-query part of deep conditioning)
     # every claim cell runs each seed; the unconditional references (PIT, MixIT: oracle
     # assignments, out of the ranking) run the first one only
@@ -392,12 +386,9 @@ _NO_SWEEPS = dict(
 _HEADROOM = dict(variation=True, seeds=(0,), clap_ablation=False, **_NO_SWEEPS)
 PRESETS["tiny-var"] = replace(PRESETS["tiny"], name="tiny-var", **_HEADROOM)
 PRESETS["music"] = replace(PRESETS["tiny"], name="music", classes="music", **_HEADROOM)
-# tiny's claim grid trained to its plateau (issue 18): 1200 steps, where tiny's supervised and
-# mix-and-separate cells gained < 0.15 dB validation SI-SDR over their last quarter (300 steps:
-# up to +0.5); every claim cell and the CLAP-term ablation with three seeds, no sweeps (their
-# 300-step answers are in results/tiny). About 6.7 h of training, ~3.5 h wall on 2 CPU cores with
-# --jobs 2 (results/tiny-long/summary.json): run it over several sittings
-# with --resume (cells are written as they finish, seed by seed)
+# tiny's claim grid trained nearer its plateau (1200 steps; results/tiny-long says how near):
+# every claim cell and the CLAP-term ablation with three seeds, no sweeps. It takes hours on a
+# CPU: run it over several sittings with --resume (cells are written as they finish)
 PRESETS["tiny-long"] = replace(
     PRESETS["tiny"],
     name="tiny-long",

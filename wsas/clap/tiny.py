@@ -35,8 +35,8 @@ DEFAULTS = {
 # tiny's corpus (results/tiny/clap.json) but poorer queries (results/tiny/lean-critic-grid);
 # "leanaudio": lean's audio tower learned into the text space of a pretrained full TinyCLAP
 # ("text_from": the size whose text projection it copies and freezes), so it embeds every caption
-# exactly as that one does. With a lean audio tower the weak step is 2.4-3.1x faster than at 77c9e58
-# (results/bench.json). Each preset names its grid's critic (Preset.critic): full for every grid
+# exactly as that one does. A lean audio tower makes the weak step cheaper (results/bench.json).
+# Each preset names its grid's critic (Preset.critic): full for every grid
 _LEAN = {"channels": [16, 32, 64, 128], "n_mels": 32, "hop": 256}
 SIZES = {"full": {}, "lean": _LEAN, "leanaudio": {**_LEAN, "text_from": "full"}}
 
@@ -100,7 +100,7 @@ class TinyClap(Clap):
         )
         chans = [1, *c["channels"]]
         self.audio_tower = nn.Sequential(*[_block(a, b) for a, b in zip(chans, chans[1:])]).to(
-            memory_format=torch.channels_last  # ~1.2x faster forward + backward on CPU
+            memory_format=torch.channels_last  # faster convolutions on CPU
         )
         self.audio_proj = nn.Sequential(
             nn.Linear(2 * chans[-1], 256), nn.GELU(), nn.Linear(256, c["embed_dim"])

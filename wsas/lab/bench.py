@@ -151,7 +151,7 @@ def shared_encoder_speedup(
         sum(model.masks(mixture, text[:, i : i + 1])[0].sum() for i in range(queries)).backward()
 
     for _ in range(2):  # both paths warm first: the allocator settles per path (batched
-        batched()  # timed first and cold read ~1.7x slower than after a per-query pass)
+        batched()  # warm-up: timed first and cold, it reads slower than after a per-query pass
         per_query()
     t_batched, t_loop = _timed(batched, 3), _timed(per_query, 3)
     return {

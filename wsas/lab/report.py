@@ -43,15 +43,37 @@ def _mean_spread(values: list[float]) -> str:
 
 
 def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple[str, dict]:
-    """Markdown tables (Table 1, Table 2, deep vs late, bounds) and their numbers as a dict.
+    """Markdown tables (Table 1, Table 2, deep vs late, longer training, bounds) and their
+    numbers as a dict. Tables 1 and 2 use the cells of the preset's main ``conditioning``."""
+    lines, t1 = _table1(cells, conditioning)
+    more, t2 = _table2(cells, conditioning)
+    lines += more + _conditioning_table(
+        cells,
+        "Deep vs late conditioning (unsupervised, SDR dB)",
+        lambda found: _mean_spread([c["sdr"] for c in found]),
+    )
+    cond = {}
+    if len({c["cell"]["conditioning"] for c in cells}) > 1:
+        for mode in ("mix-and-separate", "weak"):
+            for kind in ("deep", "late"):
+                row = {
+                    str(n): _sdrs(cells, mode=mode, sources=n, conditioning=kind)
+                    for n in (2, 3, 4)
+                }
+                cond[f"{mode}/{kind}"] = {k: float(np.mean(v)) for k, v in row.items() if v}
+    more, longer = _longer_table(cells)
+    lines += more + _bounds_table(bounds)
+    numbers = {"table1": t1, "table2": t2, "conditioning": cond, "longer_training": longer}
+    return "\n".join(lines) + "\n", numbers
 
-    Tables 1 and 2 use the cells of the preset's main ``conditioning``.
-    """
 
-    def sdrs(steps: int | None = None, **match) -> list[float]:
-        return [c["sdr"] for c in _matching(cells, steps, **match)]
+def _sdrs(cells: list[dict], steps: int | None = None, **match) -> list[float]:
+    return [c["sdr"] for c in _matching(cells, steps, **match)]
 
-    t1, t2, cond, numbers_longer = {}, {}, {}, {}
+
+def _table1(cells: list[dict], conditioning: str) -> tuple[list[str], dict]:
+    """Table 1's analogue (SDR by method and training-mixture size) and its means."""
+    t1 = {}
     lines = [
         "### Table 1 analogue: SDR (dB) on 2-source test mixtures",
         "",
@@ -65,17 +87,19 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
         ("mix-and-separate", "mix-and-separate (CLIPSep-style)"),
         ("weak", "bi-modal weak (ours)"),
     ):
+        supervised = {"mode": "supervised", "clean_fraction": 1.0, "conditioning": conditioning}
         row = {
-            "supervised": sdrs(mode="supervised", clean_fraction=1.0, conditioning=conditioning)
+            "supervised": _sdrs(cells, **supervised)
             if mode == "mix-and-separate"
-            else sdrs(mode=mode, sources=2)
+            else _sdrs(cells, mode=mode, sources=2)
             if mode == "pit"
             else []
         }
         if mode != "pit":
-            row.update(
-                {str(n): sdrs(mode=mode, sources=n, conditioning=conditioning) for n in (2, 3, 4)}
-            )
+            row |= {
+                str(n): _sdrs(cells, mode=mode, sources=n, conditioning=conditioning)
+                for n in (2, 3, 4)
+            }
         t1[mode] = {k: float(np.mean(v)) for k, v in row.items() if v}
         paper = PAPER_TABLE1[mode]
         lines.append(
@@ -85,7 +109,13 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
             + " / ".join(str(paper.get(k, "-")) for k in ("supervised", "2", "3", "4"))
             + " |"
         )
-    lines += [
+    return lines, t1
+
+
+def _table2(cells: list[dict], conditioning: str) -> tuple[list[str], dict]:
+    """Table 2's analogue (clean fraction and semi-supervision) and its means."""
+    t2 = {}
+    lines = [
         "",
         "### Table 2 analogue: clean fraction and semi-supervision (2-source training)",
         "",
@@ -99,20 +129,15 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
         ("semi 10%", {"mode": "semi", "clean_fraction": 0.10}),
         ("semi 25%", {"mode": "semi", "clean_fraction": 0.25}),
     ):
-        values = sdrs(**match, sources=2, conditioning=conditioning)
+        values = _sdrs(cells, **match, sources=2, conditioning=conditioning)
         if values:
             t2[label] = float(np.mean(values))
             lines.append(f"| {label} | {_mean_spread(values)} | {PAPER_TABLE2[label]} |")
-    lines += _conditioning_table(
-        cells,
-        "Deep vs late conditioning (unsupervised, SDR dB)",
-        lambda found: _mean_spread([c["sdr"] for c in found]),
-    )
-    if len({c["cell"]["conditioning"] for c in cells}) > 1:
-        for mode in ("mix-and-separate", "weak"):
-            for kind in ("deep", "late"):
-                row = {str(n): sdrs(mode=mode, sources=n, conditioning=kind) for n in (2, 3, 4)}
-                cond[f"{mode}/{kind}"] = {k: float(np.mean(v)) for k, v in row.items() if v}
+    return lines, t2
+
+
+def _longer_table(cells: list[dict]) -> tuple[list[str], dict]:
+    """Cells trained longer than the preset's steps beside the same seeds at its steps."""
     longer = sorted(
         {
             (c["cell"]["mode"], c["cell"]["sources"], c["cell"]["conditioning"], c["cell"]["steps"])
@@ -120,35 +145,36 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
             if c["cell"].get("steps")
         }
     )
-    if longer:
-        lines += [
-            "",
-            "### Longer training (SDR dB)",
-            "",
-            "| method | sources | conditioning | preset's steps (same seeds) | longer | steps |",
-            "|---|---|---|---|---|---|",
-        ]
-        for mode, n, conditioning, steps in longer:
-            match = {
-                "mode": mode,
-                "sources": n,
-                "conditioning": conditioning,
-                "clean_fraction": 1.0,
-            }
-            more = _matching(cells, steps, **match)
-            seeds = {c["cell"]["seed"] for c in more}  # the same seeds at the preset's steps
-            base = [c["sdr"] for c in _matching(cells, **match) if c["cell"]["seed"] in seeds]
-            more = [c["sdr"] for c in more]
-            numbers_longer[f"{mode}/{n}/{conditioning}"] = {
-                "steps": steps,
-                "sdr": float(np.mean(more)),
-                "sdr_preset_steps": float(np.mean(base)) if base else None,
-            }
-            lines.append(
-                f"| {mode} | {n} | {conditioning} | {_mean_spread(base)} "
-                f"| {_mean_spread(more)} | {steps} |"
-            )
-    lines += [
+    if not longer:
+        return [], {}
+    numbers = {}
+    lines = [
+        "",
+        "### Longer training (SDR dB)",
+        "",
+        "| method | sources | conditioning | preset's steps (same seeds) | longer | steps |",
+        "|---|---|---|---|---|---|",
+    ]
+    for mode, n, conditioning, steps in longer:
+        match = {"mode": mode, "sources": n, "conditioning": conditioning, "clean_fraction": 1.0}
+        more = _matching(cells, steps, **match)
+        seeds = {c["cell"]["seed"] for c in more}  # the same seeds at the preset's steps
+        base = [c["sdr"] for c in _matching(cells, **match) if c["cell"]["seed"] in seeds]
+        more = [c["sdr"] for c in more]
+        numbers[f"{mode}/{n}/{conditioning}"] = {
+            "steps": steps,
+            "sdr": float(np.mean(more)),
+            "sdr_preset_steps": float(np.mean(base)) if base else None,
+        }
+        lines.append(
+            f"| {mode} | {n} | {conditioning} | {_mean_spread(base)} "
+            f"| {_mean_spread(more)} | {steps} |"
+        )
+    return lines, numbers
+
+
+def _bounds_table(bounds: dict) -> list[str]:
+    lines = [
         "",
         "### Bounds on the same test mixtures",
         "",
@@ -160,8 +186,7 @@ def tables(cells: list[dict], bounds: dict, conditioning: str = "deep") -> tuple
         lines.append(
             f"| {name} | " + " | ".join("∞" if b[k] is None else f"{b[k]:.2f}" for k in keys) + " |"
         )
-    numbers = {"table1": t1, "table2": t2, "conditioning": cond, "longer_training": numbers_longer}
-    return "\n".join(lines) + "\n", numbers
+    return lines
 
 
 # Cell fields that are None on the main grid

@@ -308,8 +308,7 @@ def reproduce(
     preset = replace(preset, seeds=tuple(seeds)) if seeds else preset
     started = time.time()
     out = Path(results) / preset.name
-    cells_dir = out / "cells"
-    committed = {p.stem: json.loads(p.read_text()) for p in sorted(cells_dir.glob("*.json"))}
+    committed = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("cells/*.json"))}
     # only cells scored on this preset's test clips, trained and queried by the TinyCLAP the grid
     # gives them, can be kept (resumed, or other grids')
     seconds = round(preset.test_samples / preset.sr, 3)
@@ -321,48 +320,74 @@ def reproduce(
     }
     cells = grid(preset, sources)  # bad grid fields fail before the corpus is built
     corpus, clap_ckpt = prepare(preset, work, out / "clap.json", progress, ablation_critics=True)
-    work = Path(work) / preset.name
     done = {c.name: usable[c.name] for c in cells if resume and c.name in usable}
     resumed = {name: r.get("provenance", {}).get("git_commit") for name, r in done.items()}
     todo = [c for c in cells if c.name not in done and not (only and c.mode not in only)]
-    todo.sort(key=lambda c: c.seed)  # every cell of one seed before the next seed's
-    jobs_args = dict(corpus=corpus, clap_ckpt=clap_ckpt, runs=work / "runs", resume=resume)
-    if jobs > 1 and len(todo) > 1:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        from multiprocessing import get_context
-
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            futures = [
-                pool.submit(
-                    _run_cell_job,
-                    c,
-                    preset,
-                    path=cells_dir / f"{c.name}.json",
-                    threads=threads,
-                    **jobs_args,
-                )
-                for c in sorted(todo, key=lambda c: (c.seed, -relative_cost(c, preset.train_steps)))
-            ]
-            try:
-                _collect((f.result() for f in as_completed(futures)), done, progress)
-            except BaseException:  # Ctrl-C, or a cell stopped by a signal: start no other cell
-                pool.shutdown(cancel_futures=True)  # running cells save their checkpoints
-                raise
-    else:
-        _collect(
-            (
-                _run_cell_job(
-                    c, preset, path=cells_dir / f"{c.name}.json", progress=progress, **jobs_args
-                )
-                for c in todo
-            ),
-            done,
-            progress,
-        )
+    runs = Path(work) / preset.name / "runs"
+    train_cells(todo, preset, corpus, clap_ckpt, runs, out / "cells", done, jobs, resume, progress)
     names = [c.name for c in cells]
     others = {k: v for k, v in usable.items() if k not in names}  # other grids' cells stay
     reports = [done[n] for n in names if n in done] + list(others.values())
+    summary = write_results(preset, corpus, reports, out)
+    summary |= {
+        "wall_seconds_this_invocation": round(time.time() - started, 1),
+        "resumed_cells": resumed,
+        "kept_from_other_grids": sorted(others),
+        "compared_with_committed": compare(
+            [done[n] for n in names if n in done and n not in resumed], committed
+        ),
+    }
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def train_cells(
+    todo: list[Cell],
+    preset: Preset,
+    corpus: Path,
+    clap_ckpt: Path,
+    runs: Path,
+    cells_dir: Path,
+    done: dict,
+    jobs: int = 1,
+    resume: bool = False,
+    progress: bool = True,
+) -> None:
+    """Train and evaluate each cell of ``todo`` (every cell of one seed before the next seed's),
+    writing ``cells_dir/<name>.json`` as each finishes and recording its report in ``done``;
+    ``jobs > 1`` trains that many at once in worker processes (each seed's longest first),
+    splitting the CPU threads between them."""
+    todo = sorted(todo, key=lambda c: c.seed)
+    args = dict(corpus=corpus, clap_ckpt=clap_ckpt, runs=runs, resume=resume)
+    if jobs <= 1 or len(todo) <= 1:
+        reports = (
+            _run_cell_job(c, preset, path=cells_dir / f"{c.name}.json", progress=progress, **args)
+            for c in todo
+        )
+        _collect(reports, done, progress)
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    order = sorted(todo, key=lambda c: (c.seed, -relative_cost(c, preset.train_steps)))
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        futures = [
+            pool.submit(
+                _run_cell_job, c, preset, path=cells_dir / f"{c.name}.json", threads=threads, **args
+            )
+            for c in order
+        ]
+        try:
+            _collect((f.result() for f in as_completed(futures)), done, progress)
+        except BaseException:  # Ctrl-C, or a cell stopped by a signal: start no other cell
+            pool.shutdown(cancel_futures=True)  # running cells save their checkpoints
+            raise
+
+
+def write_results(preset: Preset, corpus: Path, reports: list[dict], out: Path) -> dict:
+    """The tables, verdicts, findings and figure of a preset's cells: ``out/tables.md`` and
+    ``out/sdr_vs_sources.png``; returns the numbers for ``summary.json``."""
     pairs = fixed_pairs(load_embedded(corpus, "test"), preset.test_mixtures)
     templates = class_templates(load_embedded(corpus, "train"), preset.n_fft, preset.hop)
     bounds = mixture_bounds(pairs, preset.n_fft, preset.hop, templates=templates)
@@ -370,31 +395,36 @@ def reproduce(
     markdown = si_sdr_tables(reports, preset.conditioning) + "\n" + markdown
     said = findings(numbers)
     if said:
-        markdown += (
-            "\n### What the numbers say about claim (a) (SDR)\n\n"
-            + "\n".join(f"- {line}" for line in said)
-            + "\n"
-        )
+        markdown += "\n### What the numbers say about claim (a) (SDR)\n\n"
+        markdown += "\n".join(f"- {line}" for line in said) + "\n"
     verdicts = claims(reports, bounds, preset.conditioning)
     room = headroom(reports, preset.conditioning)
     markdown += verdict_section("Headroom: can this corpus show the effect? (SI-SDR, paired)", room)
     markdown += verdict_section("The claims, decided on SI-SDR (paired, 95 % intervals)", verdicts)
     ablated = ablations(reports, preset.conditioning)
     markdown += verdict_section("The CLAP term and other critics (SI-SDR, paired)", ablated)
-    swept = sweeps(
-        reports,
-        preset.conditioning,
-        {"sim_weight": TrainConfig.sim_weight, "lr": preset.lr, "lambda_s": TrainConfig.lambda_s},
-    )
+    defaults = {"sim_weight": TrainConfig.sim_weight, "lr": preset.lr}
+    swept = sweeps(reports, preset.conditioning, {**defaults, "lambda_s": TrainConfig.lambda_s})
     if swept:
         markdown += "\n### Sweeps on validation (first seed, the same budget)\n\n"
         markdown += markdown_table(swept) + "\n"
     read = reading(reports, bounds, {**room, **verdicts, **ablated})
     markdown += "\n### What the numbers say\n\n" + "\n".join(f"- {line}" for line in read) + "\n"
-    against = compare([done[n] for n in names if n in done and n not in resumed], committed)
-    summary = {
+    seeds = f"seeds {list(preset.seeds)} (PIT and MixIT"
+    seeds += ", and the cells no verdict reads" if preset.seeded_cells == "claims" else ""
+    header = (
+        f"# Results: preset `{preset.name}`\n\nMade by `wsas reproduce --preset {preset.name}`; "
+        f"{preset.test_mixtures} fixed 2-source test mixtures of "
+        f"{preset.test_samples / preset.sr:g} s, {seeds}: the first), "
+        f"{preset.conditioning} conditioning for Tables 1 and 2. "
+        "Provenance (commit, machine, time) is in summary.json.\n\n"
+    )
+    write_text(out / "tables.md", header + markdown)
+    figure(reports, bounds, out / "sdr_vs_sources.png")
+    cell_keys = ("name", "sdr", "sir", "sar", "si_sdr", "sdri", "clapscore_improvement")
+    cell_keys += ("leakage", "train_seconds", "train")
+    return {
         "preset": preset.to_dict(),
-        "wall_seconds_this_invocation": round(time.time() - started, 1),
         "train_seconds_all_cells": round(sum(r["train_seconds"] for r in reports), 1),
         **numbers,
         "bounds": {
@@ -407,39 +437,5 @@ def reproduce(
         "findings": said,
         "reading": read,
         "clapscore_vs_sdr": rank_agreement(reports),
-        "resumed_cells": resumed,
-        "kept_from_other_grids": sorted(others),
-        "compared_with_committed": against,
-        "cells": [
-            {
-                k: r.get(k)
-                for k in (
-                    "name",
-                    "sdr",
-                    "sir",
-                    "sar",
-                    "si_sdr",
-                    "sdri",
-                    "clapscore_improvement",
-                    "leakage",
-                    "train_seconds",
-                    "train",
-                )
-            }
-            for r in reports
-        ],
+        "cells": [{k: r.get(k) for k in cell_keys} for r in reports],
     }
-    write_json(out / "summary.json", summary)
-    header = (
-        f"# Results: preset `{preset.name}`\n\nMade by `wsas reproduce --preset {preset.name}`; "
-        f"{preset.test_mixtures} fixed 2-source test mixtures of "
-        f"{preset.test_samples / preset.sr:g} s, "
-        f"seeds {list(preset.seeds)} (PIT and MixIT"
-        + (", and the cells no verdict reads" if preset.seeded_cells == "claims" else "")
-        + ": the first), "
-        f"{preset.conditioning} conditioning for Tables 1 and 2. "
-        "Provenance (commit, machine, time) is in summary.json.\n\n"
-    )
-    write_text(out / "tables.md", header + markdown)
-    figure(reports, bounds, out / "sdr_vs_sources.png")
-    return summary

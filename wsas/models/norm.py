@@ -1,34 +1,20 @@
 """Batch and group normalisation that stay fast on CPU for channels-last feature maps.
 
-PyTorch's CPU batch norm for channels-last input vectorises over the channel axis, so at the
-U-Net's full resolution (8 channels) one forward + backward of ``(16, 8, 256, 144)`` costs
-~20 ms on the project's 2-core machine, bf16 or fp32: its three such layers are about a fifth
-of a tiny supervised step. Channels-last memory is a ``(pixels, C)`` matrix; viewed ``k`` pixels per
-row, ``(pixels / k, k * C)`` with ``k * C`` up to 64, the statistics are column sums and the
-normalisation a row-broadcast ``addcmul``, all vectorised: 7-8 ms for the same layer in bf16,
-11-16 ms in fp32.
+PyTorch's CPU batch norm for channels-last input vectorises over the channel axis, which is slow
+for the U-Net's narrow full-resolution layers (8 channels). Channels-last memory is a
+``(pixels, C)`` matrix; viewed ``k`` pixels per row, ``(pixels / k, k * C)`` with ``k * C`` up to
+64, the statistics are column sums and the normalisation a row-broadcast ``addcmul``, all
+vectorised. :class:`BatchNorm2d` is :class:`torch.nn.BatchNorm2d` in training mode, running
+statistics included; under bf16 autocast it computes in the input's precision where torch
+computes in float32, so its error is somewhat larger than torch's own (bounded in
+tests/test_norm.py). Anything else (wider layers, other layouts or dtypes, eval mode, CUDA)
+takes PyTorch's kernel.
 
-It is :class:`torch.nn.BatchNorm2d` in training mode, running statistics included: in float32
-within 1e-4 of torch's results (tests/test_norm.py). Under bf16 autocast it computes in the
-input's precision where torch computes in float32, so its error is larger than torch's own:
-within 2.5x of it for the output and input gradient, and 1 % for the weight and bias gradients
-(which torch sums in float32), for maps whose mean is within 2 standard deviations of zero
-(the U-Net's 8-channel maps: at most 1.2 over tiny's first 150 steps); it grows with the mean
-(6-9x torch's error at 10 deviations).
-Anything else (wider layers, other layouts or dtypes, eval mode, CUDA) takes PyTorch's kernel.
-
-:class:`GroupNorm` keeps PyTorch's forward but replaces its CPU backward for channels-last
-bfloat16 maps (TinyCLAP's critic under autocast), which is about twice as slow as its float32
-one. The same wide-row sums, per sample, on the input centred on its group means (so that they
-do not cancel at large means) make forward + backward of ``(64, 32, 64, 129)`` 62 against 94 ms
-and of ``(64, 64, 32, 64)`` 11-12 against 24-26 ms (at 128 channels torch's is as fast: it keeps
-it). Torch computes the backward in float32 and rounds once; this computes it in bf16, so its
-input gradient is within 2x of torch's own bf16 error for a gradient unrelated to the output
-(0.28 % against 0.17 % of the exact one) but grows where the gradient follows the output and
-the backward's terms cancel (4-8x torch's, 0.6-1.2 %, in tests/test_norm.py); the weight and
-bias gradients are within 0.5 % (torch's: float32-exact); at means of 0.67 and 10 deviations
-alike. Through TinyCLAP's whole tower in bf16, on real clips, the input gradient differs from
-the one through torch's group norm by 0.24 %, and both from the float32 tower's by 2.5 %.
+:class:`GroupNorm` keeps PyTorch's forward but replaces its slow CPU backward for channels-last
+bfloat16 maps (TinyCLAP's critic under autocast) with the same wide-row sums, per sample, on the
+input centred on its group means (so that they do not cancel at large means). It computes the
+backward in bf16 where torch computes in float32 and rounds once; tests/test_norm.py bounds the
+difference. Why it pays, and by how much, is measured by ``wsas bench`` (results/bench.json).
 """
 
 from __future__ import annotations
