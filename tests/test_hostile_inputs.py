@@ -612,10 +612,9 @@ def test_debug_shows_the_traceback_of_an_os_error(tmp_path):
         main(["--debug", "parse", "--file", str(tmp_path)])
 
 
-def test_sigterm_removes_temporary_files_and_the_new_folder(env, tmp_path):
-    """A real process: SIGTERM mid-separation ends with code 143, one line, nothing left."""
+def _separation_process(env, tmp_path: Path, out: Path) -> subprocess.Popen:
+    """``wsas separate`` of a 10-minute file in a real process, once it has begun writing."""
     sf.write(tmp_path / "long.wav", noise(8000 * 600), 8000, subtype="FLOAT")
-    out = tmp_path / "o"
     proc = subprocess.Popen(
         [sys.executable, "-m", "wsas.cli", "separate", str(tmp_path / "long.wav"), "-q", "a dog"]
         + ["--checkpoint", str(env["ckpt"]), "-o", str(out), "--quiet"],
@@ -624,10 +623,42 @@ def test_sigterm_removes_temporary_files_and_the_new_folder(env, tmp_path):
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
     )
     deadline = time.time() + 60
-    while not (out.is_dir() and any(out.iterdir())) and time.time() < deadline:
-        assert proc.poll() is None, proc.stderr.read()
+    while not (out.is_dir() and any(p.name.startswith(".wsas-tmp") for p in out.iterdir())):
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read()
         time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
+    return proc
+
+
+@pytest.mark.parametrize(
+    "signals,code,said",
+    [
+        ((signal.SIGTERM,), 143, "terminated"),
+        ((signal.SIGHUP,), 143, "terminated"),
+        ((signal.SIGINT,), 130, "interrupted"),
+        ((signal.SIGTERM, signal.SIGTERM, signal.SIGINT, signal.SIGHUP), 143, "terminated"),
+    ],
+    ids=["sigterm", "sighup", "sigint", "repeated"],
+)
+def test_a_stop_signal_removes_temporary_files_and_the_new_folder(
+    env, tmp_path, signals, code, said
+):
+    """A real process: a signal (or several) mid-separation ends with one line, nothing left."""
+    out = tmp_path / "o"
+    proc = _separation_process(env, tmp_path, out)
+    for s in signals:
+        proc.send_signal(s)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143 and err.strip().splitlines() == ["wsas: terminated"]
+    assert proc.returncode == code and err.strip().splitlines() == [f"wsas: {said}"]
     assert not out.exists()
+
+
+def test_a_killed_run_leaves_temporaries_that_the_next_run_sweeps(env, tmp_path):
+    out = tmp_path / "o"
+    proc = _separation_process(env, tmp_path, out)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert any(p.name.startswith(".wsas-tmp") for p in out.iterdir())  # kill -9: no cleanup
+    sf.write(tmp_path / "short.wav", noise(8000), 8000)
+    args = ["separate", str(tmp_path / "short.wav"), "-q", "a dog", "--checkpoint", env["ckpt"]]
+    assert main([*args, "-o", str(out), "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["short__a_dog.wav", "short__manifest.json"]

@@ -19,9 +19,7 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shutil
 import signal
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from tqdm import tqdm
 from wsas.audio import check_rate, save
 from wsas.data.classes import CLASS_SETS, CLASSES, SoundClass
 from wsas.errors import WsasError
+from wsas.files import OutputSet
 from wsas.info import soundfont_path
 from wsas.presets import Preset
 
@@ -311,14 +310,15 @@ def _init_worker(soundfont: Path, sr: int) -> None:
 
 
 def _render_job(job: tuple) -> dict:
-    """Render, save and describe one clip: ``job = (out, split, class_idx, item, seed, n_samples,
-    variation)``; returns its metadata row. Runs in a worker (or inline with one worker)."""
-    out, split, ci, item, seed, n_samples, variation = job
+    """Render, save and describe one clip: ``job = (audio, split, class_idx, item, seed,
+    n_samples, variation)`` (``audio``: the folder that becomes the corpus's ``audio/``);
+    returns its metadata row. Runs in a worker (or inline with one worker)."""
+    audio, split, ci, item, seed, n_samples, variation = job
     renderer, cls = _WORKER["renderer"], CLASSES[ci]
     clip_id = f"{split}-{cls.name.replace(' ', '_')}-{item:04d}"
     rel = Path("audio") / split / cls.name.replace(" ", "_") / f"{clip_id}.flac"
     wave, params = renderer.render_clip(cls, seed, n_samples, variation)
-    save(Path(out) / rel, wave, renderer.sr)
+    save(Path(audio) / rel.relative_to("audio"), wave, renderer.sr)
     row = {
         "id": clip_id,
         "split": split,
@@ -332,7 +332,8 @@ def _render_job(job: tuple) -> dict:
     return row | {k: round(v, 4) if isinstance(v, float) else v for k, v in params.items()}
 
 
-CORPUS_PARTS = ("audio", "metadata.csv", "metadata.csv.tmp", "corpus.json")
+CORPUS_FILES = ("audio", "metadata.csv", "corpus.json")
+CORPUS_PARTS = (*CORPUS_FILES, "metadata.csv.tmp")  # any of them marks a folder as a corpus
 
 
 def build_corpus(
@@ -350,10 +351,10 @@ def build_corpus(
     ``workers`` processes (default: every core) render clips in parallel, each with one
     synthesizer; the files are the same whatever ``workers``. ``metadata.csv`` has one row per
     clip with the program, gain and variation it got; ``corpus.json`` records the preset, rate,
-    soundfont, class set and variation ranges. The corpus is rendered into a hidden
-    folder next to ``out`` and swapped in at the end, so ``out`` holds either the old corpus or
-    the new one, never a mix (an interrupted build leaves nothing). Other files in an old
-    corpus folder (e.g. ``tinyclap.safetensors``) are kept. Returns the path of ``metadata.csv``.
+    soundfont, class set and variation ranges. The corpus is written as one
+    :class:`wsas.files.OutputSet`, so ``out`` holds either the old corpus or the new one, never a
+    mix (an interrupted build leaves nothing). Other files in an old corpus folder (e.g.
+    ``tinyclap.safetensors``) are kept. Returns the path of ``metadata.csv``.
     """
     if preset.classes not in CLASS_SETS:
         raise WsasError(
@@ -366,17 +367,9 @@ def build_corpus(
     if out.is_dir() and any(out.iterdir()) and not any((out / p).exists() for p in CORPUS_PARTS):
         raise WsasError(f"{out}: a non-empty folder that holds no corpus; choose another --out")
     renderer = Renderer(soundfont, sr)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
-    try:
-        _render(preset, renderer, tmp, sr, base_seed, progress, workers)
-        mask = os.umask(0)
-        os.umask(mask)
-        tmp.chmod(0o777 & ~mask)  # mkdtemp makes 0700 folders
-        _swap_in(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    # the old corpus or the new one, never a mix; other files in the folder stay
+    with OutputSet(out, CORPUS_FILES, overwrite=True, dir_names={"audio"}) as outputs:
+        _render(preset, renderer, outputs, sr, base_seed, progress, workers)
     return out / "metadata.csv"
 
 
@@ -391,40 +384,22 @@ def corpus_matches(corpus: str | os.PathLike, preset: Preset) -> bool:
     )
 
 
-def _swap_in(new: Path, out: Path) -> None:
-    """Put the finished corpus ``new`` in place of ``out``'s, keeping ``out``'s other files."""
-    if not out.exists():
-        os.replace(new, out)
-        return
-    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-    try:
-        os.replace(out, old / "corpus")
-        os.replace(new, out)
-        for entry in (old / "corpus").iterdir():
-            if entry.name not in CORPUS_PARTS:
-                os.replace(entry, out / entry.name)
-    finally:
-        if not out.exists() and (old / "corpus").exists():
-            os.replace(old / "corpus", out)  # interrupted between the two renames: put it back
-        shutil.rmtree(old)
-
-
 def _render(
     preset: Preset,
     renderer: Renderer,
-    out: Path,
+    outputs: OutputSet,
     sr: int,
     base_seed: int,
     progress: bool,
     workers: int | None,
 ) -> None:
-    """Render every clip of ``preset`` into the empty folder ``out``, then its metadata."""
+    """Render every clip of ``preset`` into the temporaries of ``outputs``, then its metadata."""
     n_samples = round(preset.clip_samples * sr / preset.sr)
     test_samples = round(preset.test_samples * sr / preset.sr)
     started, names = time.time(), CLASS_SETS[preset.classes]
     jobs = [
         (
-            out,
+            outputs.temp("audio"),
             split,
             ci,
             item,
@@ -448,12 +423,12 @@ def _render(
         ) as pool:
             results = pool.imap(_render_job, jobs, chunksize=max(1, len(jobs) // (8 * workers)))
             rows = list(tqdm(results, disable=not progress, **bar))
-    with open(out / "metadata.csv", "w", newline="") as f:
+    with open(outputs.temp("metadata.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=METADATA_FIELDS)
         writer.writeheader()
         writer.writerows(rows)
     digest = hashlib.sha256(renderer.soundfont.read_bytes()).hexdigest()[:16]
-    (out / "corpus.json").write_text(
+    outputs.temp("corpus.json").write_text(
         json.dumps(
             {
                 "preset": preset.name,

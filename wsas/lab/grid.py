@@ -3,7 +3,7 @@ changes, named after those changes (results/<preset>/cells/<name>.json)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 from wsas.clap.tiny import SIZES as TINY_SIZES
 from wsas.errors import WsasError
@@ -12,33 +12,62 @@ from wsas.presets import Preset
 
 @dataclass(frozen=True)
 class Cell:
+    """One training run of a grid: a regime and a seed, and the TrainConfig fields it sets
+    (None: the preset's value). Every field but ``critic`` (the TinyCLAP size that criticises
+    and queries it) is a :class:`wsas.presets.TrainConfig` field of the same name."""
+
     mode: str
     sources: int = 2
     clean_fraction: float = 1.0
     conditioning: str = "deep"
     seed: int = 0
     steps: int | None = None  # None: the preset's train_steps (the longer-training ablation)
-    sim_weight: float | None = None  # None: the default; 0 switches the CLAP term off (ablation)
-    lr: float | None = None  # None: the preset's (the learning-rate sweep sets it)
-    lambda_s: float | None = None  # None: the default; semi's supervised-term weight (sweep)
+    sim_weight: float | None = None  # 0 switches the CLAP term off (ablation)
+    lr: float | None = None  # the learning-rate sweep sets it
+    lambda_s: float | None = None  # semi's supervised-term weight (sweep)
     clap_seconds: float | None = None  # None: the CLAP critic hears all of each clause estimate
     critic: str | None = None  # None: the grid's TinyCLAP (Preset.critic); else another size
-    clause_level: str | None = None  # None: the default (none); a magnitude target for clauses
+    clause_level: str | None = None  # a magnitude target for clauses
+
+    @classmethod
+    def from_report(cls, fields_: dict) -> Cell:
+        """The cell a report's ``"cell"`` dict describes (fields it lacks take their defaults)."""
+        return cls(**{f.name: fields_[f.name] for f in fields(cls) if f.name in fields_})
+
+    def overrides(self) -> dict:
+        """The TrainConfig fields this cell sets (``critic`` is not one; None ones are not)."""
+        return {k: v for k, v in asdict(self).items() if v is not None and k != "critic"}
+
+    @property
+    def position(self) -> str:
+        """Its place in the grid: the name without the seed (the seeds of a place are paired)."""
+        shown = "".join(
+            show(value)
+            for field_, show in SHOWN.items()
+            if (value := getattr(self, field_)) != CELL_DEFAULTS[field_]
+        )
+        clean = f"-clean{round(self.clean_fraction * 100)}" if self.clean_fraction < 1 else ""
+        longer = f"-{self.steps}steps" if self.steps else ""
+        return f"{self.mode}-x{self.sources}{clean}-{self.conditioning}{shown}{longer}"
 
     @property
     def name(self) -> str:
-        clean = f"-clean{round(self.clean_fraction * 100)}" if self.clean_fraction < 1 else ""
+        """Unique in a grid and stable across versions: results/<preset>/cells/<name>.json."""
         longer = f"-{self.steps}steps" if self.steps else ""
-        sim = "" if self.sim_weight is None else f"-sim{self.sim_weight:g}"
-        lr = "" if self.lr is None else f"-lr{self.lr:g}"
-        sup = "" if self.lambda_s is None else f"-ls{self.lambda_s:g}"
-        heard = "" if self.clap_seconds is None else f"-clap{self.clap_seconds:g}s"
-        critic = "" if self.critic is None else f"-{self.critic}clap"
-        level = "" if self.clause_level is None else f"-{self.clause_level}level"
-        return (
-            f"{self.mode}-x{self.sources}{clean}-{self.conditioning}{sim}{lr}{sup}{heard}"
-            f"{critic}{level}-s{self.seed}{longer}"
-        )
+        return f"{self.position.removesuffix(longer)}-s{self.seed}{longer}"
+
+
+# how a field that differs from its default shows in a cell's name, in name order; a new
+# ablated field needs one entry here (and a field above)
+SHOWN = {
+    "sim_weight": lambda v: f"-sim{v:g}",
+    "lr": lambda v: f"-lr{v:g}",
+    "lambda_s": lambda v: f"-ls{v:g}",
+    "clap_seconds": lambda v: f"-clap{v:g}s",
+    "critic": lambda v: f"-{v}clap",
+    "clause_level": lambda v: f"-{v}level",
+}
+CELL_DEFAULTS = {f.name: f.default for f in fields(Cell)}
 
 
 def grid(preset: Preset, sources: tuple[int, ...] = ()) -> list[Cell]:

@@ -4,12 +4,12 @@ sentences computed from the numbers, and the figure. Pure functions of the cells
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from wsas.lab.grid import Cell
 from wsas.lab.stats import mean_ci, paired_difference, verdict
 
 METHODS = (  # Table 1's rows; the unconditional ones are references, out of the ranking
@@ -563,16 +563,16 @@ def findings(numbers: dict) -> list[str]:
     return out
 
 
-def _position(name: str) -> str:
-    """A cell's grid position: its name without the seed."""
-    return re.sub(r"-s\d+(?=-|$)", "", name)
+def _position(report: dict) -> str:
+    """A cell's grid position: its fields but the seed, named like the cell."""
+    return Cell.from_report(report["cell"]).position
 
 
 def _by_position(cells: list[dict]) -> dict[str, list[dict]]:
     """The cells grouped by grid position (one per seed), in the order they come."""
     positions: dict[str, list[dict]] = {}
     for c in cells:
-        positions.setdefault(_position(c["name"]), []).append(c)
+        positions.setdefault(_position(c), []).append(c)
     return positions
 
 

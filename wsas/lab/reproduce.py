@@ -60,21 +60,9 @@ def train_cell(
     grid's TinyCLAP ``clap_ckpt`` or, for a ``critic`` cell, the one of that size beside it
     (``steps`` overrides the cell's and the preset's). Returns its run folder and trainer."""
     steps = steps or cell.steps or preset.train_steps
-    config = preset.train_config(
-        cell.mode,
-        cell.conditioning,
-        steps,
-        sources=cell.sources,
-        seed=cell.seed,
-        clean_fraction=cell.clean_fraction,
-        sim_weight=cell.sim_weight,
-        lr=cell.lr,
-        lambda_s=cell.lambda_s,
-        clap_seconds=cell.clap_seconds,
-        clause_level=cell.clause_level,
-        # the committed grids' critic heard in float32: a grid keeps it (as it keeps its critic)
-        critic_bf16=False if cell.mode in CRITIC_MODES else None,
-    )
+    # the committed grids' critic heard in float32: a grid keeps it (as it keeps its critic)
+    critic_bf16 = False if cell.mode in CRITIC_MODES else None
+    config = preset.train_config(**{**cell.overrides(), "steps": steps}, critic_bf16=critic_bf16)
     clap_ckpt = critic_checkpoint(clap_ckpt, cell.critic)
     run = runs / replace(cell, steps=None if steps == preset.train_steps else steps).name
     train, val = load_embedded(corpus, "train"), load_embedded(corpus, "val")
