@@ -20,11 +20,15 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _stop(signum, frame):
-    """The first stop signal raises; later ones are ignored, so cleaning up is never cut short
+    """The first stop signal raises; later ones do nothing, so cleaning up is never cut short
     (and nothing is raised inside a destructor)."""
     for s in STOP_SIGNALS:
-        signal.signal(s, signal.SIG_IGN)
+        signal.signal(s, _ignore)  # a Python handler: signals already queued find it
     raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+
+
+def _ignore(signum, frame):
+    pass
 
 
 def user_error(err: BaseException) -> str | None:
