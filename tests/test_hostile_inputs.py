@@ -200,6 +200,25 @@ def patch_read_only(monkeypatch, d: Path) -> None:
         monkeypatch.setattr(os, "open", denied)
 
 
+def patch_manifest_disk_full(monkeypatch, d: Path) -> None:
+    real = Path.write_text
+
+    def full(self, *args, **kwargs):
+        if self.parent == d / "o":  # the manifest, the run's last file
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+
+
+def except_adds_up(d: Path) -> None:
+    """Check: ``mix__except`` + the excepted stem = the mixture; the manifest says so."""
+    manifest = json.loads((d / "o" / "mix__manifest.json").read_text())
+    assert manifest["except"] == ["a dog barks"]
+    total = sf.read(d / "o" / "mix__except.wav")[0] + sf.read(d / "o" / "mix__a_dog_barks.wav")[0]
+    assert np.allclose(total, sf.read(d / "mix.wav")[0], atol=1e-5)
+
+
 SEP = ["separate", "{d}/mix.wav", "--checkpoint", "{ckpt}", "-o", "{d}/o", "--quiet"]
 EVAL_FREE = ["evaluate", "{ckpt}", "--reference-free", "{d}/eval"]
 SCORE = ["clap", "score", "--checkpoint", "{clap}"]
@@ -216,6 +235,39 @@ CASES = {
     ),
     "separate-text-named-wav": Case(
         [*SEP, *DOG], 2, "unreadable or corrupt", (raw("mix.wav", "hello\n" * 100),)
+    ),
+    # --- separate: one run's outputs, all or nothing (planned over every input) ---
+    "separate-names-collide-across-inputs": Case(
+        ["separate", "{d}/a.wav", "{d}/a__b.wav", "--checkpoint", "{ckpt}", "-o", "{d}/o"]
+        + ["--quiet", "-q", "b__c", "-q", "c"],
+        2,
+        "would both write a__b__c.wav",
+        (wav("a.wav"), wav("a__b.wav")),
+    ),
+    "separate-nan-in-the-second-input-publishes-nothing": Case(
+        ["separate", "{d}/mix.wav", "{d}/bad.wav", *SEP[2:], *DOG],
+        2,
+        "NaN",
+        (wav(), wav("bad.wav", fill=np.nan)),
+    ),
+    "separate-disk-full-at-the-manifest-publishes-nothing": Case(
+        [*SEP, *DOG], 2, "No space left", MIX, patch=patch_manifest_disk_full
+    ),
+    "separate-overwrite-stops-at-a-folder-in-the-way": Case(
+        [*SEP, *DOG, "--overwrite"],
+        2,
+        "exists and is not a file",
+        (*MIX, raw("o/mix__a_dog_barks.wav", b"earlier"), folder("o/mix__manifest.json")),
+    ),
+    "separate-except-writes-everything-but": Case(
+        [*SEP, "--except", "a dog barks"],
+        0,
+        "",
+        MIX,
+        except_adds_up,
+    ),
+    "separate-a-query-and-its-negation": Case(
+        [*SEP, *DOG, "--except", "a dog barks"], 2, "both a query and an --except", MIX
     ),
     "separate-nan-samples": Case([*SEP, *DOG], 2, "NaN", (wav(fill=np.nan),)),
     "separate-zero-frames": Case([*SEP, *DOG], 2, "zero-length", (wav(frames=0),)),

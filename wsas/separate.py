@@ -62,18 +62,20 @@ def slug(text: str) -> str:
 
 
 def output_names(
-    prefix: str, queries: list[str], fmt: str, residual: bool = False
+    prefix: str, queries: list[str], fmt: str, residual: bool = False, negated: bool = False
 ) -> dict[str, str]:
-    """``{query: "<prefix>__<slug>.<fmt>"}`` plus ``"residual"``; never two the same name.
+    """``{query: "<prefix>__<slug>.<fmt>"}`` plus ``"residual"`` and (``negated``) ``"except"``
+    (the mixture minus the --except queries' estimates); never two the same name.
 
     Queries whose slugs clash ("a dog barks", "A dog barks!") get ``_2``, ``_3``... in order;
-    ``residual`` is reserved for the residual stem. Duplicate queries must be removed first.
+    ``residual`` and ``except`` are reserved. Duplicate queries must be removed first.
     """
     if len(set(queries)) != len(queries):
         raise CaptionError("the same query is given twice")
-    if residual and "residual" in queries:
-        raise CaptionError("'residual' names the residual stem: rephrase that query")
-    taken, names = {"residual"}, {}
+    for reserved, used in (("residual", residual), ("except", negated)):
+        if used and reserved in queries:
+            raise CaptionError(f"'{reserved}' names the {reserved} stem: rephrase that query")
+    taken, names = {"residual", "except"}, {}
     for query in queries:
         base = name = slug(query)
         for i in itertools.count(2):
@@ -82,8 +84,9 @@ def output_names(
             name = f"{base}_{i}"
         taken.add(name)
         names[query] = f"{prefix}__{name}.{fmt}"
-    if residual:
-        names["residual"] = f"{prefix}__residual.{fmt}"
+    for reserved, used in (("residual", residual), ("except", negated)):
+        if used:
+            names[reserved] = f"{prefix}__{reserved}.{fmt}"
     return names
 
 
@@ -128,6 +131,7 @@ def plan_outputs(
     residual: bool,
     manifests: bool = True,
     prefixes: list[str] | None = None,
+    negated: bool = False,
 ) -> list[Planned]:
     """Every output name of a run, before any work: per input, ``<prefix>__<query>.<fmt>`` (see
     :func:`output_names`, :func:`unique_prefixes`) and ``<prefix>__manifest.json``. Two inputs
@@ -137,7 +141,7 @@ def plan_outputs(
         Planned(
             mix,
             prefix,
-            output_names(prefix, queries, fmt, residual),
+            output_names(prefix, queries, fmt, residual, negated),
             f"{prefix}__manifest.json" if manifests else None,
         )
         for mix, prefix in zip(mixes, prefixes or unique_prefixes(mixes))
@@ -168,6 +172,7 @@ def separate_files(
     prefixes: list[str] | None = None,
     note: Callable[[str], None] = lambda message: None,
     verbose: bool = False,
+    excepts: list[str] | None = None,
 ) -> list[Planned]:
     """Separate each file of ``mixes`` by ``queries`` (or one stem per clause of ``caption``,
     plus the residual) into the folder ``out``, all or nothing.
@@ -178,11 +183,16 @@ def separate_files(
     none after any error or signal. Repeated queries and inputs are separated once, each with a
     ``note`` (with ``verbose``, one per input on its resampling). A manifest per input maps
     each query (or clause) to its file and records the gain; a caption adds each clause's CLAP
-    score (first minute) and energy share.
+    score (first minute) and energy share. ``excepts`` (``--except``) adds their stems and
+    ``<prefix>__except``: the mixture minus their estimates, so that the two add up to it.
     """
-    if (queries is None) == (caption is None):
-        raise WsasError("give either -q QUERY (repeatable) or --caption CAPTION")
-    asked = check_queries(queries) if caption is None else parse(caption)
+    if queries is not None and caption is not None or not (queries or caption or excepts):
+        raise WsasError("give -q QUERY (repeatable), --caption CAPTION or --except QUERY")
+    excepts = list(dict.fromkeys(check_queries(excepts))) if excepts else []
+    asked = parse(caption) if caption else check_queries(queries) if queries else []
+    if both := [q for q in asked if q in excepts]:
+        raise CaptionError(f"{both[0]!r} is both a query and an --except: choose one")
+    asked = asked + excepts
     queries = list(dict.fromkeys(asked))
     if len(queries) < len(asked):
         repeated = sorted({q for q in asked if asked.count(q) > 1})
@@ -198,7 +208,7 @@ def separate_files(
         with open_audio(mix) as f:
             rates[mix] = f.samplerate
     residual = residual or caption is not None
-    plan = plan_outputs(mixes, queries, fmt, residual, manifests, prefixes)
+    plan = plan_outputs(mixes, queries, fmt, residual, manifests, prefixes, bool(excepts))
     names = [name for item in plan for name in item.names]
     with OutputSet(out, names, overwrite, protect=mixes) as outputs:
         sep = load()
@@ -213,11 +223,12 @@ def separate_files(
         for item in plan:
             temps = [outputs.temp(name) for name in item.stems.values()]
             keep = MANIFEST_CLAP_SECONDS if caption and item.manifest else 0.0
-            done = sep.stream(item.mix, queries, temps, fmt, residual, progress, keep)
+            negated = [queries.index(q) for q in excepts]
+            done = sep.stream(item.mix, queries, temps, fmt, residual, progress, keep, negated)
             if done.gain != 1.0:
                 note(f"{item.mix}: outputs scaled by {done.gain:.4f} to fit {fmt.upper()}")
             if item.manifest:
-                manifest = sep.manifest(item, done, caption, Path(out))
+                manifest = sep.manifest(item, done, caption, Path(out), excepts)
                 outputs.temp(item.manifest).write_text(manifest, encoding="utf-8")
     return plan
 
@@ -312,11 +323,16 @@ class Separator:
         return {t: float(sims[i, i]) for i, t in enumerate(texts)}
 
     @torch.no_grad()
-    def manifest(self, item: Planned, done: Streamed, caption: str | None, out: Path) -> str:
+    def manifest(
+        self, item: Planned, done: Streamed, caption: str | None, out: Path, excepts=()
+    ) -> str:
         """The JSON manifest of one separated input (see :func:`separate_files`)."""
         head = {"mixture": item.mix, "gain": done.gain}
         if "residual" in item.stems:
             head["sum"] = "stems + residual = gain * mixture"
+        if excepts:
+            head["except"] = list(excepts)
+            head["except_sum"] = "except + the stems of its queries = gain * mixture"
         if caption is None:
             rows = [{"query": q, "file": str(out / name)} for q, name in item.stems.items()]
             return json.dumps({**head, "stems": rows}, indent=2, ensure_ascii=False) + "\n"
@@ -371,9 +387,11 @@ class Separator:
         residual: bool,
         progress: bool,
         keep_seconds: float = 0.0,
+        negated: list[int] = (),
     ) -> Streamed:
         """Separate the file ``path`` chunk by chunk into ``temps`` (one per query, then the
-        residual), in ``fmt``; memory stays bounded by one chunk whatever the file's length.
+        residual, then with ``negated`` query indices the mixture minus their estimates), in
+        ``fmt``; memory stays bounded by one chunk whatever the file's length.
 
         WAV outputs are float32, so stems + residual sum to the mixture exactly as written.
         FLAC holds integers in [-1, 1): when any output would exceed full scale, every output
@@ -411,7 +429,10 @@ class Separator:
                         if not torch.isfinite(data).all():
                             raise AudioError(f"{path}: NaN or Inf samples near {start / sr:.1f} s")
                         est = self._separate_block(data, sr, q)  # (K, C, L)
-                        yield torch.cat([est, (data - est.sum(0))[None]]) if residual else est
+                        rows = [est, *([(data - est.sum(0))[None]] if residual else [])]
+                        if negated:
+                            rows.append((data - est[list(negated)].sum(0))[None])
+                        yield torch.cat(rows)
 
                 for piece in overlap_add(blocks(), overlap):  # (K[+1], C, L)
                     if not torch.isfinite(piece).all():
@@ -419,7 +440,7 @@ class Separator:
                             f"{path}: the separation is not finite near "
                             f"{done.samples / sr:.1f} s (is the input far above full scale?)"
                         )
-                    done.add(piece, residual)
+                    done.add(piece, len(queries) + 1 if residual else 0)
                     for writer, stem in zip(writers, piece):
                         writer.write(stem.T.numpy())
                 for writer in writers:
@@ -452,14 +473,14 @@ class Streamed:
     mixture_energy: float = 0.0
     kept: list[torch.Tensor] = field(default_factory=list)
 
-    def add(self, piece: torch.Tensor, residual: bool) -> None:
-        """Account for ``piece (K, C, L)``: peak, energies (the mixture's when the residual
-        makes the outputs add up to it), the first ``keep`` samples."""
+    def add(self, piece: torch.Tensor, parts: int) -> None:
+        """Account for ``piece (K, C, L)``: peak, energies (the mixture's from its first
+        ``parts`` rows, which add up to it; 0: unknown), the first ``keep`` samples."""
         self.peak = max(self.peak, float(piece.abs().max()))
         energy = piece.double().pow(2).sum((1, 2)).tolist()
         self.energies = [a + b for a, b in zip(self.energies, energy)] or energy
-        if residual:
-            self.mixture_energy += float(piece.sum(0).double().pow(2).sum())
+        if parts:
+            self.mixture_energy += float(piece[:parts].sum(0).double().pow(2).sum())
         room = self.keep - self.samples
         if room > 0:
             self.kept.append(piece[..., :room].mean(1))

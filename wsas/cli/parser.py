@@ -199,6 +199,10 @@ def _separate(sub) -> None:
     p = sub.add_parser("separate", help="separate recordings by text queries or a caption")
     p.add_argument("mix", nargs="+", help="audio file(s): any format, rate, channels, length")
     p.add_argument("-q", "--query", action="append", help="a text query (repeatable)")
+    p.add_argument(
+        "--except", dest="excepts", action="append", metavar="QUERY", help="also write "
+        "everything but this sound: the mixture minus its estimate (repeatable)",
+    )  # fmt: skip
     p.add_argument("--caption", help="one stem per clause, plus the residual and a manifest")
     p.add_argument("--checkpoint", help="a run folder or checkpoint (default: --model)")
     p.add_argument("--model", default="weak", help="a shipped model (wsas models; default: weak)")
