@@ -658,7 +658,7 @@ def before_after(
 
     from wsas.data.synth import build_corpus
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     found = subprocess.run(
         ["git", "rev-parse", "--short", f"{rev}^{{commit}}"],
         cwd=repo,
