@@ -711,6 +711,6 @@ def test_a_killed_run_leaves_temporaries_that_the_next_run_sweeps(env, tmp_path)
     proc.communicate(timeout=60)
     assert any(p.name.startswith(".wsas-tmp") for p in out.iterdir())  # kill -9: no cleanup
     sf.write(tmp_path / "short.wav", noise(8000), 8000)
-    args = ["separate", str(tmp_path / "short.wav"), "-q", "a dog", "--checkpoint", env["ckpt"]]
-    assert main([*args, "-o", str(out), "--quiet"]) == 0
+    args = ["separate", str(tmp_path / "short.wav"), "-q", "a dog", "-o", str(out), "--quiet"]
+    assert main([*args, "--checkpoint", str(env["ckpt"])]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["short__a_dog.wav", "short__manifest.json"]

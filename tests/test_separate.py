@@ -296,3 +296,34 @@ def test_progress_bar_only_for_inputs_of_a_minute_or_more_and_never_when_quiet(
     assert shows_bar(str(long))
     assert not shows_bar(str(short))
     assert not shows_bar(str(long), "--quiet")
+
+
+def test_a_query_by_example_is_the_clap_audio_embedding_of_the_example(sep):
+    example = torch.from_numpy(noise((2, 8000), seed=3))  # stereo: mixed to mono first
+    names, q = sep.query_embeddings(["a dog barks"], {"like dog.wav": (example, 8000)})
+    assert names == ["a dog barks", "like dog.wav"] and q.shape == (1, 2, sep.clap.embed_dim)
+    expected = sep.clap.embed_audio(example.mean(0)[None], 8000)[0]
+    assert torch.allclose(q[0, 1], expected, atol=1e-5)
+    assert torch.allclose(q[0, 0], sep.embed(["a dog barks"])[0])
+
+
+def test_separate_by_text_and_by_example_adds_up_to_the_mixture(sep):
+    wave, example = noise(12000), noise(4000, seed=5)
+    out = sep.separate(wave, 8000, ["a dog barks"], query_audio={"mine": (example, 8000)})
+    assert list(out) == ["a dog barks", "mine"]
+    assert not np.allclose(out["a dog barks"], out["mine"])  # another query, another estimate
+    assert np.allclose(sum(out.values()) + sep.residual, wave, atol=1e-5)
+    with pytest.raises(CaptionError, match="names two queries"):
+        sep.separate(wave, 8000, ["mine"], query_audio={"mine": (example, 8000)})
+
+
+def test_cli_separates_by_an_example_file(smoke_separator, tmp_path):
+    sf.write(tmp_path / "mix.wav", noise(12000), 8000)
+    sf.write(tmp_path / "dog.wav", noise((6000, 2), seed=2), 16000)
+    args = ["separate", str(tmp_path / "mix.wav"), "-Q", str(tmp_path / "dog.wav"), "--residual"]
+    code = main([*args, "--checkpoint", str(smoke_separator), "-o", str(tmp_path / "o"), "--quiet"])
+    assert code == 0
+    manifest = json.loads((tmp_path / "o" / "mix__manifest.json").read_text())
+    assert [s["query"] for s in manifest["stems"]] == ["like dog.wav", "residual"]
+    total = sum(load(s["file"])[0] for s in manifest["stems"])
+    assert torch.allclose(total, load(tmp_path / "mix.wav")[0], atol=1e-5)

@@ -10,7 +10,6 @@ streamed block by block (``separate_file``), so memory stays bounded for any len
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import re
@@ -39,6 +38,7 @@ from wsas.captions import parse
 from wsas.clap import cached_text_embedder
 from wsas.errors import AudioError, CaptionError, CheckpointError, WsasError
 from wsas.files import OutputSet
+from wsas.outputs import Planned, plan_outputs
 from wsas.pretrained import DEFAULT, model_path
 from wsas.regimes import REGIMES, get_regime
 
@@ -56,108 +56,6 @@ def check_queries(queries) -> list[str]:
     return queries
 
 
-def slug(text: str) -> str:
-    """A file-name-safe version of a query: its lower-cased words (any script) joined by '_'."""
-    return re.sub(r"\W+", "_", text.lower()).strip("_")[:60] or "query"
-
-
-def output_names(
-    prefix: str, queries: list[str], fmt: str, residual: bool = False, negated: bool = False
-) -> dict[str, str]:
-    """``{query: "<prefix>__<slug>.<fmt>"}`` plus ``"residual"`` and (``negated``) ``"except"``
-    (the mixture minus the --except queries' estimates); never two the same name.
-
-    Queries whose slugs clash ("a dog barks", "A dog barks!") get ``_2``, ``_3``... in order;
-    ``residual`` and ``except`` are reserved. Duplicate queries must be removed first.
-    """
-    if len(set(queries)) != len(queries):
-        raise CaptionError("the same query is given twice")
-    for reserved, used in (("residual", residual), ("except", negated)):
-        if used and reserved in queries:
-            raise CaptionError(f"'{reserved}' names the {reserved} stem: rephrase that query")
-    taken, names = {"residual", "except"}, {}
-    for query in queries:
-        base = name = slug(query)
-        for i in itertools.count(2):
-            if name not in taken:
-                break
-            name = f"{base}_{i}"
-        taken.add(name)
-        names[query] = f"{prefix}__{name}.{fmt}"
-    for reserved, used in (("residual", residual), ("except", negated)):
-        if used:
-            names[reserved] = f"{prefix}__{reserved}.{fmt}"
-    return names
-
-
-def unique_prefixes(paths: list[str | os.PathLike]) -> list[str]:
-    """One output prefix per input: its file stem, or ``<stem>_<i>`` when stems clash.
-
-    ``d1/mix.wav`` and ``d2/mix.flac`` become ``mix_1`` and ``mix_2``; a lone stem stays as is.
-    """
-    stems = [Path(p).stem for p in paths]
-    clashing = {s.lower() for s in stems if sum(t.lower() == s.lower() for t in stems) > 1}
-    taken = {s.lower() for s in stems if s.lower() not in clashing}
-    prefixes = []
-    for stem in stems:
-        name = stem
-        if stem.lower() in clashing:
-            name = next(
-                f"{stem}_{i}" for i in itertools.count(1) if f"{stem}_{i}".lower() not in taken
-            )
-        taken.add(name.lower())
-        prefixes.append(name)
-    return prefixes
-
-
-@dataclass
-class Planned:
-    """One input of a run and its output names (file names inside the output folder)."""
-
-    mix: str
-    prefix: str
-    stems: dict[str, str]  # query (or clause, "residual") -> file name
-    manifest: str | None  # "<prefix>__manifest.json", or None without manifests
-
-    @property
-    def names(self) -> list[str]:
-        return [*self.stems.values(), *([self.manifest] if self.manifest else [])]
-
-
-def plan_outputs(
-    mixes: list[str],
-    queries: list[str],
-    fmt: str,
-    residual: bool,
-    manifests: bool = True,
-    prefixes: list[str] | None = None,
-    negated: bool = False,
-) -> list[Planned]:
-    """Every output name of a run, before any work: per input, ``<prefix>__<query>.<fmt>`` (see
-    :func:`output_names`, :func:`unique_prefixes`) and ``<prefix>__manifest.json``. Two inputs
-    whose names would meet (``a.wav`` with query "b c" and ``a__b.wav`` with query "c") are
-    refused in one line; names are compared case-insensitively, as some file systems do."""
-    plan = [
-        Planned(
-            mix,
-            prefix,
-            output_names(prefix, queries, fmt, residual, negated),
-            f"{prefix}__manifest.json" if manifests else None,
-        )
-        for mix, prefix in zip(mixes, prefixes or unique_prefixes(mixes))
-    ]
-    owner: dict[str, str] = {}
-    for item in plan:
-        for name in item.names:
-            other = owner.setdefault(name.casefold(), item.mix)
-            if other != item.mix:
-                raise WsasError(
-                    f"{other} and {item.mix} would both write {name}: rename one of the inputs "
-                    "or rephrase the query"
-                )
-    return plan
-
-
 def separate_files(
     load: Callable[[], Separator],
     mixes: list[str],
@@ -173,6 +71,7 @@ def separate_files(
     note: Callable[[str], None] = lambda message: None,
     verbose: bool = False,
     excepts: list[str] | None = None,
+    examples: list[str] | None = None,
 ) -> list[Planned]:
     """Separate each file of ``mixes`` by ``queries`` (or one stem per clause of ``caption``,
     plus the residual) into the folder ``out``, all or nothing.
@@ -185,18 +84,10 @@ def separate_files(
     each query (or clause) to its file and records the gain; a caption adds each clause's CLAP
     score (first minute) and energy share. ``excepts`` (``--except``) adds their stems and
     ``<prefix>__except``: the mixture minus their estimates, so that the two add up to it.
+    ``examples`` (``-Q``) are recordings of wanted sounds: each is a query by example, named
+    ``like <file name>`` (its first :data:`EXAMPLE_SECONDS` are embedded).
     """
-    if queries is not None and caption is not None or not (queries or caption or excepts):
-        raise WsasError("give -q QUERY (repeatable), --caption CAPTION or --except QUERY")
-    excepts = list(dict.fromkeys(check_queries(excepts))) if excepts else []
-    asked = parse(caption) if caption else check_queries(queries) if queries else []
-    if both := [q for q in asked if q in excepts]:
-        raise CaptionError(f"{both[0]!r} is both a query and an --except: choose one")
-    asked = asked + excepts
-    queries = list(dict.fromkeys(asked))
-    if len(queries) < len(asked):
-        repeated = sorted({q for q in asked if asked.count(q) > 1})
-        note(f"repeated {'clauses' if caption else 'queries'} separated once: {repeated}")
+    queries, excepts, examples = _gather_queries(queries, caption, excepts, examples, note)
     first: dict[Path, str] = {}
     for mix in mixes:
         first.setdefault(Path(mix).resolve(), str(mix))
@@ -208,7 +99,8 @@ def separate_files(
         with open_audio(mix) as f:
             rates[mix] = f.samplerate
     residual = residual or caption is not None
-    plan = plan_outputs(mixes, queries, fmt, residual, manifests, prefixes, bool(excepts))
+    named = [*queries, *examples]
+    plan = plan_outputs(mixes, named, fmt, residual, manifests, prefixes, bool(excepts))
     names = [name for item in plan for name in item.names]
     with OutputSet(out, names, overwrite, protect=mixes) as outputs:
         sep = load()
@@ -224,7 +116,9 @@ def separate_files(
             temps = [outputs.temp(name) for name in item.stems.values()]
             keep = MANIFEST_CLAP_SECONDS if caption and item.manifest else 0.0
             negated = [queries.index(q) for q in excepts]
-            done = sep.stream(item.mix, queries, temps, fmt, residual, progress, keep, negated)
+            done = sep.stream(
+                item.mix, queries, temps, fmt, residual, progress, keep, negated, examples
+            )
             if done.gain != 1.0:
                 note(f"{item.mix}: outputs scaled by {done.gain:.4f} to fit {fmt.upper()}")
             if item.manifest:
@@ -234,6 +128,38 @@ def separate_files(
 
 
 MANIFEST_CLAP_SECONDS = 60.0  # a caption's manifest scores the first minute of each clause
+EXAMPLE_SECONDS = 10.0  # of a query by example, embedded by the CLAP audio tower
+
+
+def _gather_queries(
+    queries: list[str] | None,
+    caption: str | None,
+    excepts: list[str] | None,
+    examples: list[str] | None,
+    note: Callable[[str], None],
+) -> tuple[list[str], list[str], dict[str, tuple[torch.Tensor, int]]]:
+    """The text queries of a run (``queries`` or ``caption``'s clauses, then ``excepts``), each
+    once; the negated ones; and the examples read (``{"like <name>": (wave, sr)}``)."""
+    if queries is not None and caption is not None:
+        raise WsasError("give either -q QUERY or --caption CAPTION, not both")
+    if not (queries or caption or excepts or examples):
+        raise WsasError("give either -q QUERY, --caption CAPTION, --except QUERY or -Q EXAMPLE")
+    excepts = list(dict.fromkeys(check_queries(excepts))) if excepts else []
+    asked = parse(caption) if caption else check_queries(queries) if queries else []
+    if both := [q for q in asked if q in excepts]:
+        raise CaptionError(f"{both[0]!r} is both a query and an --except: choose one")
+    asked = asked + excepts
+    texts = list(dict.fromkeys(asked))
+    if len(texts) < len(asked):
+        repeated = sorted({q for q in asked if asked.count(q) > 1})
+        note(f"repeated {'clauses' if caption else 'queries'} separated once: {repeated}")
+    read = {}
+    for path in examples or ():
+        with open_audio(path) as f:
+            frames = min(f.frames, round(EXAMPLE_SECONDS * f.samplerate))
+            wave = f.read(frames, dtype="float32", always_2d=True).T.copy()
+            read[f"like {Path(path).name}"] = (torch.from_numpy(wave), f.samplerate)
+    return texts, excepts, read
 
 
 class Separator:
@@ -279,17 +205,24 @@ class Separator:
         return round(CHUNK_SECONDS * sr), round(OVERLAP_SECONDS * sr)
 
     def __call__(self, wave, sr: int, queries) -> dict:
-        """Separate ``wave`` (``(S,)`` or ``(C, S)``, numpy or torch) at ``sr`` Hz by each query.
+        """Separate ``wave`` (``(S,)`` or ``(C, S)``, numpy or torch) at ``sr`` Hz by each text
+        query; see :meth:`separate`."""
+        return self.separate(wave, sr, queries)
 
-        Returns ``{query: estimate}``, each the input's type, shape and rate; ``self.residual``
-        holds the mixture minus the sum of the estimates.
+    def separate(self, wave, sr: int, queries=(), query_audio: dict | None = None) -> dict:
+        """Separate ``wave`` (``(S,)`` or ``(C, S)``, numpy or torch) at ``sr`` Hz by each text
+        query and by each example in ``query_audio`` (``{name: (example, example_sr)}``: a
+        short recording of the wanted sound, embedded by the CLAP audio tower).
+
+        Returns ``{query or name: estimate}``, each the input's type, shape and rate;
+        ``self.residual`` holds the mixture minus the sum of the estimates.
         """
-        queries = check_queries(queries)
+        queries = check_queries(queries) if queries or not query_audio else []
         sr = check_rate(sr, "input")
         is_numpy = not isinstance(wave, torch.Tensor)
         mix = as_wave(wave, "input")
         channels = mix if mix.ndim == 2 else mix[None]
-        q = self.embed(queries).to(self.device)[None]  # (1, K, D)
+        names, q = self.query_embeddings(queries, query_audio)
         chunk, overlap = self.chunking(sr)
         est = process_in_chunks(
             lambda b: self._separate_block(b, sr, q), channels, chunk, overlap
@@ -299,7 +232,23 @@ class Separator:
         self.residual = mix - est.sum(0)
         if is_numpy:
             self.residual = self.residual.numpy()
-        return {query: (e.numpy() if is_numpy else e) for query, e in zip(queries, est)}
+        return {name: (e.numpy() if is_numpy else e) for name, e in zip(names, est)}
+
+    @torch.no_grad()
+    def query_embeddings(
+        self, queries: list[str], query_audio: dict | None = None
+    ) -> tuple[list[str], torch.Tensor]:
+        """The names and embeddings ``(1, K, D)`` of text ``queries`` then of the examples
+        ``{name: (wave, sr)}`` (each mixed to mono, embedded by the CLAP audio tower)."""
+        names, parts = list(queries), [self.embed(queries)] if queries else []
+        for name, (example, example_sr) in (query_audio or {}).items():
+            if name in names:
+                raise CaptionError(f"{name!r} names two queries")
+            audio = as_wave(example, f"example {name!r}")
+            audio = (audio if audio.ndim == 1 else audio.mean(0))[None].to(self.device)
+            parts.append(self.clap.embed_audio(audio, check_rate(example_sr, name)).float())
+            names.append(name)
+        return names, torch.cat(parts).to(self.device)[None]
 
     def separate_caption(self, wave, sr: int, caption: str) -> dict:
         """Parse ``caption`` into clauses and separate one stem per clause (see :meth:`__call__`).
@@ -388,10 +337,12 @@ class Separator:
         progress: bool,
         keep_seconds: float = 0.0,
         negated: list[int] = (),
+        query_audio: dict | None = None,
     ) -> Streamed:
         """Separate the file ``path`` chunk by chunk into ``temps`` (one per query, then the
-        residual, then with ``negated`` query indices the mixture minus their estimates), in
-        ``fmt``; memory stays bounded by one chunk whatever the file's length.
+        residual, then with ``negated`` query indices the mixture minus their estimates; queries
+        by example ``query_audio`` come after the text ones), in ``fmt``; memory stays bounded
+        by one chunk whatever the file's length.
 
         WAV outputs are float32, so stems + residual sum to the mixture exactly as written.
         FLAC holds integers in [-1, 1): when any output would exceed full scale, every output
@@ -399,7 +350,7 @@ class Separator:
         While it streams it keeps what a manifest needs: each output's energy, the mixture's,
         and the first ``keep_seconds`` of each output (mono).
         """
-        q = self.embed(queries).to(self.device)[None]
+        names, q = self.query_embeddings(queries, query_audio)
         writers: list[sf.SoundFile] = []
         try:
             with open_audio(path) as f:
@@ -417,30 +368,14 @@ class Separator:
                 ]
                 done = Streamed(sr, len(temps), round(keep_seconds * sr))
 
-                def blocks():
-                    spans = chunk_spans(f.frames, chunk, overlap)
-                    for start, end in tqdm(
-                        spans, desc=f"separating {Path(path).name}", disable=not bar
-                    ):
-                        f.seek(start)
-                        data = torch.from_numpy(
-                            f.read(end - start, dtype="float32", always_2d=True).T.copy()
-                        )
-                        if not torch.isfinite(data).all():
-                            raise AudioError(f"{path}: NaN or Inf samples near {start / sr:.1f} s")
-                        est = self._separate_block(data, sr, q)  # (K, C, L)
-                        rows = [est, *([(data - est.sum(0))[None]] if residual else [])]
-                        if negated:
-                            rows.append((data - est[list(negated)].sum(0))[None])
-                        yield torch.cat(rows)
-
-                for piece in overlap_add(blocks(), overlap):  # (K[+1], C, L)
+                blocks = self._blocks(f, path, q, (chunk, overlap), bar, residual, negated)
+                for piece in overlap_add(blocks, overlap):  # (K[+1], C, L)
                     if not torch.isfinite(piece).all():
                         raise AudioError(
                             f"{path}: the separation is not finite near "
                             f"{done.samples / sr:.1f} s (is the input far above full scale?)"
                         )
-                    done.add(piece, len(queries) + 1 if residual else 0)
+                    done.add(piece, len(names) + 1 if residual else 0)
                     for writer, stem in zip(writers, piece):
                         writer.write(stem.T.numpy())
                 for writer in writers:
@@ -457,6 +392,23 @@ class Separator:
                 with contextlib.suppress(Exception):
                     writer.close()
         return done
+
+
+    def _blocks(self, f, path, q, chunking, bar: bool, residual: bool, negated):
+        """The open file ``f`` chunk by chunk: its estimates by ``q`` ``(K, C, L)``, then the
+        residual and the negated queries' complement when asked."""
+        sr, (chunk, overlap) = f.samplerate, chunking
+        spans = chunk_spans(f.frames, chunk, overlap)
+        for start, end in tqdm(spans, desc=f"separating {Path(path).name}", disable=not bar):
+            f.seek(start)
+            data = torch.from_numpy(f.read(end - start, dtype="float32", always_2d=True).T.copy())
+            if not torch.isfinite(data).all():
+                raise AudioError(f"{path}: NaN or Inf samples near {start / sr:.1f} s")
+            est = self._separate_block(data, sr, q)  # (K, C, L)
+            rows = [est, *([(data - est.sum(0))[None]] if residual else [])]
+            if negated:
+                rows.append((data - est[list(negated)].sum(0))[None])
+            yield torch.cat(rows)
 
 
 @dataclass

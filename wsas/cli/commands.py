@@ -211,7 +211,7 @@ def cmd_separate(args: argparse.Namespace) -> None:
     plan = separate_files(
         load, args.mix, args.query, args.caption, args.out, args.format, args.residual,
         args.overwrite, progress=not args.quiet, note=note,
-        verbose=args.verbose, excepts=args.excepts,
+        verbose=args.verbose, excepts=args.excepts, examples=args.examples,
     )  # fmt: skip
     for item in plan:
         for name, file in item.stems.items():

@@ -200,6 +200,10 @@ def _separate(sub) -> None:
     p.add_argument("mix", nargs="+", help="audio file(s): any format, rate, channels, length")
     p.add_argument("-q", "--query", action="append", help="a text query (repeatable)")
     p.add_argument(
+        "-Q", "--query-audio", dest="examples", action="append", metavar="EXAMPLE", help="a "
+        "recording of a wanted sound: its stem is named like_<file name> (repeatable)",
+    )  # fmt: skip
+    p.add_argument(
         "--except", dest="excepts", action="append", metavar="QUERY", help="also write "
         "everything but this sound: the mixture minus its estimate (repeatable)",
     )  # fmt: skip
