@@ -186,8 +186,9 @@ display(table(["regime", "batch", "GFLOP per example", "CPU step (s)", "peak mem
 estimate = paper.get("gpu_estimate")
 if estimate:
     low, high = estimate["assumed_tflops"]
-    display(table([f"regime: hours for 100,000 steps at {high:g}-{low:g} TFLOP/s"],
-                  [[f"{mode}: {h[0]:g}-{h[1]:g} h"] for mode, h in estimate["hours_range"].items()]))
+    hours = estimate["hours_range"]
+    display(table(["regime", f"hours for 100,000 steps at {high:g}-{low:g} TFLOP/s"],
+                  [[mode, f"{h[0]:g}-{h[1]:g}"] for mode, h in hours.items()]))
 display(Markdown(f"Measured at {stamp('paper_step')}."))
 
 # %% [markdown]
@@ -235,7 +236,8 @@ display(Markdown(f"Measured at {stamp('inference_10s')} and {stamp('bss_eval_1s'
 # this run its late weak step read 1.61-1.89 s over the six late weak rows (median 1.79 s, against
 # which the default reads 2.02x; against the fastest, 1.81x) and its deep one 4.18-4.34 s. The
 # late row alone again, five alternating rounds instead of two (`wsas.bench.before_after` called
-# with that row and `rounds=5` at 768369f; not in `results/bench.json`): old 1.82-2.31 s, new 0.84-0.89 s, 2.17x on the fastest of each (2.24x on the
+# with that row and `rounds=5` at 768369f; not in `results/bench.json`): old 1.82-2.31 s, new
+# 0.84-0.89 s, 2.17x on the fastest of each (2.24x on the
 # medians). So the issue's 2x by default is met, deep by a wide margin and late by a narrow one.
 # Before the allocator setting (0c3f315, a run before) the default read 1.76x late and 1.98x
 # deep, 1.22x and 1.59x with a float32 critic.
@@ -275,7 +277,8 @@ display(Markdown(f"Measured at {stamp('inference_10s')} and {stamp('bss_eval_1s'
 # its log-mel front end in float32 (a log of bf16 mel powers is coarse), so only its
 # convolutional tower runs in bf16; LAION-CLAP's front end was not checked in bf16, so on CPU it
 # stays float32 unless `--bf16` (`Clap.bf16_audio`). The grids (`wsas reproduce`, `wsas models
-# --remake`) keep the float32 critic their committed cells were trained with. What it costs: on 64 real
+# --remake`) keep the float32 critic their committed cells were trained with. What it costs: on 64
+# real
 # 2.048-s clips with tiny's pretrained critic, the similarity loss's gradient into the waveforms
 # has a cosine of 0.9997 with the float32 one (median per clip 0.9997, lowest 0.970);
 # `tests/test_clap.py` holds the smoke critic to 0.999. PyTorch's CPU group norm backward for
@@ -284,7 +287,8 @@ display(Markdown(f"Measured at {stamp('inference_10s')} and {stamp('bss_eval_1s'
 # trick below), 62 against 94 ms forward + backward for the first block's (64, 32, 64, 129) maps;
 # it computes in bf16 what PyTorch computes in float32, so its error is up to 8x PyTorch's where
 # the backward's terms cancel, but through the whole tower the clips' gradient differs from the
-# one through PyTorch's group norm by 0.24 % (both differ from float32's by 2.5 %). Paired in one process (three alternating rounds of
+# one through PyTorch's group norm by 0.24 % (both differ from float32's by 2.5 %). Paired in one
+# process (three alternating rounds of
 # four steps): late weak step 1.36-1.45 -> 0.96-0.99 s, deep 2.68-2.73 -> 2.25-2.28 s (with
 # PyTorch's group norm 1.03-1.07 and 2.34-2.38 s). Trained against it, tiny's 300-step late weak
 # cell scored +0.19 dB SI-SDR [-0.45, +0.81] and +0.15 dB SDR [-0.20, +0.49] against the float32
@@ -316,7 +320,8 @@ display(Markdown(f"Measured at {stamp('inference_10s')} and {stamp('bss_eval_1s'
 # Three cheaper critics, all opt-in:
 # - `--clap-seconds 1.024` lets the critic hear only the loudest 1.024 s of each 2.048-s clause
 #   estimate: late weak step 1.61 -> 0.66 s (2.43x, at 768369f with the bf16 critic; 2.61x at
-#   0c3f315, before the allocator setting; 2.13x at 0ce2b7a with a float32 critic), and tiny's 300-step weak cell trains in
+#   0c3f315, before the allocator setting; 2.13x at 0ce2b7a with a float32 critic), and tiny's
+#   300-step weak cell trains in
 #   282-289 s instead of 449-458 s (3 seeds each, 2 threads). On tiny it scored -0.18 dB [-0.67,
 #   +0.22] SI-SDR against the full critic (3 seeds each, paired; `results/tiny`, ablations).
 # - A lean TinyCLAP (`wsas clap pretrain --size lean`, then `--clap-checkpoint` in training): half
@@ -328,7 +333,8 @@ display(Markdown(f"Measured at {stamp('inference_10s')} and {stamp('bss_eval_1s'
 #   3.16x and 2.50x at 0c3f315, before the allocator setting; 3.07x and 2.38x at 0ce2b7a in
 #   float32); tiny's 300-step weak cell
 #   trains in 211-216 s instead of 449-458 s. On tiny it scored -0.15 dB [-0.67, +0.34] SI-SDR
-#   against the full critic (3 seeds each, paired; inconclusive), with a higher best validation SI-SDR on every
+#   against the full critic (3 seeds each, paired; inconclusive), with a higher best validation
+#   SI-SDR on every
 #   seed (3.61-3.72 against 3.11-3.45).
 # - `leanaudio` (`wsas clap pretrain --size leanaudio`): the lean audio tower pretrained into the
 #   text space of the full TinyCLAP beside it, whose text projection it copies and freezes
