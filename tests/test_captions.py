@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wsas.captions import clause_match, evaluate_parser, parse, slots
+from wsas.captions import clause_match, evaluate_parser, parse, slots, source_counts
 from wsas.data.classes import CLASSES
 from wsas.data.mixing import compose_caption
 from wsas.errors import CaptionError
@@ -210,3 +210,25 @@ def test_slots_subsample():
 def test_clause_match_uses_content_words():
     assert clause_match("a dog is barking", "dog barking")
     assert not clause_match("a dog is barking", "a cat meows")
+
+
+def test_source_counts_histogram_of_parsed_sources_skipping_blanks():
+    captions = [
+        "A man speaks while a dog barks and rain falls",
+        "a dog barks",
+        "   ",
+        "a man speaks and laughs",
+        "birds chirp as a car passes",
+    ]
+    counts = source_counts(captions)
+    assert list(counts) == ["captions", "captions_per_second", "sources", "mean_sources"]
+    assert counts["captions"] == 4
+    assert counts["sources"] == {"1": 2, "2": 1, "3": 1}
+    assert list(counts["sources"]) == ["1", "2", "3"]
+    assert counts["mean_sources"] == 1.75
+    assert isinstance(counts["captions_per_second"], int) and counts["captions_per_second"] > 0
+
+
+def test_source_counts_of_only_blank_captions_raises():
+    with pytest.raises(CaptionError, match="no captions"):
+        source_counts(["", "  "])
