@@ -16,7 +16,7 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from wsas.audio import resample
+from wsas.audio import resample_differentiable
 from wsas.checkpoint import load_checkpoint, save_checkpoint
 from wsas.clap.base import Clap, TextCache
 from wsas.errors import CheckpointError, WsasError, first_line
@@ -133,7 +133,7 @@ class TinyClap(Clap):
         autocast too (a log of bf16 mel powers would be coarse; the tower may run in bf16).
         """
         with torch.autocast(wave.device.type, enabled=False):
-            wave = resample(wave.float(), sr, self.sample_rate)
+            wave = resample_differentiable(wave.float(), sr, self.sample_rate)
             c = self.config
             shortest = max(c["n_fft"], (2 ** len(c["channels"]) - 1) * c["hop"])
             if wave.shape[-1] < shortest:
