@@ -531,13 +531,14 @@ CASES = {
 # --- issue 39: finite or refused, any rate, and the remaining tracebacks ---
 
 
-def edited_checkpoint(edit: Callable):
-    """Setup: ``d/bad.safetensors``, the smoke separator after ``edit(tensors, config)``."""
+def edited_checkpoint(edit: Callable, source: str = "ckpt"):
+    """Setup: ``d/bad.safetensors``, the smoke separator (``source="clap"``: the smoke TinyCLAP)
+    after ``edit(tensors, config)``."""
 
     def setup(d: Path, env: dict) -> None:
         from wsas.checkpoint import save_checkpoint
 
-        with safe_open(str(env["ckpt"]), framework="pt") as f:
+        with safe_open(str(env[source]), framework="pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
             config = json.loads(f.metadata()["wsas_config"])
         edit(tensors, config)
@@ -546,14 +547,14 @@ def edited_checkpoint(edit: Callable):
     return setup
 
 
-def set_field(field: str, value):
+def set_field(field: str, value, source: str = "ckpt"):
     def edit(tensors: dict, config: dict) -> None:
         *parents, last = field.split(".")
         for part in parents:
             config = config[part]
         config[last] = value
 
-    return edited_checkpoint(edit)
+    return edited_checkpoint(edit, source)
 
 
 def model_weights(change: Callable):
@@ -653,6 +654,15 @@ CASES |= {
     "separate-checkpoint-hop-zero": Case(BAD, 2, "unet.hop", (*MIX, set_field("unet.hop", 0))),
     "separate-checkpoint-clap-backend-not-a-string": Case(
         BAD, 2, "clap.backend", (*MIX, set_field("clap.backend", ["tiny"]))
+    ),
+    "separate-checkpoint-clap-sample-rate-zero": Case(
+        BAD, 2, "clap.config.sample_rate", (*MIX, set_field("clap.config.sample_rate", 0))
+    ),
+    "clap-score-clap-checkpoint-sample-rate-zero": Case(
+        ["clap", "score", "--checkpoint", "{d}/bad.safetensors", "{d}/mix.wav", "-t", "a dog"],
+        2,
+        "sample_rate",
+        (*MIX, set_field("sample_rate", 0, source="clap")),
     ),
     "separate-checkpoint-nan-weight": Case(
         BAD, 2, "holds NaN or Inf", (*MIX, model_weights(one_nan))

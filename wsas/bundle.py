@@ -17,6 +17,7 @@ import torch
 from wsas.audio import MAX_SR, MIN_SR
 from wsas.checkpoint import check_fields, check_tensors, load_checkpoint, save_checkpoint
 from wsas.clap import BACKENDS, Clap, clap_class, load_clap
+from wsas.clap.tiny import CONFIG_RULES as TINY_CLAP_RULES
 from wsas.errors import CheckpointError, first_line
 from wsas.models.separator import MaskSeparator
 from wsas.models.unet import UNetConfig
@@ -26,9 +27,8 @@ FILENAME = "checkpoint.safetensors"  # the last state, resumable (optimizer and 
 BEST = "best.safetensors"  # the model with the best validation score (evaluation's choice)
 # what a separator's config may hold: sample rates the audio code accepts, and sizes far beyond
 # any trained model's but small enough that building the model cannot exhaust memory
-RATE = (MIN_SR, MAX_SR)
 CONFIG_RULES = {
-    "sample_rate": RATE,
+    "sample_rate": (MIN_SR, MAX_SR),
     "unet.n_fft": (2, 1 << 14),
     "unet.hop": (1, 1 << 14),
     "unet.channels": (1, 1024),
@@ -37,12 +37,7 @@ CONFIG_RULES = {
     "unet.decoder_convs": (1, 16),
     "unet.cond_dim": (1, 1 << 13),
     "unet.late_channels": (1, 1024),
-    "clap.config.sample_rate": RATE,
-    "clap.config.n_fft": (2, 1 << 14),
-    "clap.config.hop": (1, 1 << 14),
-    "clap.config.n_mels": (1, 1024),
-    "clap.config.channels": (1, 4096),
-    "clap.config.embed_dim": (1, 1 << 13),
+    **{f"clap.config.{field}": bounds for field, bounds in TINY_CLAP_RULES.items()},
 }
 
 
