@@ -169,3 +169,70 @@ def test_loudest_window_finds_the_burst_and_passes_gradients():
     tail = torch.zeros(1, 1000)
     tail[0, 700:] = 1.0  # (1000 - 300) is no multiple of the hop: the last window still counts
     assert torch.equal(loudest_window(tail, 300), torch.ones(1, 300))
+
+
+def no_sinc_kernel(monkeypatch):
+    """Make torchaudio's windowed sinc (a kernel of one row per output phase) unusable."""
+
+    def refused(*args, **kwargs):
+        raise AssertionError("built a windowed-sinc kernel")
+
+    monkeypatch.setattr("wsas.audio.AF.resample", refused)
+
+
+@pytest.mark.parametrize("sr_in", [44101, 22051, 44100])
+def test_resample_builds_no_kernel_sized_by_the_rates_common_factor(monkeypatch, sr_in):
+    no_sinc_kernel(monkeypatch)
+    out = resample(torch.from_numpy(tone(sr_in, 1.0, 1000.0, channels=2).T), sr_in, 16000)
+    assert out.shape == (2, 16000) and out.dtype == torch.float32
+    expected = torch.from_numpy(tone(16000, 1.0, 1000.0, channels=2).T)
+    assert (out - expected)[:, 200:-200].abs().max() < 2e-3  # edges: the filter's ramp
+
+
+def test_resample_removes_what_lies_above_the_new_nyquist():
+    out = resample(torch.from_numpy(tone(44101, 1.0, 9000.0)[:, 0]), 44101, 16000)
+    assert out[200:-200].abs().max() < 1e-3  # 9 kHz cannot exist at 16 kHz: no alias left
+
+
+def test_resample_length_is_the_ceiling_even_for_one_sample():
+    from wsas.audio import resampled_length
+
+    for n in (1, 7, 300, 44101):
+        out = resample(torch.ones(3, n), 44101, 16000)
+        assert out.shape == (3, resampled_length(n, 44101, 16000)) == (3, -(-n * 16000 // 44101))
+
+
+def test_differentiable_resampler_kernel_is_bounded_and_coprime_rates_fall_back(monkeypatch):
+    from wsas.audio import MAX_SINC_KERNEL, resample_differentiable, sinc_kernel_size
+
+    common = [(8000, 48000), (16000, 48000), (44100, 48000), (11025, 16000), (192000, 8000)]
+    assert all(sinc_kernel_size(a, b) <= MAX_SINC_KERNEL for a, b in common)
+    assert sinc_kernel_size(44101, 16000) > MAX_SINC_KERNEL  # what today's kernel would be
+    wave = torch.randn(2, 16000, requires_grad=True)
+    resample_differentiable(wave, 16000, 48000).square().sum().backward()
+    assert wave.grad.abs().sum() > 0
+    no_sinc_kernel(monkeypatch)
+    with torch.no_grad():
+        assert resample_differentiable(wave, 44101, 16000).shape == (2, 5805)
+    with pytest.raises(AudioError, match="44101 -> 16000 Hz"):
+        resample_differentiable(wave, 44101, 16000)
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+def test_load_refuses_a_file_truncated_while_being_read(tmp_path, monkeypatch, suffix):
+    import os
+
+    import wsas.audio
+
+    path = tmp_path / f"x{suffix}"
+    sf.write(path, tone(16000, 2.0), 16000)
+    opened = wsas.audio.open_audio
+
+    def open_then_truncate(p):
+        f = opened(p)
+        os.truncate(p, os.path.getsize(p) // 3)
+        return f
+
+    monkeypatch.setattr(wsas.audio, "open_audio", open_then_truncate)
+    with pytest.raises(AudioError, match=f"x{suffix}: .*truncated"):
+        load(path)

@@ -26,6 +26,17 @@ def test_bss_eval_speed_reports_both_backends_and_their_agreement():
     assert 3 < report["mean_sdr_db"] < 20  # leaky, noisy estimates like a trained separator's
 
 
+def test_resample_section_reports_both_rates_and_their_ratio():
+    from wsas.bench import resample_cost
+
+    report = resample_cost("smoke", rates=(16000, 16001))
+    a, b = report["resample_16000"], report["resample_16001"]
+    assert (a["rate"], b["rate"]) == (16000, 16001)
+    ratio = report["resample_ratio_16001_over_16000"]
+    for key in ("round_trip_ms", "separate_1s_ms", "peak_rss_mb"):
+        assert a[key] > 0 and abs(ratio[key] - b[key] / a[key]) < 0.01 + 0.06 * ratio[key]
+
+
 @pytest.mark.parametrize("mode", ["supervised", "weak"])
 def test_step_breakdown_accounts_for_the_step(mode, smoke_corpus, smoke_clap, tmp_path):
     from wsas.clap import load_clap

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from safetensors import safe_open
 
 from wsas.cli import main
 
@@ -581,6 +582,191 @@ CASES = {
 }
 
 
+# --- issue 39: finite or refused, any rate, and the remaining tracebacks ---
+
+
+def edited_checkpoint(edit: Callable, source: str = "ckpt"):
+    """Setup: ``d/bad.safetensors``, the smoke separator (``source="clap"``: the smoke TinyCLAP)
+    after ``edit(tensors, config)``."""
+
+    def setup(d: Path, env: dict) -> None:
+        from wsas.checkpoint import save_checkpoint
+
+        with safe_open(str(env[source]), framework="pt") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            config = json.loads(f.metadata()["wsas_config"])
+        edit(tensors, config)
+        save_checkpoint(d / "bad.safetensors", tensors, config)
+
+    return setup
+
+
+def set_field(field: str, value, source: str = "ckpt"):
+    def edit(tensors: dict, config: dict) -> None:
+        *parents, last = field.split(".")
+        for part in parents:
+            config = config[part]
+        config[last] = value
+
+    return edited_checkpoint(edit, source)
+
+
+def model_weights(change: Callable):
+    """Setup: the smoke separator with ``change(name, tensor) -> tensor`` applied to each of its
+    floating-point ``model.*`` weights."""
+
+    def edit(tensors: dict, config: dict) -> None:
+        for k, v in tensors.items():
+            if k.startswith("model.") and v.is_floating_point():
+                tensors[k] = change(k, v)
+
+    return edited_checkpoint(edit)
+
+
+def first_bias_infinite(tensors: dict, config: dict) -> None:
+    name = min(k for k in tensors if k.startswith("model.") and k.endswith(".bias"))
+    tensors[name] = tensors[name].clone()
+    tensors[name].view(-1)[0] = float("inf")
+
+
+def overflowing(name, tensor):
+    """Finite learned weights so large that the network's activations overflow float32."""
+    return tensor if "running_" in name else tensor * 1e30 + 1e30
+
+
+def one_nan(name, tensor):
+    tensor = tensor.clone()
+    tensor.view(-1)[-1] = float("nan")
+    return tensor
+
+
+def patch_no_rate_sized_sinc_kernel(monkeypatch, d: Path) -> None:
+    """torchaudio's windowed sinc, refused when its kernel (one row per output phase) would grow
+    with the rates' reduced ratio: a 44101 Hz input must not build one."""
+    import math
+
+    import torchaudio.functional
+
+    original = torchaudio.functional.resample
+
+    def bounded(wave, orig, new, *args, **kwargs):
+        g = math.gcd(int(orig), int(new))
+        assert (orig // g) * (new // g) <= 1 << 22, f"a sinc kernel for {orig} -> {new} Hz"
+        return original(wave, orig, new, *args, **kwargs)
+
+    monkeypatch.setattr(torchaudio.functional, "resample", bounded)
+
+
+def patch_truncate_after_open(monkeypatch, d: Path) -> None:
+    import wsas.audio
+
+    opened = wsas.audio.open_audio
+
+    def open_then_truncate(path):
+        f = opened(path)
+        os.truncate(path, os.path.getsize(path) // 3)
+        return f
+
+    monkeypatch.setattr(wsas.audio, "open_audio", open_then_truncate)
+
+
+def corpus_without_class_column(d: Path, env: dict) -> None:
+    fake_corpus(d, env)
+    (d / "corpus" / "metadata.csv").write_text(
+        "id,split,path,captions\nx,test,audio/x.flac,a cello plays\n"
+    )
+
+
+def finite_and_summing_to_the_mixture(d: Path) -> None:
+    files = sorted((d / "o").glob("mix__*.wav"))
+    stems = [sf.read(f, dtype="float64")[0] for f in files]
+    original = sf.read(d / "mix.wav", dtype="float64")[0]
+    assert len(stems) == 2 and all(np.isfinite(s).all() for s in stems)
+    assert np.abs(sum(stems) - original).max() <= 1e-6 * np.abs(original).max()
+
+
+BAD = ["separate", "{d}/mix.wav", "--checkpoint", "{d}/bad.safetensors", "-o", "{d}/o", "--quiet"]
+BAD += DOG
+NEAR_FLOAT_MAX = 3e38
+
+CASES |= {
+    "separate-checkpoint-sample-rate-zero": Case(
+        BAD, 2, "sample_rate", (*MIX, set_field("sample_rate", 0))
+    ),
+    "separate-checkpoint-sample-rate-negative": Case(
+        BAD, 2, "sample_rate", (*MIX, set_field("sample_rate", -16000))
+    ),
+    "separate-checkpoint-sample-rate-1e12-refused-before-any-kernel": Case(
+        BAD, 2, "sample_rate", (*MIX, set_field("sample_rate", 10**12))
+    ),
+    "separate-checkpoint-levels-zero": Case(
+        BAD, 2, "unet.levels", (*MIX, set_field("unet.levels", 0))
+    ),
+    "separate-checkpoint-n-fft-zero": Case(
+        BAD, 2, "unet.n_fft", (*MIX, set_field("unet.n_fft", 0))
+    ),
+    "separate-checkpoint-hop-zero": Case(BAD, 2, "unet.hop", (*MIX, set_field("unet.hop", 0))),
+    "separate-checkpoint-clap-backend-not-a-string": Case(
+        BAD, 2, "clap.backend", (*MIX, set_field("clap.backend", ["tiny"]))
+    ),
+    "separate-checkpoint-clap-sample-rate-zero": Case(
+        BAD, 2, "clap.config.sample_rate", (*MIX, set_field("clap.config.sample_rate", 0))
+    ),
+    "clap-score-clap-checkpoint-sample-rate-zero": Case(
+        ["clap", "score", "--checkpoint", "{d}/bad.safetensors", "{d}/mix.wav", "-t", "a dog"],
+        2,
+        "sample_rate",
+        (*MIX, set_field("sample_rate", 0, source="clap")),
+    ),
+    "separate-checkpoint-nan-weight": Case(
+        BAD, 2, "holds NaN or Inf", (*MIX, model_weights(one_nan))
+    ),
+    "separate-checkpoint-infinite-bias": Case(
+        BAD, 2, "holds NaN or Inf", (*MIX, edited_checkpoint(first_bias_infinite))
+    ),
+    "separate-checkpoint-int32-weights": Case(
+        BAD, 2, "expected a floating-point", (*MIX, model_weights(lambda k, v: v.int()))
+    ),
+    "separate-checkpoint-bool-weights": Case(
+        BAD, 2, "expected a floating-point", (*MIX, model_weights(lambda k, v: v > 0))
+    ),
+    "separate-non-finite-estimate-is-an-error-not-a-nan-stem": Case(
+        BAD, 2, "not finite", (*MIX, model_weights(overflowing))
+    ),
+    "separate-float-wav-near-float-max-scaled-exactly": Case(
+        [*SEP, *DOG, "--residual"],
+        0,
+        "",
+        (wav(peak=NEAR_FLOAT_MAX),),
+        finite_and_summing_to_the_mixture,
+    ),
+    "separate-44101-hz-input-builds-no-rate-sized-kernel": Case(
+        [*SEP, *DOG, "--residual"],
+        0,
+        "",
+        (wav(frames=44101, sr=44101, channels=2),),
+        stems_sum_to_mixture("mix.wav", "mix"),
+        patch=patch_no_rate_sized_sinc_kernel,
+    ),
+    "separate-device-meta": Case([*SEP, *DOG, "--device", "meta"], 2, "--device meta", MIX),
+    "separate-device-mps": Case([*SEP, *DOG, "--device", "mps"], 2, "--device mps", MIX),
+    "clap-score-input-truncated-while-read": Case(
+        [*SCORE, "{d}/mix.wav", "-t", "a dog"],
+        2,
+        "truncated",
+        (wav(frames=48000),),
+        patch=patch_truncate_after_open,
+        changes=("mix.wav",),
+    ),
+    "clap-eval-corpus-metadata-without-class-column": Case(
+        ["clap", "eval", "--data", "{d}/corpus", "--checkpoint", "{clap}"],
+        2,
+        "no column 'class'",
+        (corpus_without_class_column,),
+    ),
+}
+
+
 def snapshot(*roots: Path) -> dict[Path, tuple[str, int]]:
     """``{path: (sha256 or "dir", mode)}`` of every file and folder under ``roots``."""
     state = {}
@@ -714,3 +900,72 @@ def test_a_killed_run_leaves_temporaries_that_the_next_run_sweeps(env, tmp_path)
     args = ["separate", str(tmp_path / "short.wav"), "-q", "a dog", "-o", str(out), "--quiet"]
     assert main([*args, "--checkpoint", str(env["ckpt"])]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["short__a_dog.wav", "short__manifest.json"]
+
+
+def strict_json(text: str):
+    """Parse JSON that must not hold NaN or Infinity (which JSON does not have)."""
+
+    def refuse(constant):
+        raise AssertionError(f"bare {constant} in JSON output")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_clap_score_json_never_holds_a_bare_nan(env, tmp_path, capsys):
+    """A float WAV near the float32 maximum overflows the CLAP's mel powers: null, not NaN."""
+    sf.write(tmp_path / "loud.wav", noise(8000, peak=NEAR_FLOAT_MAX), 8000, subtype="FLOAT")
+    code = main(
+        ["clap", "score", "--checkpoint", str(env["clap"]), str(tmp_path / "loud.wav")]
+        + ["-t", "a dog barks"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert set(strict_json(out)["scores"]) == {"a dog barks"}
+
+
+def test_evaluate_reference_free_json_never_holds_a_bare_nan(env, tmp_path, capsys):
+    (tmp_path / "eval").mkdir()
+    sf.write(
+        tmp_path / "eval" / "loud.wav", noise(8000, peak=NEAR_FLOAT_MAX), 8000, subtype="FLOAT"
+    )
+    (tmp_path / "eval" / "captions.csv").write_text("file,caption\nloud.wav,a dog barks\n")
+    code = main(
+        ["evaluate", str(env["ckpt"]), "--reference-free", str(tmp_path / "eval")] + ["--json"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert strict_json(out)["files"] == 1
+
+
+def test_a_non_finite_estimate_names_the_input_and_the_time(env):
+    """The Separator's own check (the file path passes the file name and block offsets)."""
+    import torch
+
+    from wsas.errors import AudioError
+    from wsas.separate import Separator
+
+    sep = Separator.from_checkpoint(env["ckpt"], "cpu")
+    est = torch.zeros(2, 1, 8000)
+    est[1, 0, 4000] = float("nan")
+    with pytest.raises(AudioError, match=r"^song\.wav: .*not finite.* near 10\.50 s$"):
+        sep.check_finite(est, 8000, "song.wav", start=10.0)
+    with torch.no_grad():
+        for p in sep.model.parameters():
+            p.mul_(1e30).add_(1e30)
+    with pytest.raises(AudioError, match=r"^clip: .*not finite.* near 0\.00 s$"):
+        sep(noise(8000)[:, 0], 8000, ["a dog barks"], where="clip")
+
+
+def test_a_block_near_the_float32_maximum_is_scaled_by_an_exact_power_of_two(env):
+    import torch
+
+    from wsas.separate import Separator
+
+    sep = Separator.from_checkpoint(env["ckpt"], "cpu")
+    quiet = torch.from_numpy(noise(8000)[:, 0])
+    loud = torch.ldexp(quiet, torch.tensor(126))  # ~4e37: STFT powers would overflow float32
+    est_quiet = sep(quiet, 8000, ["a dog barks"])["a dog barks"]
+    assert sep.input_scaled == 0
+    est_loud = sep(loud, 8000, ["a dog barks"])["a dog barks"]
+    assert sep.input_scaled == 126 and torch.isfinite(est_loud).all()
+    assert torch.equal(est_loud, torch.ldexp(est_quiet, torch.tensor(126)))

@@ -7,12 +7,14 @@ Files are read and written with soundfile (libsndfile: wav, flac, ogg, mp3, aiff
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import soxr
 import torch
 import torch.nn.functional as F
 import torchaudio.functional as AF
@@ -66,6 +68,30 @@ def open_audio(path: str | os.PathLike) -> sf.SoundFile:
     return f
 
 
+def read_block(f: sf.SoundFile, path: str | os.PathLike, start: int, frames: int) -> torch.Tensor:
+    """Frames ``[start, start + frames)`` of the open file ``f`` as a float32 ``(C, frames)``
+    tensor; an AudioError naming ``path`` and the time (s) when the file ends early (truncated
+    while being read), cannot be read there, or holds NaN or Inf samples."""
+    sr = f.samplerate
+    try:
+        f.seek(start)
+        data = f.read(frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioError(
+            f"{path}: unreadable or truncated near {start / sr:.1f} s ({first_line(err)})"
+        ) from None
+    if len(data) < frames:
+        raise AudioError(
+            f"{path}: ends at {(start + len(data)) / sr:.1f} s of the {f.frames / sr:.1f} s its "
+            "header announced (truncated while being read?)"
+        )
+    block = torch.from_numpy(np.ascontiguousarray(data.T))
+    bad = (~torch.isfinite(block)).any(0).nonzero()
+    if len(bad):
+        raise AudioError(f"{path}: NaN or Inf samples near {(start + int(bad[0])) / sr:.1f} s")
+    return block
+
+
 def load(
     path: str | os.PathLike,
     sr: int | None = None,
@@ -80,14 +106,8 @@ def load(
     kind of bad input.
     """
     with open_audio(path) as f:
-        frames = -1 if max_seconds is None else max(1, round(max_seconds * f.samplerate))
-        try:
-            data, file_sr = f.read(frames, dtype="float32", always_2d=True), f.samplerate
-        except (sf.LibsndfileError, RuntimeError) as err:
-            raise AudioError(
-                f"{path}: unreadable or corrupt audio ({str(err).splitlines()[0]})"
-            ) from None
-    wave = as_wave(torch.from_numpy(np.ascontiguousarray(data.T)), str(path))
+        frames = f.frames if max_seconds is None else max(1, round(max_seconds * f.samplerate))
+        wave, file_sr = read_block(f, path, 0, min(frames, f.frames)), f.samplerate
     if mono:
         wave = wave.mean(0)
     if sr is not None and int(sr) != file_sr:
@@ -95,11 +115,64 @@ def load(
     return wave, int(file_sr)
 
 
+SINC_WIDTH, SINC_ROLLOFF = 6, 0.99  # torchaudio's defaults: zero crossings per side, cutoff
+MAX_SINC_KERNEL = 1 << 20  # elements of the differentiable path's kernel (4 MiB of float32)
+
+
+def resampled_length(samples: int, sr_in: int, sr_out: int) -> int:
+    """Samples of ``samples`` resampled from ``sr_in`` to ``sr_out``: ``ceil(S * out / in)``."""
+    return -(-samples * int(sr_out) // int(sr_in))
+
+
 def resample(wave: torch.Tensor, sr_in: int, sr_out: int) -> torch.Tensor:
-    """Resample ``(..., S)`` from ``sr_in`` to ``sr_out`` Hz (windowed sinc, torchaudio)."""
-    if sr_in == sr_out:
+    """Resample ``(..., S)`` from ``sr_in`` to ``sr_out`` Hz for audio in and out (not
+    differentiable): ``(..., resampled_length(S))``, same dtype and device.
+
+    soxr's polyphase filter (HQ: 20-bit precision, 95 % of the band kept): its filter and its
+    work per sample are bounded whatever the rates' common factor (44101 Hz costs about what
+    44100 Hz does; ``wsas bench --only resample`` measures both), unlike a windowed sinc whose
+    kernel has one row per output phase. Runs on the CPU (a GPU tensor makes a round trip).
+    """
+    if int(sr_in) == int(sr_out):
         return wave
-    return AF.resample(wave, int(sr_in), int(sr_out))
+    length = resampled_length(wave.shape[-1], sr_in, sr_out)
+    flat = wave.detach().reshape(-1, wave.shape[-1]).cpu()
+    flat = flat.double() if flat.dtype == torch.float64 else flat.float()
+    data = np.ascontiguousarray(flat.numpy().T)  # soxr wants (frames, channels)
+    out = soxr.resample(data, int(sr_in), int(sr_out), quality="HQ")[:length]
+    out = torch.from_numpy(np.ascontiguousarray(out.T))
+    out = F.pad(out, (0, length - out.shape[-1]))  # soxr rounds: a 1-sample input gives none
+    return out.reshape(*wave.shape[:-1], length).to(wave.device, wave.dtype)
+
+
+def sinc_kernel_size(sr_in: int, sr_out: int) -> int:
+    """Elements of the windowed-sinc kernel torchaudio builds for ``sr_in -> sr_out``: one row
+    per output phase (``sr_out / gcd``), each as long as ``sr_in / gcd`` plus the filter."""
+    g = math.gcd(int(sr_in), int(sr_out))
+    orig, new = int(sr_in) // g, int(sr_out) // g
+    width = math.ceil(SINC_WIDTH * orig / (min(orig, new) * SINC_ROLLOFF))
+    return new * (orig + 2 * width)
+
+
+def resample_differentiable(wave: torch.Tensor, sr_in: int, sr_out: int) -> torch.Tensor:
+    """Resample ``(..., S)`` inside a training graph (a CLAP's input): torchaudio's windowed
+    sinc, differentiable and on ``wave``'s device, ``(..., resampled_length(S))``.
+
+    Its kernel grows with the rates' reduced ratio, so it runs only while
+    :func:`sinc_kernel_size` is at most ``MAX_SINC_KERNEL`` (every common pair of rates, e.g.
+    44.1 -> 48 kHz); other pairs go through :func:`resample` when no gradient is needed and are
+    an AudioError when one is.
+    """
+    if int(sr_in) == int(sr_out):
+        return wave
+    if sinc_kernel_size(sr_in, sr_out) <= MAX_SINC_KERNEL:
+        return AF.resample(wave, int(sr_in), int(sr_out))
+    if wave.requires_grad and torch.is_grad_enabled():
+        raise AudioError(
+            f"resampling {sr_in} -> {sr_out} Hz in a training graph: the rates share too small "
+            "a factor for a differentiable resampler (resample the data first)"
+        )
+    return resample(wave, sr_in, sr_out)
 
 
 def save(path: str | os.PathLike, wave, sr: int) -> Path:

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import torch
 
-from wsas.checkpoint import load_checkpoint, save_checkpoint
-from wsas.clap import Clap, clap_class, load_clap
+from wsas.audio import MAX_SR, MIN_SR
+from wsas.checkpoint import check_fields, check_tensors, load_checkpoint, save_checkpoint
+from wsas.clap import BACKENDS, Clap, clap_class, load_clap
+from wsas.clap.tiny import CONFIG_RULES as TINY_CLAP_RULES
 from wsas.errors import CheckpointError, first_line
 from wsas.models.separator import MaskSeparator
 from wsas.models.unet import UNetConfig
@@ -23,6 +25,20 @@ from wsas.models.unet import UNetConfig
 KIND = "separator"
 FILENAME = "checkpoint.safetensors"  # the last state, resumable (optimizer and RNG included)
 BEST = "best.safetensors"  # the model with the best validation score (evaluation's choice)
+# what a separator's config may hold: sample rates the audio code accepts, and sizes far beyond
+# any trained model's but small enough that building the model cannot exhaust memory
+CONFIG_RULES = {
+    "sample_rate": (MIN_SR, MAX_SR),
+    "unet.n_fft": (2, 1 << 14),
+    "unet.hop": (1, 1 << 14),
+    "unet.channels": (1, 1024),
+    "unet.levels": (1, 12),
+    "unet.convs_per_block": (1, 16),
+    "unet.decoder_convs": (1, 16),
+    "unet.cond_dim": (1, 1 << 13),
+    "unet.late_channels": (1, 1024),
+    **{f"clap.config.{field}": bounds for field, bounds in TINY_CLAP_RULES.items()},
+}
 
 
 @dataclass
@@ -86,7 +102,9 @@ def load_model(tensors: dict[str, torch.Tensor], config: dict, where: str) -> Ma
     """The separator stored in a bundle's ``tensors``; a mismatch is a one-line CheckpointError."""
     try:
         model = MaskSeparator(UNetConfig(**config["unet"]), config["sample_rate"])
-        model.load_state_dict(_part(tensors, "model."))
+        state = _part(tensors, "model.")
+        check_tensors(state, f"{where}: model", model.state_dict())
+        model.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         first = first_line(err)
         raise CheckpointError(
@@ -105,15 +123,24 @@ def load_run(run: str | os.PathLike, device: str | torch.device = "cpu") -> Bund
         raise CheckpointError(f"{path}: its config lacks {', '.join(missing)}")
     if not isinstance(config["train"], dict) or "mode" not in config["train"]:
         raise CheckpointError(f"{path}: its config lacks train.mode")
-    model = load_model(tensors, config, str(path)).to(device).eval()
+    check_fields(config, CONFIG_RULES, str(path))
     info = config["clap"] if isinstance(config["clap"], dict) else {}
-    backend = clap_class(info.get("backend", "?"))
+    name = info.get("backend")
+    if not isinstance(name, str) or name not in BACKENDS:
+        raise CheckpointError(
+            f"{path}: config field clap.backend is {name!r}, expected one of "
+            f"{', '.join(map(repr, BACKENDS))}"
+        )
+    model = load_model(tensors, config, str(path)).to(device).eval()
+    backend = clap_class(name)
     if backend.weights_travel:
         state = _part(tensors, "clap.")
         if not state or not info.get("config"):
             raise CheckpointError(f"{path}: the {backend.backend} CLAP weights are missing")
         try:
-            clap = backend.from_state(info["config"], state).to(device).freeze()
+            clap = backend.from_state(info["config"], state)
+            check_tensors(state, f"{path}: clap", clap.state_dict())
+            clap = clap.to(device).freeze()
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             reason = first_line(err)
             raise CheckpointError(f"{path}: its CLAP does not load ({reason})") from None

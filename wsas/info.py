@@ -8,6 +8,7 @@ import platform
 import torch
 
 from wsas import __version__
+from wsas.errors import WsasError
 
 
 def soundfont_path():
@@ -33,6 +34,36 @@ def native_bf16(device: torch.device | str = "cpu") -> bool:
     cpu = torch.cpu
     checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private: may go away
     return any(getattr(cpu, name, lambda: False)() for name in checks)
+
+
+def runnable_devices() -> list[str]:
+    """The devices this torch can run wsas on here: ``cpu``, each ``cuda:N``, and ``mps``."""
+    devices = ["cpu", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+    return devices + (["mps"] if torch.backends.mps.is_available() else [])
+
+
+def check_device(name: str, what: str = "--device") -> str:
+    """``name`` when it is a device this torch can run here (:func:`runnable_devices`; ``cuda``
+    means ``cuda:0``), else a one-line WsasError naming ``what`` and the devices there are (a
+    ``meta`` tensor holds no data, and a backend this build lacks cannot run at all)."""
+    usable = runnable_devices()
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise WsasError(
+            f"{what} {name}: not a device (this machine has {', '.join(usable)})"
+        ) from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise WsasError(f"{what} {name}: this machine has no CUDA device")
+    if device.type == "cuda":
+        ok = f"cuda:{0 if device.index is None else device.index}" in usable
+    else:
+        ok = device.type in usable and device.index in (None, 0)
+    if not ok:
+        raise WsasError(
+            f"{what} {name}: not a device this machine can run (it has {', '.join(usable)})"
+        )
+    return name
 
 
 def machine_info() -> dict:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from wsas.files import write_file
@@ -63,9 +65,26 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return write_file(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
+def finite(data):
+    """``data`` (nested dicts, lists, tuples) with each NaN or infinite float replaced by None."""
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [finite(v) for v in data]
+    if isinstance(data, float | np.floating):
+        return float(data) if math.isfinite(data) else None
+    return data
+
+
+def json_text(data, **kwargs) -> str:
+    """Strict JSON of ``data``: a non-finite float is ``null``, never a bare ``NaN`` or
+    ``Infinity`` (which JSON does not have); ``kwargs`` go to :func:`json.dumps`."""
+    return json.dumps(finite(data), allow_nan=False, **kwargs)
+
+
 def write_json(path: str | os.PathLike, data: dict) -> Path:
-    """Write ``data`` plus a ``provenance`` stamp as indented JSON, atomically."""
-    return write_text(path, json.dumps({**data, "provenance": provenance()}, indent=2) + "\n")
+    """Write ``data`` plus a ``provenance`` stamp as indented (strict) JSON, atomically."""
+    return write_text(path, json_text({**data, "provenance": provenance()}, indent=2) + "\n")
 
 
 def markdown_table(rows: list[dict], digits: int = 3) -> str:

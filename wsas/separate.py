@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from wsas.audio import (
     chunk_spans,
     open_audio,
     overlap_add,
-    process_in_chunks,
+    read_block,
     resample,
 )
 from wsas.bundle import load_run
@@ -42,6 +43,7 @@ from wsas.outputs import Planned, plan_outputs
 from wsas.pretrained import DEFAULT, model_path
 from wsas.regimes import REGIMES, get_regime
 
+LOUD = 2.0**20  # a block peaking above this is scaled down for float32 processing (STFT powers)
 PROGRESS_SECONDS = 60.0  # inputs at least this long show a progress bar over their chunks
 
 
@@ -121,6 +123,11 @@ def separate_files(
             )
             if done.gain != 1.0:
                 note(f"{item.mix}: outputs scaled by {done.gain:.4f} to fit {fmt.upper()}")
+            if done.input_scaled:
+                note(
+                    f"{item.mix}: too loud for float32, separated at 2**-{done.input_scaled} "
+                    "and scaled back exactly"
+                )
             if item.manifest:
                 manifest = sep.manifest(item, done, caption, Path(out), excepts)
                 outputs.temp(item.manifest).write_text(manifest, encoding="utf-8")
@@ -171,6 +178,7 @@ class Separator:
         self.sample_rate = config["sample_rate"]
         self.residual = None  # mixture minus all estimates of the last call (input's type, shape)
         self.output_gain = 1.0  # gain applied to every output of the last separate_file
+        self.input_scaled = 0  # the last call's inputs were scaled by 2 ** -input_scaled (loud)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | None = None) -> Separator:
@@ -191,45 +199,81 @@ class Separator:
         return cls.from_checkpoint(model_path(name), device)
 
     @torch.no_grad()
-    def _separate_block(self, block: torch.Tensor, sr: int, queries: torch.Tensor) -> torch.Tensor:
-        """``block (C, L)`` at ``sr`` -> ``(K, C, L)``: every channel masked by every query."""
-        x = resample(block, sr, self.sample_rate).to(self.device)
-        est = self.model(x, queries.expand(len(x), -1, -1)).float().cpu()  # (C, K, L')
-        est = resample(est, self.sample_rate, sr)
+    def _separate_block(
+        self,
+        block: torch.Tensor,
+        sr: int,
+        queries: torch.Tensor,
+        where: str = "input",
+        start: float = 0.0,
+    ) -> torch.Tensor:
+        """``block (C, L)`` at ``sr`` -> ``(K, C, L)``: every channel masked by every query.
+
+        A block louder than ``LOUD`` is scaled by a power of two (exact both ways) to a peak in
+        (0.5, 1] for the model and its estimates scaled back (``self.input_scaled`` records the
+        largest such exponent); a non-finite estimate is an AudioError naming ``where`` and the
+        time (:meth:`check_finite`; ``start`` is the block's offset in seconds).
+        """
+        peak = float(block.abs().max()) if block.numel() else 0.0
+        exponent = math.frexp(peak)[1] if peak > LOUD else 0
+        self.input_scaled = max(self.input_scaled, exponent)
+        x = resample(torch.ldexp(block, torch.tensor(-exponent)), sr, self.sample_rate)
+        est = self.model(x.to(self.device), queries.expand(len(x), -1, -1)).float().cpu()
+        est = resample(est, self.sample_rate, sr)  # (C, K, L')
         est = torch.nn.functional.pad(est, (0, max(0, block.shape[-1] - est.shape[-1])))[
             ..., : block.shape[-1]
         ]
-        return est.transpose(0, 1)
+        est = torch.ldexp(est, torch.tensor(exponent)).transpose(0, 1)
+        self.check_finite(est, sr, where, start)
+        return est
+
+    @staticmethod
+    def check_finite(est: torch.Tensor, sr: int, where: str, start: float = 0.0) -> None:
+        """An AudioError naming ``where`` and the time in seconds (``start`` plus the first bad
+        sample of ``est (..., L)`` at ``sr`` Hz) when an estimate holds NaN or Inf."""
+        bad = (~torch.isfinite(est)).reshape(-1, est.shape[-1]).any(0).nonzero()
+        if len(bad):
+            raise AudioError(
+                f"{where}: the separator's estimate is not finite (NaN or Inf) near "
+                f"{start + int(bad[0]) / sr:.2f} s"
+            )
 
     def chunking(self, sr: int) -> tuple[int, int]:
         return round(CHUNK_SECONDS * sr), round(OVERLAP_SECONDS * sr)
 
-    def __call__(self, wave, sr: int, queries) -> dict:
+    def __call__(self, wave, sr: int, queries, where: str = "input") -> dict:
         """Separate ``wave`` (``(S,)`` or ``(C, S)``, numpy or torch) at ``sr`` Hz by each text
         query; see :meth:`separate`."""
-        return self.separate(wave, sr, queries)
+        return self.separate(wave, sr, queries, where=where)
 
-    def separate(self, wave, sr: int, queries=(), query_audio: dict | None = None) -> dict:
+    def separate(
+        self, wave, sr: int, queries=(), query_audio: dict | None = None, where: str = "input"
+    ) -> dict:
         """Separate ``wave`` (``(S,)`` or ``(C, S)``, numpy or torch) at ``sr`` Hz by each text
         query and by each example in ``query_audio`` (``{name: (example, example_sr)}``: a
         short recording of the wanted sound, embedded by the CLAP audio tower).
 
         Returns ``{query or name: estimate}``, each the input's type, shape and rate;
-        ``self.residual`` holds the mixture minus the sum of the estimates.
+        ``self.residual`` holds the mixture minus the sum of the estimates. Errors name the
+        input ``where``.
         """
         queries = check_queries(queries) if queries or not query_audio else []
-        sr = check_rate(sr, "input")
+        sr = check_rate(sr, where)
         is_numpy = not isinstance(wave, torch.Tensor)
-        mix = as_wave(wave, "input")
+        mix = as_wave(wave, where)
         channels = mix if mix.ndim == 2 else mix[None]
         names, q = self.query_embeddings(queries, query_audio)
         chunk, overlap = self.chunking(sr)
-        est = process_in_chunks(
-            lambda b: self._separate_block(b, sr, q), channels, chunk, overlap
-        )  # (K, C, S)
+        self.input_scaled = 0
+        blocks = (
+            self._separate_block(channels[..., a:b], sr, q, where, a / sr)
+            for a, b in chunk_spans(channels.shape[-1], chunk, overlap)
+        )
+        est = torch.cat(list(overlap_add(blocks, overlap)), dim=-1)  # (K, C, S)
         if mix.ndim == 1:
             est = est[:, 0]
         self.residual = mix - est.sum(0)
+        self.check_finite(self.residual, sr, f"{where} (residual)")
         if is_numpy:
             self.residual = self.residual.numpy()
         return {name: (e.numpy() if is_numpy else e) for name, e in zip(names, est)}
@@ -352,6 +396,7 @@ class Separator:
         """
         names, q = self.query_embeddings(queries, query_audio)
         writers: list[sf.SoundFile] = []
+        self.input_scaled = 0
         try:
             with open_audio(path) as f:
                 sr, channels = f.samplerate, f.channels
@@ -380,6 +425,7 @@ class Separator:
                         writer.write(stem.T.numpy())
                 for writer in writers:
                     writer.close()
+            done.input_scaled = self.input_scaled
             self.output_gain = done.gain = (
                 1.0 if fmt == "wav" or done.peak < FULL_SCALE else FULL_SCALE / done.peak
             )
@@ -400,11 +446,8 @@ class Separator:
         sr, (chunk, overlap) = f.samplerate, chunking
         spans = chunk_spans(f.frames, chunk, overlap)
         for start, end in tqdm(spans, desc=f"separating {Path(path).name}", disable=not bar):
-            f.seek(start)
-            data = torch.from_numpy(f.read(end - start, dtype="float32", always_2d=True).T.copy())
-            if not torch.isfinite(data).all():
-                raise AudioError(f"{path}: NaN or Inf samples near {start / sr:.1f} s")
-            est = self._separate_block(data, sr, q)  # (K, C, L)
+            data = read_block(f, path, start, end - start)
+            est = self._separate_block(data, sr, q, str(path), start / sr)  # (K, C, L)
             rows = [est, *([(data - est.sum(0))[None]] if residual else [])]
             if negated:
                 rows.append((data - est[list(negated)].sum(0))[None])
@@ -421,6 +464,7 @@ class Streamed:
     samples: int = 0
     peak: float = 0.0
     gain: float = 1.0
+    input_scaled: int = 0  # the input was processed at 2 ** -input_scaled (too loud for float32)
     energies: list[float] = field(default_factory=list)
     mixture_energy: float = 0.0
     kept: list[torch.Tensor] = field(default_factory=list)

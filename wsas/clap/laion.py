@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from wsas.audio import resample
+from wsas.audio import resample_differentiable
 from wsas.clap.base import Clap
 from wsas.errors import WsasError
 
@@ -88,7 +88,7 @@ class LaionClap(Clap):
     def embed_audio(self, wave: torch.Tensor, sr: int) -> torch.Tensor:
         """Differentiable path: resample to 48 kHz, pad/crop to 10 s, HTSAT, projection (no int16
         rounding)."""
-        wave = resample(wave, sr, self.sample_rate)
+        wave = resample_differentiable(wave, sr, self.sample_rate)
         wave = F.pad(wave, (0, max(0, CLAP_SAMPLES - wave.shape[-1])))[..., :CLAP_SAMPLES]
         model = self.module.model
         device = next(model.parameters()).device

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
-from wsas.audio import resample
-from wsas.checkpoint import load_checkpoint, save_checkpoint
+from wsas.audio import MAX_SR, MIN_SR, resample_differentiable
+from wsas.checkpoint import check_fields, load_checkpoint, save_checkpoint
 from wsas.clap.base import Clap, TextCache
 from wsas.errors import CheckpointError, WsasError, first_line
 from wsas.models.norm import GroupNorm
@@ -37,6 +37,16 @@ DEFAULTS = {
 # ("text_from": the size whose text projection it copies and freezes), so it embeds every caption
 # exactly as that one does. A lean audio tower makes the weak step cheaper (results/bench.json).
 # Each preset names its grid's critic (Preset.critic): full for every grid
+# what a TinyCLAP config may hold (checked at load): rates the audio code accepts, and sizes far
+# beyond any trained model's but small enough that building one cannot exhaust memory
+CONFIG_RULES = {
+    "sample_rate": (MIN_SR, MAX_SR),
+    "n_fft": (2, 1 << 14),
+    "hop": (1, 1 << 14),
+    "n_mels": (1, 1024),
+    "channels": (1, 4096),
+    "embed_dim": (1, 1 << 13),
+}
 _LEAN = {"channels": [16, 32, 64, 128], "n_mels": 32, "hop": 256}
 SIZES = {"full": {}, "lean": _LEAN, "leanaudio": {**_LEAN, "text_from": "full"}}
 
@@ -133,7 +143,7 @@ class TinyClap(Clap):
         autocast too (a log of bf16 mel powers would be coarse; the tower may run in bf16).
         """
         with torch.autocast(wave.device.type, enabled=False):
-            wave = resample(wave.float(), sr, self.sample_rate)
+            wave = resample_differentiable(wave.float(), sr, self.sample_rate)
             c = self.config
             shortest = max(c["n_fft"], (2 ** len(c["channels"]) - 1) * c["hop"])
             if wave.shape[-1] < shortest:
@@ -161,6 +171,7 @@ class TinyClap(Clap):
                 "the tiny CLAP needs a checkpoint: run `wsas clap pretrain --data DIR` first"
             )
         tensors, config = load_checkpoint(checkpoint, kind="tiny_clap")
+        check_fields(config, CONFIG_RULES, str(checkpoint))
         try:
             return cls.from_state(config, tensors).to(device)
         except (KeyError, TypeError, ValueError, RuntimeError) as err:

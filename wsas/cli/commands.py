@@ -17,17 +17,9 @@ def note(message: str) -> None:
 
 def device(name: str | None) -> str | None:
     """A ``--device`` choice checked against this machine (None: the default device)."""
-    import torch
+    from wsas.info import check_device
 
-    if name is None:
-        return None
-    try:
-        chosen = torch.device(name)
-    except RuntimeError:
-        raise WsasError(f"--device {name}: not a device (cpu, cuda or cuda:N)") from None
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise WsasError(f"--device {name}: this machine has no CUDA device")
-    return name
+    return None if name is None else check_device(name)
 
 
 def default_clap(data: str) -> str:
@@ -116,6 +108,7 @@ def cmd_clap_eval(args: argparse.Namespace) -> None:
 def cmd_clap_score(args: argparse.Namespace) -> None:
     from wsas.audio import load
     from wsas.clap import load_clap
+    from wsas.results import json_text
     from wsas.separate import check_queries
 
     texts = check_queries(args.text)
@@ -124,7 +117,7 @@ def cmd_clap_score(args: argparse.Namespace) -> None:
         wave, sr = load(path)
         sims = clap.similarity(wave[None], sr, texts)[0]
         scores = {t: round(float(s), 4) for t, s in zip(texts, sims)}
-        print(json.dumps({"audio": path, "scores": scores}))
+        print(json_text({"audio": path, "scores": scores}))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -155,11 +148,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from wsas.bundle import checkpoint_of
     from wsas.evaluate import evaluate_run, reference_free
     from wsas.presets import get_preset
+    from wsas.results import json_text
 
     if args.reference_free:
         report = reference_free(checkpoint_of(args.run), args.reference_free)
         print(
-            json.dumps(report, indent=2)
+            json_text(report, indent=2)
             if args.json
             else f"{report['files']} files: CLAPScore {report['clap_score']:.3f} (mixture "
             f"{report['clap_score_mixture']:.3f}, "
@@ -174,7 +168,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     pairs = args.pairs or preset.test_mixtures
     r = evaluate_run(args.run, args.data, pairs, args.backend, clip_samples=preset.test_samples)
     print(
-        json.dumps(r, indent=2)
+        json_text(r, indent=2)
         if args.json
         else f"{r['mode']} x{r['sources']} ({r['conditioning']}): SDR {r['sdr']:.2f} dB, "
         f"SIR {r['sir']:.2f}, SAR {r['sar']:.2f}, SI-SDR {r['si_sdr']:.2f}, "

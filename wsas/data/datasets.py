@@ -89,8 +89,8 @@ def load_embedded(root: str | os.PathLike, split: str, sr: int | None = None) ->
         raise WsasError(
             f"{root}: no metadata.csv (build the corpus with `wsas data build --out {root}`)"
         )
-    with open(meta, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["split"] == split]
+    columns = ("split", "path", "class", "captions")
+    rows = [r for r in read_table(meta, columns) if r["split"] == split]
     if not rows:
         raise WsasError(f"{meta}: no clips in split '{split}'")
     waves, rates = [], []

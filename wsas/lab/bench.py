@@ -11,6 +11,8 @@ Measures (untrained weights of the chosen preset: speed does not depend on them)
   time they imply for the paper's schedule;
 * ``inference``: real-time factor (seconds of compute per second of audio) for a 10 s clip and
   a 10 min file streamed from disk, with the peak resident memory of each (fresh subprocess);
+* ``resample``: the I/O resampler at 44100 and 44101 Hz (no common factor with the model's
+  rate), time and peak memory of each and their ratio (:func:`resample_cost`);
 * ``bss_eval``: BSS Eval v3 throughput of the ``fast`` back-end against mir_eval on realistic
   separations (1 s and 6.4 s at 8 kHz), and their largest difference in dB;
 * on request, the step times of another git revision in the same run (:func:`before_after`)
@@ -128,6 +130,63 @@ def inference(preset_name: str, seconds: float) -> dict:
     )
 
 
+def _resample_worker(preset_name: str, rate: int, queue) -> None:
+    """1 s of stereo noise at ``rate``: the I/O resampling round trip to the preset's rate and
+    back (two channels down, two stems of two channels up), then a separation by two queries;
+    the fastest of repeated runs (the least disturbed by other work on the machine) and the
+    peak RSS (and its growth over the process's peak before the round trips)."""
+    from wsas.audio import resample
+    from wsas.separate import Separator
+
+    model, clap, p = _model(preset_name)
+    sep = Separator(
+        model, clap, {"sample_rate": p.sr, "train": {"mode": "weak"}}, torch.device("cpu")
+    )
+    queries = ["a dog barks", "a violin plays"]
+    wave = torch.from_numpy(np.random.default_rng(0).normal(0, 0.1, (2, rate)).astype(np.float32))
+    stems = torch.zeros(2, 2, p.sr)
+
+    def fastest(fn, repeats: int) -> float:
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    before = _peak_rss_mb()
+    round_trip = fastest(lambda: (resample(wave, rate, p.sr), resample(stems, p.sr, rate)), 50)
+    after_resample = _peak_rss_mb()
+    sep(wave, rate, queries)  # first-call costs (text embedding, allocator, kernels)
+    separation = fastest(lambda: sep(wave, rate, queries), 5)
+    queue.put(
+        {
+            "rate": rate,
+            "round_trip_ms": round(round_trip * 1e3, 2),
+            "round_trip_rss_growth_mb": round(after_resample - before, 1),
+            "separate_1s_ms": round(separation * 1e3, 1),
+            "peak_rss_mb": _peak_rss_mb(),
+        }
+    )
+
+
+def resample_cost(preset_name: str, rates: tuple[int, int] = (44100, 44101)) -> dict:
+    """The I/O resampler's cost at a rate that shares a large factor with the model's and at
+    one that shares none (44100 against 44101 Hz), each in a fresh process, and their ratios:
+    the time of the round trip alone and of a 1 s separation, and the peak memory."""
+    rows = {
+        f"resample_{rate}": in_fresh_process(
+            _resample_worker, preset_name, rate, what=f"the {rate} Hz resampling test"
+        )
+        for rate in rates
+    }
+    a, b = (rows[f"resample_{rate}"] for rate in rates)
+    rows[f"resample_ratio_{rates[1]}_over_{rates[0]}"] = {
+        key: round(b[key] / a[key], 2) for key in ("round_trip_ms", "separate_1s_ms", "peak_rss_mb")
+    }
+    return rows
+
+
 def shared_encoder_speedup(
     preset_name: str, conditioning: str, batch: int = 16, queries: int = 4, compile: bool = False
 ) -> dict:
@@ -242,7 +301,7 @@ def bss_eval_speed(
     return report
 
 
-SECTIONS = ("steps", "shared_encoder", "paper_step", "inference", "bss_eval")
+SECTIONS = ("steps", "shared_encoder", "paper_step", "inference", "bss_eval", "resample")
 
 
 def convergence_curves(
@@ -331,6 +390,8 @@ def run_bench(
         report[f"inference_{int(long_seconds)}s"] = inference(preset_name, long_seconds)
     if "bss_eval" in sections:
         report.update({f"bss_eval_{clip}": row for clip, row in bss_eval_speed().items()})
+    if "resample" in sections:
+        report.update(resample_cost(preset_name))
     if against:
         report["before_after"] = before_after(against)
     if minutes:
