@@ -633,7 +633,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float)
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--conditioning", choices=["deep", "late"], help="default: the preset's")
+    train.add_argument(
+        "--conditioning", choices=["deep", "late", "cross"], help="default: the preset's"
+    )
     train.add_argument(
         "--recon-loss",
         choices=["magnitude", "snr"],

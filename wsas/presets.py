@@ -21,7 +21,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from wsas.errors import WsasError
-from wsas.models.unet import UNetConfig
+from wsas.models.unet import CONDITIONINGS, UNetConfig
 
 CLAUSE_LEVELS = ("floor", "energy")  # TrainConfig.clause_level: magnitude targets for clauses
 CRITIC_MODES = ("weak", "semi")  # the regimes with clause estimates and a critic that hears them
@@ -162,8 +162,9 @@ class TrainConfig:
             raise WsasError(
                 f"--clause-floor must be below 0 dB (of the mixture), got {self.clause_floor_db}"
             )
-        if self.conditioning not in ("deep", "late"):
-            raise WsasError(f"conditioning must be deep or late, got '{self.conditioning}'")
+        if self.conditioning not in CONDITIONINGS:
+            choices = ", ".join(CONDITIONINGS)
+            raise WsasError(f"conditioning must be one of {choices}, got '{self.conditioning}'")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from wsas.audio import (
 )
 from wsas.bundle import load_run
 from wsas.captions import parse
-from wsas.clap import cached_text_embedder
+from wsas.clap import cached_text_embedder, query_embedder
 from wsas.errors import AudioError, CaptionError, CheckpointError, WsasError
 from wsas.pretrained import DEFAULT, model_path
 from wsas.regimes import REGIMES, get_regime
@@ -111,6 +111,8 @@ class Separator:
     def __init__(self, model, clap, config: dict, device: torch.device):
         self.model, self.clap, self.config, self.device = model, clap, config, device
         self.embed = cached_text_embedder(clap)
+        unet = model.config
+        self.query = query_embedder(clap, unet.conditioning, unet.max_tokens)  # the model's queries
         self.sample_rate = config["sample_rate"]
         self.residual = None  # mixture minus all estimates of the last call (input's type, shape)
         self.output_gain = 1.0  # gain applied to every output of the last separate_file
@@ -158,7 +160,7 @@ class Separator:
         is_numpy = not isinstance(wave, torch.Tensor)
         mix = as_wave(wave, "input")
         channels = mix if mix.ndim == 2 else mix[None]
-        q = self.embed(queries).to(self.device)[None]  # (1, K, D)
+        q = self.query(queries).to(self.device)[None]  # (1, K, D)
         chunk, overlap = self.chunking(sr)
         est = process_in_chunks(
             lambda b: self._separate_block(b, sr, q), channels, chunk, overlap
@@ -223,7 +225,7 @@ class Separator:
         existing = [p for p in names.values() if p.exists()]
         if existing and not overwrite:
             raise WsasError(f"{existing[0]}: exists (pass --overwrite to replace it)")
-        q = self.embed(queries).to(self.device)[None]
+        q = self.query(queries).to(self.device)[None]
         temps, writers, peak = [], [], 0.0
         try:
             with open_audio(path) as f:

@@ -35,7 +35,7 @@ from wsas.allocator import keep_freed_memory
 from wsas.bundle import BEST, FILENAME, restore_training, save_run
 from wsas.captions import parse
 from wsas.checkpoint import read_config
-from wsas.clap import Clap, cached_text_embedder
+from wsas.clap import Clap, cached_text_embedder, query_dim, query_embedder
 from wsas.data.datasets import AudioCaptionDataset, ClipSet
 from wsas.data.mixing import (
     CaptionedBatch,
@@ -166,7 +166,8 @@ class Trainer:
         self.val = fixed_pairs(val, config.val_mixtures, seed=99) if val is not None else None
         self.val_prompts = val.prompts if val is not None else ()
         torch.manual_seed(config.seed)  # before any weight exists: the seed decides the init
-        unet = replace(config.unet, cond_dim=clap.embed_dim, conditioning=config.conditioning)
+        cond_dim = query_dim(clap, config.conditioning)
+        unet = replace(config.unet, cond_dim=cond_dim, conditioning=config.conditioning)
         self.model = MaskSeparator(unet, train.sr).to(self.device)
         if compile:
             compile_unet(self.model)
@@ -177,6 +178,11 @@ class Trainer:
         self.ahead = 0.0  # seconds the last step and validation took: what cfg.minutes must fit
         self.n_slots = self.regime.n_slots(config.sources)
         self.embed = cached_text_embedder(self.clap)  # frozen text embeddings, cached per string
+        self.query = (  # the separator's queries: the embeddings above, or cross's token states
+            self.embed
+            if unet.conditioning != "cross"
+            else query_embedder(self.clap, unet.conditioning, unet.max_tokens)
+        )
         self._clause_cache: dict[str, list[str]] = {}
         self._stop = False
 
@@ -208,7 +214,7 @@ class Trainer:
     # ---- what the regimes read (wsas.regimes.Context) -------------------------------------------
     def slots(self, batch: int) -> torch.Tensor:
         """The slot queries ``(batch, n_slots, D)`` of an unconditional model."""
-        queries = slot_queries(self.n_slots, self.clap.embed_dim).to(self.device)
+        queries = slot_queries(self.n_slots, self.model.config.cond_dim).to(self.device)
         return queries.expand(batch, -1, -1)
 
     def mixture_batch(self, groups: int, batch: int | None = None) -> MixtureBatch | CaptionedBatch:
@@ -260,7 +266,7 @@ class Trainer:
             return None
         self.model.eval()
         n_slots = self.n_slots if self.regime.unconditional else 0
-        estimates = separate_pairs(self.model, self.embed, self.val, self.val_prompts, n_slots)
+        estimates = separate_pairs(self.model, self.query, self.val, self.val_prompts, n_slots)
         self.model.train()
         return float(losses.si_sdr(estimates, self.val.sources[:, 0]).mean())
 
