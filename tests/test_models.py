@@ -173,3 +173,51 @@ def test_the_encoder_runs_once_per_mixture_whatever_the_queries(conditioning):
     )
     net(torch.randn(2, 16, 24), queries)
     assert seen == [2, 2]  # two mixtures in, five queries each
+
+
+# the paper's setup (Mahmud et al., ICLR 2024, Sec. 4 and App. C), in one place
+PAPER = {
+    "sample_rate": 16_000,
+    "clip_samples": 131_070,
+    "n_fft": 1022,
+    "hop": 256,
+    "downsamplings": 7,
+    "base_channels": 32,
+    "conditioning": "cross",
+    "heads": 8,
+    "batch_size": 16,
+    "optimizer": "Adam",
+    "lr": 1e-4,
+    "clap": "laion",
+    "clap_sample_rate": 48_000,
+}
+
+
+def test_the_paper_preset_is_the_papers_setup(smoke_corpus, tmp_path):
+    from wsas.clap import clap_class
+    from wsas.clap.tiny import TinyClap
+    from wsas.data.datasets import load_embedded
+    from wsas.presets import get_preset
+    from wsas.train import Trainer
+
+    p = get_preset("paper")
+    unet = p.unet()
+    ours = {
+        "sample_rate": p.sr,
+        "clip_samples": p.clip_samples,
+        "n_fft": unet.n_fft,
+        "hop": unet.hop,
+        "downsamplings": unet.levels,
+        "base_channels": unet.channels,
+        "conditioning": unet.conditioning,
+        "heads": unet.heads,
+        "batch_size": p.train_config("weak").batch_size,
+        "lr": p.train_config("weak").lr,
+        "clap": p.clap,
+        "clap_sample_rate": clap_class(p.clap).sample_rate,
+    }
+    config = p.train_config("supervised", steps=1, unet={"channels": 4, "levels": 2})
+    train = load_embedded(smoke_corpus, "train")
+    trainer = Trainer(config, TinyClap({"sample_rate": train.sr}).freeze(), tmp_path, train)
+    ours["optimizer"] = type(trainer.opt).__name__
+    assert ours == PAPER

@@ -185,6 +185,10 @@ class Preset:
     test_mixtures: int  # fixed 2-source test mixtures
     val_mixtures: int
     conditioning: str = "deep"  # of the main cells; "late" is ~3x cheaper per weak step on CPU
+    heads: int = 4  # attention heads of cross conditioning
+    # the CLAP its method trains with (a wsas.clap.BACKENDS key); the CPU grids pretrain TinyCLAP
+    # (``critic``) on their own corpus
+    clap: str = "tiny"
     decoder_convs: int = 1  # per decoder block (the per-query part of deep conditioning)
     # every claim cell runs each seed; the unconditional references (PIT, MixIT: oracle
     # assignments, out of the ranking) run the first one only
@@ -259,6 +263,7 @@ class Preset:
             decoder_convs=self.decoder_convs,
             cond_dim=cond_dim,
             conditioning=conditioning or self.conditioning,
+            heads=self.heads,
         )
 
     def train_config(
@@ -375,6 +380,9 @@ PRESETS: dict[str, Preset] = {
         val_mixtures=100,
         seeds=(0, 1, 2),
         decoder_convs=2,
+        conditioning="cross",
+        heads=8,
+        clap="laion",
     ),
 }
 
