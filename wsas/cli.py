@@ -18,7 +18,7 @@ def cmd_info(args: argparse.Namespace) -> None:
     """Print versions, devices, CLAP backends and the embedded soundfont location."""
     from wsas.info import machine_info
 
-    print(json.dumps(machine_info(), indent=2))
+    print(json.dumps(machine_info(args.clap_checkpoint), indent=2))
 
 
 def cmd_data_build(args: argparse.Namespace) -> None:
@@ -522,7 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wsas {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("info", help="versions, device, CLAP backends").set_defaults(func=cmd_info)
+    info = sub.add_parser("info", help="versions, device, CLAP backends")
+    info.add_argument("--clap-checkpoint", help="a LAION-CLAP weights file to look for")
+    info.set_defaults(func=cmd_info)
     models = sub.add_parser("models", help="the shipped pretrained models and their cards")
     models.add_argument("--json", action="store_true", help="also print the cards as JSON")
     models.add_argument(
