@@ -648,3 +648,9 @@ def test_cross_attention_trains_and_validates(mode, smoke_corpus, smoke_clap, tm
     assert read_config(tmp_path / "checkpoint.safetensors")["train"]["conditioning"] == "cross"
     attention = trainer.model.unet.cross[0].attn.out_proj.weight
     assert attention.abs().sum() > 0  # the attention trained away from its zero start
+    if mode == "weak":  # the bundle separates by token states too
+        from wsas.separate import Separator
+
+        separator = Separator.from_checkpoint(tmp_path / "checkpoint.safetensors", "cpu")
+        stems = separator(torch.randn(8000) * 0.1, 8000, ["a dog barks", "a piano plays"])
+        assert [s.shape for s in stems.values()] == [(8000,), (8000,)]

@@ -139,7 +139,7 @@ class Separator:
     def _separate_block(self, block: torch.Tensor, sr: int, queries: torch.Tensor) -> torch.Tensor:
         """``block (C, L)`` at ``sr`` -> ``(K, C, L)``: every channel masked by every query."""
         x = resample(block, sr, self.sample_rate).to(self.device)
-        est = self.model(x, queries.expand(len(x), -1, -1)).float().cpu()  # (C, K, L')
+        est = self.model(x, queries.expand(len(x), *queries.shape[1:])).float().cpu()  # (C, K, L')
         est = resample(est, self.sample_rate, sr)
         est = torch.nn.functional.pad(est, (0, max(0, block.shape[-1] - est.shape[-1])))[
             ..., : block.shape[-1]
