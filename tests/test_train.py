@@ -654,3 +654,20 @@ def test_cross_attention_trains_and_validates(mode, smoke_corpus, smoke_clap, tm
         separator = Separator.from_checkpoint(tmp_path / "checkpoint.safetensors", "cpu")
         stems = separator(torch.randn(8000) * 0.1, 8000, ["a dog barks", "a piano plays"])
         assert [s.shape for s in stems.values()] == [(8000,), (8000,)]
+
+
+def test_a_run_from_before_the_cross_attention_fields_resumes(smoke_corpus, smoke_clap, tmp_path):
+    from wsas.checkpoint import load_checkpoint, save_checkpoint
+
+    make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", steps=1, val_every=1).run(
+        progress=False
+    )
+    path = tmp_path / "checkpoint.safetensors"
+    tensors, config = load_checkpoint(path)
+    for field in ("heads", "attn_levels", "max_tokens"):  # what older checkpoints lack
+        del config["unet"][field]
+    save_checkpoint(path, tensors, config)
+    record = make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", steps=1, val_every=1).run(
+        resume=True, progress=False
+    )
+    assert record["step"] == 1  # resumed (finished), not refused as another configuration

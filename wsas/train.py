@@ -48,6 +48,7 @@ from wsas.errors import CheckpointError, WsasError
 from wsas.info import native_bf16
 from wsas.models.queries import separate_pairs, slot_queries
 from wsas.models.separator import MaskSeparator
+from wsas.models.unet import UNetConfig
 from wsas.presets import CRITIC_MODES, TrainConfig
 from wsas.regimes import REGIMES, get_regime
 from wsas.results import write_text
@@ -311,7 +312,8 @@ class Trainer:
         ours = {**asdict(self.cfg), "unet": self.model.config.to_dict()}
         # a field added since the checkpoint was written counts as its default
         defaults = {k: v for k, v in asdict(TrainConfig(self.cfg.mode)).items() if k != "unet"}
-        theirs = {**defaults, **(config.get("train") or {}), "unet": config.get("unet")}
+        unet = config.get("unet") and {**UNetConfig().to_dict(), **config["unet"]}  # likewise
+        theirs = {**defaults, **(config.get("train") or {}), "unet": unet}
         for fields in (ours, theirs):  # compared below as resolved, not as asked (None: auto)
             fields.pop("critic_bf16")
         changed = _differing(theirs, ours)
