@@ -135,10 +135,12 @@ class CrossAttention(nn.Module):
 
 
 def token_queries(queries: torch.Tensor) -> torch.Tensor:
-    """Cross queries ``(B, K, L, D + 1)`` as they are, or pooled ``(B, K, D)`` vectors as
-    one-token queries ``(B, K, 1, D + 1)``."""
+    """Cross queries ``(B, K, L, D + 1)`` without the trailing positions that are padding in
+    every query (the same function, cheaper: texts are shorter than ``max_tokens``), or pooled
+    ``(B, K, D)`` vectors as one-token queries ``(B, K, 1, D + 1)``."""
     if queries.dim() == 4:
-        return queries
+        used = (queries[..., -1] > 0.5).flatten(0, 1).any(0).nonzero()
+        return queries[:, :, : int(used.max()) + 1] if len(used) else queries
     return torch.cat([queries, torch.ones_like(queries[..., :1])], dim=-1).unsqueeze(2)
 
 
