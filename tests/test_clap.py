@@ -232,3 +232,85 @@ def test_a_critic_pretrained_into_another_ones_text_space_embeds_captions_as_it_
     ]:
         with pytest.raises(WsasError, match=message):
             pretrain(smoke_corpus, out, steps=1, progress=False, size=size, text_from=text_from)
+
+
+def test_tinyclap_token_states_go_through_its_text_projection(clap):
+    states, mask = clap.embed_text_tokens(["a dog barks", "piano"])
+    assert states.shape == (2, mask.shape[1], clap.token_dim) and clap.token_dim == clap.embed_dim
+    assert mask[0].all() and 0 < mask[1].sum() < mask[0].sum()  # the shorter text is padded
+    assert torch.equal(states[1][~mask[1]], torch.zeros_like(states[1][~mask[1]]))
+    again, _ = clap.embed_text_tokens(["piano"])  # cached per string, the same alone or batched
+    assert torch.allclose(again[0], states[1][: again.shape[1]], atol=1e-6)
+
+
+# ---- LAION-CLAP's architecture with random weights (offline) ------------------------------------
+def _laion_missing() -> str | None:
+    import importlib.util
+
+    for name in ("laion_clap", "torchlibrosa"):
+        if importlib.util.find_spec(name) is None:
+            return f"{name} is not installed (pip install --no-deps laion-clap==1.1.7 torchlibrosa)"
+    return None
+
+
+laion = pytest.mark.skipif(_laion_missing() is not None, reason=str(_laion_missing()))
+
+
+@pytest.fixture(scope="module")
+def random_laion():
+    from wsas.clap.laion import LaionClap
+
+    torch.manual_seed(0)
+    return LaionClap.random("HTSAT-tiny").freeze()
+
+
+def test_a_checkpoint_name_picks_its_audio_tower():
+    from wsas.clap.laion import AUDIO_MODEL, audio_model
+
+    assert audio_model("/ckpts/music_audioset_epoch_15_esc_90.14.pt") == "HTSAT-base"
+    assert audio_model("630k-audioset-best.pt") == "HTSAT-tiny"
+    assert audio_model("my-own-finetune.pt") == "HTSAT-tiny"
+    assert set(AUDIO_MODEL.values()) == {"HTSAT-tiny", "HTSAT-base"}
+
+
+@laion
+def test_laion_text_tower_returns_robertas_token_states(random_laion):
+    texts = ["a dog barks", "a violin plays a slow tune"]
+    states, mask = random_laion.embed_text_tokens(texts)
+    assert states.shape == (2, 77, random_laion.token_dim) and random_laion.token_dim == 768
+    assert mask.sum(1).tolist() == [3 + 2, 6 + 2]  # words plus <s> and </s>
+    text = random_laion.embed_text(texts)
+    assert text.shape == (2, 512) and torch.allclose(text.norm(dim=-1), torch.ones(2))
+
+
+@laion
+def test_laion_audio_tower_hears_estimates_resampled_to_48_khz(random_laion):
+    from wsas.audio import resample
+
+    assert random_laion.model.audio_cfg.sample_rate == random_laion.sample_rate == 48_000
+    wave = 0.1 * torch.randn(2, 16_000, generator=torch.Generator().manual_seed(0))
+    at_16k = random_laion.embed_audio(wave, 16_000)
+    at_48k = random_laion.embed_audio(resample(wave, 16_000, 48_000), 48_000)
+    assert at_16k.shape == (2, 512) and torch.allclose(at_16k, at_48k, atol=1e-5)
+    other = random_laion.embed_audio(0.1 * torch.randn(2, 16_000), 16_000)
+    assert not torch.allclose(at_16k, other, atol=1e-3)
+
+
+@laion
+def test_a_weak_step_through_laion_reaches_the_separator(random_laion, smoke_corpus, tmp_path):
+    from wsas.presets import TrainConfig
+    from wsas.train import Trainer
+
+    config = TrainConfig(
+        mode="weak",
+        batch_size=1,
+        conditioning="cross",
+        unet={"channels": 4, "levels": 3, "convs_per_block": 1},
+    )
+    trainer = Trainer(config, random_laion, tmp_path, load_embedded(smoke_corpus, "train"))
+    assert trainer.model.config.cond_dim == 768  # the separator attends to RoBERTa's states
+    parts = trainer.losses()
+    weights = [p for p in trainer.model.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(parts["similarity"], weights, allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)  # through HTSAT, 48 kHz
+    assert all(p.grad is None for p in random_laion.parameters())

@@ -5,7 +5,7 @@ from wsas.models.separator import MaskSeparator
 from wsas.models.unet import ConditionalUNet, UNetConfig
 
 
-@pytest.mark.parametrize("conditioning", ["deep", "late"])
+@pytest.mark.parametrize("conditioning", ["deep", "late", "cross"])
 def test_masks_shape_and_range(conditioning):
     net = ConditionalUNet(
         UNetConfig(channels=4, levels=3, cond_dim=16, conditioning=conditioning)
@@ -15,7 +15,7 @@ def test_masks_shape_and_range(conditioning):
     assert masks.min() >= 0 and masks.max() <= 1
 
 
-@pytest.mark.parametrize("conditioning", ["deep", "late"])
+@pytest.mark.parametrize("conditioning", ["deep", "late", "cross"])
 def test_batched_queries_equal_one_pass_per_query(conditioning):
     torch.manual_seed(0)
     net = ConditionalUNet(
@@ -98,3 +98,126 @@ def test_grid_samples_fill_the_unets_grid_in_time():
         got = small.grid_samples(samples)
         assert got <= samples and (1 + got // 4) % 4 == 0
         assert all((1 + longer // 4) % 4 for longer in range(got + 1, samples + 1))
+
+
+def _cross_net(seed: int = 0, **config) -> ConditionalUNet:
+    """A cross-attention U-Net with its weights perturbed (the attention's output projection
+    starts at zero, which would hide the queries)."""
+    torch.manual_seed(seed)
+    config = {"channels": 4, "levels": 3, "cond_dim": 8, "conditioning": "cross", **config}
+    net = ConditionalUNet(UNetConfig(**config)).eval()
+    for p in net.parameters():
+        p.data += 0.1 * torch.randn_like(p)
+    return net
+
+
+def _token_queries(b: int, k: int, length: int, dim: int, valid: list[int]) -> torch.Tensor:
+    """Cross queries ``(b, k, length, dim + 1)``: random states, ``valid[j]`` real tokens in
+    query ``j`` and the rest padding (random states too, flagged 0)."""
+    states = torch.randn(b, k, length, dim)
+    flags = (torch.arange(length)[None, :] < torch.tensor(valid)[:, None]).float()
+    return torch.cat([states, flags.expand(b, k, length)[..., None]], dim=-1)
+
+
+def test_cross_attention_sees_every_real_token_and_no_padding():
+    net = _cross_net()
+    log_mag = torch.randn(2, 37, 29)
+    queries = _token_queries(2, 2, 6, 8, valid=[4, 6])
+    masks = net(log_mag, queries)
+    assert masks.shape == (2, 2, 37, 29)
+    for token in range(4):  # every real token of query 0 moves its mask, not query 1's
+        changed = queries.clone()
+        changed[:, 0, token, :-1] += torch.randn(2, 8)
+        out = net(log_mag, changed)
+        assert (out[:, 0] - masks[:, 0]).abs().max() > 1e-4
+        assert torch.equal(out[:, 1], masks[:, 1])
+    for token in (4, 5):  # padding of query 0: any state there changes nothing
+        changed = queries.clone()
+        changed[:, 0, token, :-1] = 100 * torch.randn(2, 8)
+        assert torch.equal(net(log_mag, changed), masks)
+
+
+def test_cross_padding_to_any_length_gives_the_same_masks():
+    net = _cross_net()
+    log_mag, short = torch.randn(1, 16, 24), _token_queries(1, 2, 3, 8, valid=[3, 2])
+    padded = torch.nn.functional.pad(short, (0, 0, 0, 5))  # five more padding tokens
+    assert torch.allclose(net(log_mag, short), net(log_mag, padded), atol=1e-6)
+
+
+def test_a_pooled_query_is_a_one_token_cross_query():
+    net = _cross_net()
+    log_mag, pooled = torch.randn(2, 16, 24), torch.randn(2, 3, 8)
+    one_token = torch.cat([pooled, torch.ones(2, 3, 1)], dim=-1)[:, :, None]
+    assert torch.equal(net(log_mag, pooled), net(log_mag, one_token))
+
+
+def test_cross_attends_at_the_inner_levels_only():
+    net = ConditionalUNet(UNetConfig(channels=4, levels=3, cond_dim=8, conditioning="cross"))
+    widths = [block.attn.embed_dim for block in net.cross]
+    assert widths == [32, 16]  # the bottleneck and the coarsest decoder level (attn_levels 2)
+    assert net.cross[0].attn.kdim == 8  # keys and values: the token-state width
+    with pytest.raises(ValueError, match="heads"):
+        ConditionalUNet(UNetConfig(channels=4, levels=3, conditioning="cross", heads=3))
+
+
+@pytest.mark.parametrize("conditioning", ["deep", "cross"])
+def test_the_encoder_runs_once_per_mixture_whatever_the_queries(conditioning):
+    net = ConditionalUNet(
+        UNetConfig(channels=4, levels=3, cond_dim=8, conditioning=conditioning)
+    ).eval()
+    seen = []
+    net.down[0].register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
+    net.bottleneck.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
+    queries = (
+        _token_queries(2, 5, 4, 8, [4] * 5) if conditioning == "cross" else torch.randn(2, 5, 8)
+    )
+    net(torch.randn(2, 16, 24), queries)
+    assert seen == [2, 2]  # two mixtures in, five queries each
+
+
+# the paper's setup (Mahmud et al., ICLR 2024, Sec. 4 and App. C), in one place
+PAPER = {
+    "sample_rate": 16_000,
+    "clip_samples": 131_070,
+    "n_fft": 1022,
+    "hop": 256,
+    "downsamplings": 7,
+    "base_channels": 32,
+    "conditioning": "cross",
+    "heads": 8,
+    "batch_size": 16,
+    "optimizer": "Adam",
+    "lr": 1e-4,
+    "clap": "laion",
+    "clap_sample_rate": 48_000,
+}
+
+
+def test_the_paper_preset_is_the_papers_setup(smoke_corpus, tmp_path):
+    from wsas.clap import clap_class
+    from wsas.clap.tiny import TinyClap
+    from wsas.data.datasets import load_embedded
+    from wsas.presets import get_preset
+    from wsas.train import Trainer
+
+    p = get_preset("paper")
+    unet = p.unet()
+    ours = {
+        "sample_rate": p.sr,
+        "clip_samples": p.clip_samples,
+        "n_fft": unet.n_fft,
+        "hop": unet.hop,
+        "downsamplings": unet.levels,
+        "base_channels": unet.channels,
+        "conditioning": unet.conditioning,
+        "heads": unet.heads,
+        "batch_size": p.train_config("weak").batch_size,
+        "lr": p.train_config("weak").lr,
+        "clap": p.clap,
+        "clap_sample_rate": clap_class(p.clap).sample_rate,
+    }
+    config = p.train_config("supervised", steps=1, unet={"channels": 4, "levels": 2})
+    train = load_embedded(smoke_corpus, "train")
+    trainer = Trainer(config, TinyClap({"sample_rate": train.sr}).freeze(), tmp_path, train)
+    ours["optimizer"] = type(trainer.opt).__name__
+    assert ours == PAPER

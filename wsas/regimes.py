@@ -41,7 +41,8 @@ class Context(Protocol):
     cfg: TrainConfig
     model: MaskSeparator
     clap: Clap
-    embed: Embed
+    embed: Embed  # texts -> pooled CLAP text embeddings (the critic's targets)
+    query: Embed  # texts -> the separator's queries (pooled, or cross's token states)
     rng: np.random.Generator
     device: torch.device
     clean: ClipSet | None  # the clean training clips (regimes that need them)
@@ -90,7 +91,7 @@ def supervised_loss(ctx: Context, size: int | None = None) -> Losses:
     clips = ctx.clean
     batch = ctx.clean_batch(size)
     sources = batch.sources[:, 0].to(ctx.device)
-    queries = label_queries(ctx.embed, clips.prompts, batch.labels[:, 0]).to(ctx.device)
+    queries = label_queries(ctx.query, clips.prompts, batch.labels[:, 0]).to(ctx.device)
     masks, spec = ctx.model.masks(batch.mixtures[:, 0].to(ctx.device), queries)
     return {"total": _reconstruction(ctx, masks, spec, sources)}
 
@@ -100,7 +101,7 @@ def mix_and_separate_loss(ctx: Context) -> Losses:
     batch = ctx.mixture_batch(groups=2)
     mixtures = batch.mixtures.to(ctx.device)
     captions = [c for caps in batch.captions for c in caps]
-    queries = ctx.embed(captions).reshape(len(mixtures), 2, -1)
+    queries = ctx.query(captions).unflatten(0, (len(mixtures), 2))
     masks, spec = ctx.model.masks(mixtures.sum(1), queries)
     return {"total": _reconstruction(ctx, masks, spec, mixtures)}
 
@@ -135,9 +136,10 @@ def weak_loss(ctx: Context, size: int | None = None) -> Losses:
     clause_slots = [[slots(ctx.clauses(c), k, ctx.rng) for c in caps] for caps in batch.captions]
     texts = [c for row in clause_slots for clauses, _ in row for c in clauses]  # (B * 2 * K)
     alpha = torch.tensor([[a for _, a in row] for row in clause_slots], device=ctx.device)
-    text_emb = ctx.embed(texts).reshape(b, 2 * k, -1)  # clause queries = CLAP text targets
-    captions = ctx.embed([c for caps in batch.captions for c in caps]).reshape(b, 2, -1)
-    masks, spec = ctx.model.masks(mixtures.sum(1), torch.cat([captions, text_emb], dim=1))
+    text_emb = ctx.embed(texts).reshape(b, 2 * k, -1)  # the clauses' CLAP text targets
+    clause_q = ctx.query(texts).unflatten(0, (b, 2 * k))  # the same as text_emb unless cross
+    captions = ctx.query([c for caps in batch.captions for c in caps]).unflatten(0, (b, 2))
+    masks, spec = ctx.model.masks(mixtures.sum(1), torch.cat([captions, clause_q], dim=1))
     audio_emb = None  # sim_weight 0 (the CLAP-term ablation): no clause audio is heard
     if ctx.cfg.sim_weight != 0:
         clause_waves = ctx.model.to_waves(masks[:, 2:], spec, mixtures.shape[-1])  # (B, 2K, S)

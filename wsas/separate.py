@@ -36,7 +36,7 @@ from wsas.audio import (
 )
 from wsas.bundle import load_run
 from wsas.captions import parse
-from wsas.clap import cached_text_embedder
+from wsas.clap import cached_text_embedder, query_embedder
 from wsas.errors import AudioError, CaptionError, CheckpointError, WsasError
 from wsas.files import OutputSet
 from wsas.outputs import Planned, plan_outputs
@@ -175,6 +175,8 @@ class Separator:
     def __init__(self, model, clap, config: dict, device: torch.device):
         self.model, self.clap, self.config, self.device = model, clap, config, device
         self.embed = cached_text_embedder(clap)
+        unet = model.config
+        self.query = query_embedder(clap, unet.conditioning, unet.max_tokens)  # the model's queries
         self.sample_rate = config["sample_rate"]
         self.residual = None  # mixture minus all estimates of the last call (input's type, shape)
         self.output_gain = 1.0  # gain applied to every output of the last separate_file
@@ -218,7 +220,8 @@ class Separator:
         exponent = math.frexp(peak)[1] if peak > LOUD else 0
         self.input_scaled = max(self.input_scaled, exponent)
         x = resample(torch.ldexp(block, torch.tensor(-exponent)), sr, self.sample_rate)
-        est = self.model(x.to(self.device), queries.expand(len(x), -1, -1)).float().cpu()
+        x = x.to(self.device)
+        est = self.model(x, queries.expand(len(x), *queries.shape[1:])).float().cpu()
         est = resample(est, self.sample_rate, sr)  # (C, K, L')
         est = torch.nn.functional.pad(est, (0, max(0, block.shape[-1] - est.shape[-1])))[
             ..., : block.shape[-1]
@@ -284,15 +287,31 @@ class Separator:
     ) -> tuple[list[str], torch.Tensor]:
         """The names and embeddings ``(1, K, D)`` of text ``queries`` then of the examples
         ``{name: (wave, sr)}`` (each mixed to mono, embedded by the CLAP audio tower)."""
-        names, parts = list(queries), [self.embed(queries)] if queries else []
+        names, parts = list(queries), [self.query(queries)] if queries else []
         for name, (example, example_sr) in (query_audio or {}).items():
             if name in names:
                 raise CaptionError(f"{name!r} names two queries")
             audio = as_wave(example, f"example {name!r}")
             audio = (audio if audio.ndim == 1 else audio.mean(0))[None].to(self.device)
-            parts.append(self.clap.embed_audio(audio, check_rate(example_sr, name)).float())
+            embedding = self.clap.embed_audio(audio, check_rate(example_sr, name)).float()
+            parts.append(self._as_query(embedding.cpu()))
             names.append(name)
         return names, torch.cat(parts).to(self.device)[None]
+
+    def _as_query(self, embedding: torch.Tensor) -> torch.Tensor:
+        """A pooled CLAP embedding ``(1, D)`` in the form the model's queries take: as it is, or
+        for cross-attention one real token ``(1, max_tokens, D + 1)``."""
+        config = self.model.config
+        if config.conditioning != "cross":
+            return embedding
+        if embedding.shape[-1] != config.cond_dim:
+            raise CheckpointError(
+                f"this cross-attention model attends to {config.cond_dim}-wide text tokens; its "
+                f"CLAP's {embedding.shape[-1]}-wide audio embedding cannot query it by example"
+            )
+        token = torch.zeros(1, config.max_tokens, config.cond_dim + 1)
+        token[0, 0, : config.cond_dim], token[0, 0, -1] = embedding[0], 1.0
+        return token
 
     def separate_caption(self, wave, sr: int, caption: str) -> dict:
         """Parse ``caption`` into clauses and separate one stem per clause (see :meth:`__call__`).

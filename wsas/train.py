@@ -35,7 +35,7 @@ from wsas.allocator import keep_freed_memory
 from wsas.bundle import BEST, FILENAME, restore_training, save_run
 from wsas.captions import parse
 from wsas.checkpoint import read_config
-from wsas.clap import Clap, cached_text_embedder
+from wsas.clap import Clap, cached_text_embedder, query_dim, query_embedder
 from wsas.data.datasets import AudioCaptionDataset, ClipSet, clean_subset
 from wsas.data.mixing import (
     CaptionedBatch,
@@ -48,6 +48,7 @@ from wsas.errors import CheckpointError, WsasError
 from wsas.info import native_bf16
 from wsas.models.queries import separate_pairs, slot_queries
 from wsas.models.separator import MaskSeparator
+from wsas.models.unet import UNetConfig
 from wsas.parallel import average_gradients, init_distributed
 from wsas.presets import CRITIC_MODES, TrainConfig
 from wsas.regimes import REGIMES, get_regime
@@ -130,7 +131,8 @@ class Trainer:
         self.val = fixed_pairs(val, config.val_mixtures, seed=99) if val is not None else None
         self.val_prompts = val.prompts if val is not None else ()
         torch.manual_seed(config.seed)  # before any weight exists: the seed decides the init
-        unet = replace(config.unet, cond_dim=clap.embed_dim, conditioning=config.conditioning)
+        cond_dim = query_dim(clap, config.conditioning)
+        unet = replace(config.unet, cond_dim=cond_dim, conditioning=config.conditioning)
         self.model = MaskSeparator(unet, train.sr).to(self.device)
         if compile:
             compile_unet(self.model)
@@ -141,6 +143,11 @@ class Trainer:
         self.ahead = 0.0  # seconds the last step and validation took: what cfg.minutes must fit
         self.n_slots = self.regime.n_slots(config.sources)
         self.embed = cached_text_embedder(self.clap)  # frozen text embeddings, cached per string
+        self.query = (  # the separator's queries: the embeddings above, or cross's token states
+            self.embed
+            if unet.conditioning != "cross"
+            else query_embedder(self.clap, unet.conditioning, unet.max_tokens)
+        )
         self._clause_cache: dict[str, list[str]] = {}
         self._stop = False
 
@@ -172,7 +179,7 @@ class Trainer:
     # ---- what the regimes read (wsas.regimes.Context) -------------------------------------------
     def slots(self, batch: int) -> torch.Tensor:
         """The slot queries ``(batch, n_slots, D)`` of an unconditional model."""
-        queries = slot_queries(self.n_slots, self.clap.embed_dim).to(self.device)
+        queries = slot_queries(self.n_slots, self.model.config.cond_dim).to(self.device)
         return queries.expand(batch, -1, -1)
 
     def mixture_batch(self, groups: int, batch: int | None = None) -> MixtureBatch | CaptionedBatch:
@@ -224,7 +231,7 @@ class Trainer:
             return None
         self.model.eval()
         n_slots = self.n_slots if self.regime.unconditional else 0
-        estimates = separate_pairs(self.model, self.embed, self.val, self.val_prompts, n_slots)
+        estimates = separate_pairs(self.model, self.query, self.val, self.val_prompts, n_slots)
         self.model.train()
         return float(losses.si_sdr(estimates, self.val.sources[:, 0]).mean())
 
@@ -269,7 +276,8 @@ class Trainer:
         ours = {**asdict(self.cfg), "unet": self.model.config.to_dict()}
         # a field added since the checkpoint was written counts as its default
         defaults = {k: v for k, v in asdict(TrainConfig(self.cfg.mode)).items() if k != "unet"}
-        theirs = {**defaults, **(config.get("train") or {}), "unet": config.get("unet")}
+        unet = config.get("unet") and {**UNetConfig().to_dict(), **config["unet"]}  # likewise
+        theirs = {**defaults, **(config.get("train") or {}), "unet": unet}
         for fields in (ours, theirs):  # compared below as resolved, not as asked (None: auto)
             fields.pop("critic_bf16")
         changed = _differing(theirs, ours)

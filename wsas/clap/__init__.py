@@ -11,7 +11,14 @@ import os
 
 import torch
 
-from wsas.clap.base import Clap, TextCache, cached_text_embedder
+from wsas.clap.base import (
+    Clap,
+    TextCache,
+    cached_text_embedder,
+    cached_token_embedder,
+    query_dim,
+    query_embedder,
+)
 from wsas.clap.laion import LaionClap
 from wsas.clap.tiny import TinyClap
 from wsas.errors import WsasError
@@ -37,4 +44,14 @@ def load_clap(
     return clap.freeze()
 
 
-__all__ = ["BACKENDS", "Clap", "TextCache", "cached_text_embedder", "clap_class", "load_clap"]
+__all__ = [
+    "BACKENDS",
+    "Clap",
+    "TextCache",
+    "cached_text_embedder",
+    "cached_token_embedder",
+    "clap_class",
+    "load_clap",
+    "query_dim",
+    "query_embedder",
+]

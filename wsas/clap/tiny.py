@@ -18,7 +18,7 @@ from torch import nn
 
 from wsas.audio import MAX_SR, MIN_SR, resample_differentiable
 from wsas.checkpoint import check_fields, load_checkpoint, save_checkpoint
-from wsas.clap.base import Clap, TextCache
+from wsas.clap.base import Clap, TextCache, pad_tokens
 from wsas.errors import CheckpointError, WsasError, first_line
 from wsas.models.norm import GroupNorm
 
@@ -100,6 +100,11 @@ class TinyClap(Clap):
     bf16_audio = True  # log_mel in float32 (tests/test_clap.py: the bf16 gradient's direction)
     sentence_dim = 384  # all-MiniLM-L6-v2
 
+    @property
+    def token_dim(self) -> int:
+        """MiniLM token states leave through the text projection: ``embed_dim`` wide."""
+        return self.embed_dim
+
     def __init__(self, config: dict | None = None):
         super().__init__()
         self.config = {**DEFAULTS, **(config or {})}
@@ -123,6 +128,7 @@ class TinyClap(Clap):
         self._sentences = TextCache(
             lambda new: sentence_encoder().encode(new, convert_to_tensor=True, batch_size=64).cpu()
         )
+        self._tokens: dict[str, torch.Tensor] = {}  # text -> frozen MiniLM states (L, 384)
 
     @property
     def logit_scale(self) -> torch.Tensor:
@@ -134,6 +140,17 @@ class TinyClap(Clap):
 
     def embed_text(self, texts: list[str]) -> torch.Tensor:
         return F.normalize(self.text_proj(self.sentence_embeddings(texts)), dim=-1)
+
+    def embed_text_tokens(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """MiniLM's token states (its frozen output, cached per string) through the learned text
+        projection: ``(B, L, embed_dim)`` zero-padded and the mask ``(B, L)`` of real tokens."""
+        new = [t for t in dict.fromkeys(texts) if t not in self._tokens]
+        if new:
+            out = sentence_encoder().encode(new, output_value="token_embeddings", batch_size=64)
+            self._tokens.update((t, s.detach().cpu()) for t, s in zip(new, out))
+        device = self.log_scale.device
+        states, mask = pad_tokens([self._tokens[t].to(device) for t in texts])
+        return self.text_proj(states) * mask[..., None], mask
 
     def log_mel(self, wave: torch.Tensor, sr: int) -> torch.Tensor:
         """``(B, S)`` at ``sr`` Hz -> level-normalised log-mel ``(B, 1, n_mels, frames)``.

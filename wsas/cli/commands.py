@@ -29,7 +29,7 @@ def default_clap(data: str) -> str:
 def cmd_info(args: argparse.Namespace) -> None:
     from wsas.info import machine_info
 
-    print(json.dumps(machine_info(), indent=2))
+    print(json.dumps(machine_info(args.clap_checkpoint), indent=2))
 
 
 def cmd_data_build(args: argparse.Namespace) -> None:

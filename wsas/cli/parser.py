@@ -22,8 +22,9 @@ TRAIN_FIELDS: tuple[tuple[str, str, dict], ...] = (
     ("--lr", "lr", dict(type=float, help="peak learning rate (default: the preset's)")),
     ("--seed", "seed", dict(type=int, help="default 0")),
     ("--conditioning", "conditioning", dict(
-        choices=["deep", "late"], help="FiLM inside the U-Net (deep) or a query-weighted output "
-        "head (late); default: the preset's",
+        choices=["deep", "late", "cross"], help="FiLM inside the U-Net (deep), cross-attention "
+        "to the query's token states at its inner levels (cross, the paper's) or a "
+        "query-weighted output head (late); default: the preset's",
     )),
     ("--clean-fraction", "clean_fraction", dict(
         type=float, help="supervised/semi: the share of training clips available clean"
@@ -270,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     info = sub.add_parser("info", help="versions, device, CLAP backends")
+    info.add_argument("--clap-checkpoint", help="a LAION-CLAP weights file to look for")
     info.set_defaults(func=commands.cmd_info)
     for add in (_models, _parse, _data, _clap, _train, _evaluate, _separate, _reproduce, _bench):
         add(sub)

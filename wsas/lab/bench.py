@@ -472,6 +472,7 @@ class PhaseClock:
         self._wrap(trainer, "mixture_batch", "data")
         self._wrap(trainer, "clean_batch", "data")
         self._wrap(trainer, "embed", "text")
+        self._wrap(trainer, "query", "text")
         self._wrap(model, "spectrogram", "stft")
         self._wrap(model, "to_waves", "istft")
         self._wrap(trainer.clap, "embed_audio", "clap_forward")

@@ -14,7 +14,8 @@ from wsas.data.mixing import MixtureBatch
 from wsas.losses import best_permutation
 from wsas.models.separator import MaskSeparator
 
-Embed = Callable[[list[str]], torch.Tensor]  # texts -> (len(texts), D) frozen embeddings
+# texts -> (len(texts), D) frozen embeddings, or (len(texts), L, D + 1) cross queries
+Embed = Callable[[list[str]], torch.Tensor]
 
 
 def slot_queries(n: int, dim: int) -> torch.Tensor:
@@ -26,9 +27,9 @@ def slot_queries(n: int, dim: int) -> torch.Tensor:
 
 
 def label_queries(embed: Embed, prompts: Sequence[str], labels: torch.Tensor) -> torch.Tensor:
-    """Label-prompt embeddings ``(B, N, D)`` for class indices ``labels (B, N)`` into
-    ``prompts``."""
-    return embed([prompts[int(c)] for c in labels.flatten()]).reshape(*labels.shape, -1)
+    """Label-prompt queries ``(B, N, *Q)`` (``Q``: one query's shape, ``(D,)`` or cross's
+    ``(L, D + 1)``) for class indices ``labels (B, N)`` into ``prompts``."""
+    return embed([prompts[int(c)] for c in labels.flatten()]).unflatten(0, labels.shape)
 
 
 @torch.no_grad()

@@ -1,12 +1,18 @@
 """A text-conditioned U-Net that predicts one sigmoid mask per query on the log-magnitude STFT.
 
-Two conditionings share the same encoder:
+Three conditionings share the same encoder:
 
 * ``deep``: the query embedding modulates every decoder level and the bottleneck with FiLM
   (``h <- gamma(q) * h + beta(q)``), so the text enters the inner levels of the network.
 * ``late``: the decoder is unconditioned and ends in ``late_channels`` feature maps; the query
   embedding is mapped to one weight per map and the mask is their weighted sum (the Sound of
   Pixels / CLIPSep synthesizer).
+* ``cross``: at the ``attn_levels`` innermost levels (the bottleneck, then the coarsest decoder
+  levels) the spectrogram features attend to the query's token states (the CLAP text tower's
+  token-level output, padding masked) with multi-head attention and a residual (the paper).
+  A cross query is ``(L, D + 1)``: ``L`` token states of width ``D = cond_dim`` with a last
+  channel that is 1 for a real token and 0 for padding; a plain ``(D,)`` vector (an
+  unconditional model's slot) is a one-token query.
 
 Efficiency: the mixture is encoded once; only the conditioned part runs per query, with the
 ``K`` queries of a mixture batched along the batch axis (``late`` runs the whole U-Net once).
@@ -29,6 +35,8 @@ from torch import nn
 
 from wsas.models.norm import BatchNorm2d
 
+CONDITIONINGS = ("deep", "late", "cross")
+
 
 @dataclass
 class UNetConfig:
@@ -38,9 +46,12 @@ class UNetConfig:
     levels: int = 4  # downsamplings (the paper: 7)
     convs_per_block: int = 2  # of the encoder
     decoder_convs: int = 2  # per decoder block: 1 makes the per-query part of deep ~half as costly
-    cond_dim: int = 128  # query embedding width
-    conditioning: str = "deep"  # or "late"
+    cond_dim: int = 128  # query embedding width (cross: the token-state width)
+    conditioning: str = "deep"  # or "late" or "cross"
     late_channels: int = 32
+    heads: int = 4  # cross: attention heads (divide the inner levels' channels)
+    attn_levels: int = 2  # cross: the bottleneck and the coarsest attn_levels - 1 decoder levels
+    max_tokens: int = 32  # cross: token states per query (longer texts are cut)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,8 +110,43 @@ class FiLM(nn.Module):
         return h * (1 + gamma) + beta
 
 
+class CrossAttention(nn.Module):
+    """Features ``h (N, C, F, T)`` attend to token states ``tokens (N, L, D + 1)`` (last channel:
+    1 for a real token, 0 for padding, which no position attends to): ``h + attn(LN(h),
+    LN(tokens))``, the output projection zero-initialised so training starts unconditioned."""
+
+    def __init__(self, token_dim: int, channels: int, heads: int):
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"{heads} attention heads do not divide {channels} channels")
+        self.norm_h, self.norm_t = nn.LayerNorm(channels), nn.LayerNorm(token_dim)
+        self.attn = nn.MultiheadAttention(
+            channels, heads, kdim=token_dim, vdim=token_dim, batch_first=True
+        )
+        nn.init.zeros_(self.attn.out_proj.weight)
+        nn.init.zeros_(self.attn.out_proj.bias)
+
+    def forward(self, h: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        n, c, f, t = h.shape
+        x = self.norm_h(h.flatten(2).transpose(1, 2))  # (N, F * T, C)
+        kv = self.norm_t(tokens[..., :-1])
+        out, _ = self.attn(x, kv, kv, key_padding_mask=tokens[..., -1] < 0.5, need_weights=False)
+        return h + out.transpose(1, 2).reshape(n, c, f, t)
+
+
+def token_queries(queries: torch.Tensor) -> torch.Tensor:
+    """Cross queries ``(B, K, L, D + 1)`` without the trailing positions that are padding in
+    every query (the same function, cheaper: texts are shorter than ``max_tokens``), or pooled
+    ``(B, K, D)`` vectors as one-token queries ``(B, K, 1, D + 1)``."""
+    if queries.dim() == 4:
+        used = (queries[..., -1] > 0.5).flatten(0, 1).any(0).nonzero()
+        return queries[:, :, : int(used.max()) + 1] if len(used) else queries
+    return torch.cat([queries, torch.ones_like(queries[..., :1])], dim=-1).unsqueeze(2)
+
+
 class ConditionalUNet(nn.Module):
-    """``forward(log_mag (B, F, T), queries (B, K, D)) -> masks (B, K, F, T)`` in [0, 1]."""
+    """``forward(log_mag (B, F, T), queries (B, K, D)) -> masks (B, K, F, T)`` in [0, 1]
+    (cross: queries ``(B, K, L, D + 1)`` too, see the module docstring)."""
 
     def __init__(self, config: UNetConfig):
         super().__init__()
@@ -122,14 +168,17 @@ class ConditionalUNet(nn.Module):
         self.up = nn.ModuleList(
             [DecoderBlock(widths[i], c.decoder_convs) for i in reversed(range(c.levels))]
         )
-        deep = c.conditioning == "deep"
-        if c.conditioning not in ("deep", "late"):
-            raise ValueError(f"conditioning must be 'deep' or 'late', not {c.conditioning!r}")
-        self.film = (
-            nn.ModuleList([FiLM(c.cond_dim, w) for w in [widths[-1], *reversed(widths[:-1])]])
-            if deep
-            else None
-        )
+        if c.conditioning not in CONDITIONINGS:
+            raise ValueError(f"conditioning must be one of {CONDITIONINGS}, not {c.conditioning!r}")
+        deep = c.conditioning != "late"  # conditioned inside, per query
+        inner = [widths[-1], *reversed(widths[:-1])]  # bottleneck, then decoder levels
+        self.film = self.cross = None
+        if c.conditioning == "deep":
+            self.film = nn.ModuleList([FiLM(c.cond_dim, w) for w in inner])
+        elif c.conditioning == "cross":
+            self.cross = nn.ModuleList(
+                [CrossAttention(c.cond_dim, w, c.heads) for w in inner[: c.attn_levels]]
+            )
         out_channels = 1 if deep else c.late_channels
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         self.query_to_weights = None if deep else nn.Linear(c.cond_dim, c.late_channels + 1)
@@ -156,23 +205,27 @@ class ConditionalUNet(nn.Module):
 
     def decode(self, feats: list[torch.Tensor], queries: torch.Tensor | None) -> torch.Tensor:
         """The conditioned part: ``queries (N, D)`` (N a multiple of B) FiLM-modulate it when
-        deep; the finest level's features ``(N, C, F', T')``, before the head."""
+        deep, ``queries (N, L, D + 1)`` are attended to when cross; the finest level's features
+        ``(N, C, F', T')``, before the head."""
         *parts, x = feats
-        if self.film is not None:
-            x = self.film[0](x, queries)
+        cond = self.film or self.cross or []
+        if cond:
+            x = cond[0](x, queries)
         for i, (upsample, block) in enumerate(zip(self.upsample, self.up)):
             x = block(upsample(x), parts[i])
-            if self.film is not None:
-                x = self.film[i + 1](x, queries)
+            if i + 1 < len(cond):
+                x = cond[i + 1](x, queries)
         return x
 
     def forward(self, log_mag: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
         b, k = queries.shape[:2]
         f, t = log_mag.shape[-2:]
         feats = self.encode(log_mag)
-        if self.film is not None:  # run only the conditioned decoder per query, queries batched
+        if self.config.conditioning != "late":  # the conditioned decoder per query, batched
             feats[-1] = feats[-1].repeat_interleave(k, dim=0)
-            x = self.decode(feats, queries.reshape(b * k, -1))
+            if self.cross is not None:
+                queries = token_queries(queries)
+            x = self.decode(feats, queries.flatten(0, 1))
             logits = self.head(x).unflatten(0, (b, k))[:, :, 0]
         else:  # late: one unconditioned pass, then a per-query weighted sum of feature maps
             logits = self._late_logits(self.decode(feats, None), self.query_to_weights(queries))
