@@ -5,15 +5,14 @@ import torch
 from wsas.data.datasets import load_embedded
 from wsas.data.mixing import fixed_pairs
 from wsas.evaluate import (
-    _block_levinson,
     bounds,
-    bss_eval,
     class_templates,
     oracle_irm,
     score,
     template_mask,
 )
 from wsas.losses import best_permutation
+from wsas.metrics import _block_levinson, bss_eval
 from wsas.presets import PRESETS
 
 STFT = (PRESETS["smoke"].n_fft, PRESETS["smoke"].hop)
