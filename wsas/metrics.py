@@ -217,24 +217,6 @@ def _dense_filters(lags: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.nd
     return every, own
 
 
-def source_metrics(
-    estimates: torch.Tensor, references: torch.Tensor, backend: str = "fast"
-) -> dict[str, np.ndarray]:
-    """SDR, SIR, SAR (BSS Eval v3), SI-SDR and SNR-style SDR (``snr_sdr``) in dB of each
-    estimate against its own reference, and its level error ``level_db``: its energy over the
-    reference's in dB, signed (negative: too quiet), floored at -60 dB so that a silent
-    estimate does not dominate a mean; all but ``snr_sdr`` forgive a wrong level.
-    ``(P, N, S)`` x2 -> each ``(P, N)``."""
-    est, ref = estimates.double(), references.double()
-    energy = est.pow(2).sum(-1) / ref.pow(2).sum(-1).clamp_min(1e-20)
-    return {
-        **bss_eval(estimates, references, backend),
-        "si_sdr": si_sdr(est, ref).numpy(),
-        "snr_sdr": snr_sdr(est, ref).numpy(),
-        "level_db": (10 * torch.log10(energy.clamp_min(1e-6))).numpy(),
-    }
-
-
 def si_sdr(
     estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8, zero_mean: bool = True
 ) -> torch.Tensor:
@@ -298,3 +280,21 @@ def near_silent(estimate: torch.Tensor, mixture: torch.Tensor, floor_db: float =
     energy = estimate.double().pow(2).sum(-1)
     reference = mixture.double().pow(2).sum(-1).expand_as(energy)
     return energy <= reference * 10 ** (floor_db / 10)
+
+
+def source_metrics(
+    estimates: torch.Tensor, references: torch.Tensor, backend: str = "fast"
+) -> dict[str, np.ndarray]:
+    """SDR, SIR, SAR (BSS Eval v3), SI-SDR and SNR-style SDR (``snr_sdr``) in dB of each
+    estimate against its own reference, and its level error ``level_db``: its energy over the
+    reference's in dB, signed (negative: too quiet), floored at -60 dB so that a silent
+    estimate does not dominate a mean; all but ``snr_sdr`` forgive a wrong level.
+    ``(P, N, S)`` x2 -> each ``(P, N)``."""
+    est, ref = estimates.double(), references.double()
+    energy = est.pow(2).sum(-1) / ref.pow(2).sum(-1).clamp_min(1e-20)
+    return {
+        **bss_eval(estimates, references, backend),
+        "si_sdr": si_sdr(est, ref).numpy(),
+        "snr_sdr": snr_sdr(est, ref).numpy(),
+        "level_db": (10 * torch.log10(energy.clamp_min(1e-6))).numpy(),
+    }
