@@ -244,7 +244,7 @@ rows = []
 for name, est in estimates.items():
     r = score(est, pairs)
     sdrs = [r[k] for k in ("sdr", "si_sdr", "snr_sdr")]
-    rows.append({"estimate": name, **{label: r[k] for k, label in COLUMNS.items()},
+    rows.append({"estimate": name, **{label: round(r[k], 2) + 0.0 for k, label in COLUMNS.items()},
                  "spread of the three SDRs": max(sdrs) - min(sdrs)})
 display(Markdown(f"Mean over {METRICS_PAIRS} test pairs (both sources of each), dB:"))
 display(Markdown(markdown_table(rows, digits=2)))
