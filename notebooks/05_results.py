@@ -35,6 +35,7 @@ SWEEP_SOURCES = [2, 3]  # the papermill sweep below: sources per training mixtur
 SWEEP_PRESET = "smoke"
 SWEEP_STEPS = 10
 WORK = "../work/book"
+METRICS_PAIRS = 8  # test pairs of `tiny` for the section on the field's SDRs
 
 # %%
 import json
@@ -180,6 +181,73 @@ for preset, summary in summaries.items():
     print(preset, json.dumps(summary["clapscore_vs_sdr"]))
     display(Markdown(markdown_table([{k: c[k] for k in ("name", "sdr", "clapscore_improvement", "leakage")}
                                      for c in summary["cells"]])))
+
+# %% [markdown]
+# ## Every "SDR" the field reports, on the same estimates
+# Papers in this area print numbers called SDR that are not the same quantity, so they do not
+# compare across papers. For an estimate $\hat s$ of a reference $s$ (`wsas.metrics` computes
+# each; `wsas evaluate` and the tables above report all of them):
+#
+# - **BSS Eval v3 SDR** (the paper's; mir_eval's `bss_eval_sources`): $\hat s$ is projected on
+#   512 delays of all references; the part explained by a filter of its own reference is the
+#   target. A wrong level and any short filter (an equaliser) cost nothing.
+# - **SI-SDR** (Le Roux et al. 2019; AudioSep, CLAPSep): the target is $\alpha s$ with the
+#   least-squares gain $\alpha$: a wrong level costs nothing, a filter does.
+# - **SNR-style SDR** (AudioSep's `calculate_sdr`, the DCASE 2024 task 9 evaluator):
+#   $10\log_{10} \lVert s\rVert^2 / \lVert s - \hat s\rVert^2$: no gain, no filter, so
+#   an estimate at half its level scores at most 6 dB; a silent one scores exactly 0 dB.
+#   It can exceed SI-SDR on poor estimates: with $\rho$ the correlation of $\hat s$ and $s$,
+#   SI-SDR is $10\log_{10}\rho^2/(1-\rho^2)$ while the SNR-style SDR of the best-scaled
+#   estimate is $10\log_{10} 1/(1-\rho^2)$.
+# - **...i** (SDRi, SI-SDRi, SNR-SDRi): the same metric minus the unprocessed mixture's against
+#   the same reference. The authors' own averaging also drops mixtures with a near-silent
+#   prediction (`wsas evaluate --drop-silent`, which reports how many it dropped).
+#
+# Below, the shipped `weak` model separates a few of `tiny`'s fixed test pairs (rendered on
+# their own, as in chapter 6; the first 2.048 s of each clip, the training clip length, to keep
+# the page fast), and its estimates, the same estimates at half their level, the mixture itself
+# and the oracle ratio mask are scored by every metric.
+
+# %%
+from dataclasses import replace
+
+import torch
+
+from wsas.data.datasets import load_embedded
+from wsas.data.mixing import fixed_pairs
+from wsas.data.synth import build_corpus, corpus_matches
+from wsas.evaluate import oracle_irm, score
+from wsas.models.queries import separate_pairs
+from wsas.presets import get_preset
+from wsas.separate import Separator
+
+tiny = get_preset("tiny")
+only_test = {split: n if split == "test" else 0 for split, n in tiny.clips_per_class.items()}
+test_corpus = Path(WORK) / "listening" / "tiny-test"  # chapter 6 renders the same clips
+if not corpus_matches(test_corpus, tiny):
+    build_corpus(replace(tiny, clips_per_class=only_test), test_corpus, progress=False)
+test = load_embedded(test_corpus, "test")
+test = replace(test, waves=test.waves[:, : tiny.clip_samples])
+pairs = fixed_pairs(test, METRICS_PAIRS, 0)
+weak = Separator.from_pretrained("weak")
+with torch.no_grad():
+    weak_estimates = separate_pairs(weak.model, weak.embed, pairs, test.prompts)
+estimates = {
+    "shipped weak model": weak_estimates,
+    "the same at half level": 0.5 * weak_estimates,
+    "the mixture itself": pairs.mixtures[:, 0, None].expand_as(weak_estimates),
+    "oracle ratio mask": oracle_irm(pairs, tiny.n_fft, tiny.hop),
+}
+COLUMNS = {"sdr": "BSS Eval SDR", "sdri": "SDRi", "si_sdr": "SI-SDR", "si_sdri": "SI-SDRi",
+           "snr_sdr": "SNR-style SDR", "snr_sdri": "SNR-SDRi"}
+rows = []
+for name, est in estimates.items():
+    r = score(est, pairs)
+    sdrs = [r[k] for k in ("sdr", "si_sdr", "snr_sdr")]
+    rows.append({"estimate": name, **{label: round(r[k], 2) + 0.0 for k, label in COLUMNS.items()},
+                 "spread of the three SDRs": max(sdrs) - min(sdrs)})
+display(Markdown(f"Mean over {METRICS_PAIRS} test pairs (both sources of each), dB:"))
+display(Markdown(markdown_table(rows, digits=2)))
 
 # %% [markdown]
 # ## A papermill sweep

@@ -5,15 +5,14 @@ import torch
 from wsas.data.datasets import load_embedded
 from wsas.data.mixing import fixed_pairs
 from wsas.evaluate import (
-    _block_levinson,
     bounds,
-    bss_eval,
     class_templates,
     oracle_irm,
     score,
     template_mask,
 )
 from wsas.losses import best_permutation
+from wsas.metrics import _block_levinson, bss_eval
 from wsas.presets import PRESETS
 
 STFT = (PRESETS["smoke"].n_fft, PRESETS["smoke"].hop)
@@ -197,3 +196,140 @@ def test_reference_free_cli_on_a_folder(smoke_separator, smoke_corpus, tmp_path,
         "an accordion plays",
         "a person breathes",
     ]
+
+
+def test_score_reports_every_sdr_on_the_same_estimates(pairs):
+    from wsas.metrics import si_sdr, snr_sdr
+
+    estimates = oracle_irm(pairs, *STFT)
+    result, mixture = score(estimates, pairs), bounds(pairs, *STFT)["mixture"]
+    refs, mix = pairs.sources[:, 0].double(), pairs.mixtures[:, 0, None].double()
+    assert result["si_sdri"] == pytest.approx(result["si_sdr"] - mixture["si_sdr"], abs=1e-6)
+    assert result["snr_sdri"] == pytest.approx(result["snr_sdr"] - mixture["snr_sdr"], abs=1e-6)
+    assert result["snr_sdr"] == pytest.approx(float(snr_sdr(estimates.double(), refs).mean()))
+    assert mixture["si_sdr"] == pytest.approx(float(si_sdr(mix.expand_as(refs), refs).mean()))
+    assert mixture["si_sdri"] == mixture["snr_sdri"] == 0
+    half = score(0.5 * estimates, pairs)  # a wrong level: only the SNR-style SDR pays for it
+    assert half["sdr"] == pytest.approx(result["sdr"], abs=1e-4)
+    assert half["si_sdri"] == pytest.approx(result["si_sdri"], abs=1e-4)
+    assert half["snr_sdr"] < 6.03 < result["snr_sdr"] - 5
+
+
+def test_drop_silent_leaves_out_mixtures_with_a_near_silent_estimate(pairs):
+    from wsas.errors import WsasError
+
+    estimates = oracle_irm(pairs, *STFT)
+    estimates[1, 0] *= 1e-4  # -80 dB: near-silent
+    kept = [0, 2, 3]
+    captions = [pairs.captions[i] for i in kept]
+    subset = pairs.__class__(pairs.sources[kept], pairs.labels[kept], captions)
+    every, dropped = score(estimates, pairs), score(estimates, pairs, drop_silent=True)
+    alone = score(estimates[kept], subset)
+    assert every["pairs"] == 4 and every["silent_pairs"] == 1 and every["dropped_silent"] == 0
+    assert dropped["pairs"] == 3 and dropped["silent_pairs"] == dropped["dropped_silent"] == 1
+    for key in ("sdr", "si_sdr", "snr_sdr", "sdri", "si_sdri", "snr_sdri"):
+        assert dropped[key] == pytest.approx(alone[key], abs=1e-6), key
+    assert dropped["si_sdr"] > every["si_sdr"]
+    assert len(dropped["items"]["si_sdr"]) == 4  # items list every mixture: paired comparisons
+    with pytest.raises(WsasError, match="near-silent"):
+        score(torch.zeros_like(estimates), pairs, drop_silent=True)
+
+
+def test_evaluate_cli_reports_every_metric_by_name(smoke_separator, smoke_corpus, capsys):
+    import json
+
+    from wsas.cli import main
+
+    run = ["evaluate", str(smoke_separator), "--data", str(smoke_corpus), "--preset", "smoke"]
+    assert main([*run, "--pairs", "3", "--json", "--drop-silent"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("sdr", "sdri", "si_sdr", "si_sdri", "snr_sdr", "snr_sdri", "silent_pairs"):
+        assert isinstance(report[key], (int, float)), key
+    assert report["pairs"] + report["dropped_silent"] == 3
+    assert main([*run, "--pairs", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "BSS Eval v3" in text and "SI-SDRi" in text and "SNR-style SDR" in text
+    assert main([*run, "--dcase", str(smoke_corpus)]) == 2
+    assert "give one of --data, --dcase" in capsys.readouterr().err
+
+
+def write_dcase_layout(folder, sr: int = 16000, seconds: float = 1.0) -> list[list[str]]:
+    """The task 9 synthetic validation layout in small: tones (sources), noises and the CSV."""
+    import soundfile as sf
+
+    audio = folder / "lass_validation"
+    audio.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    t = np.arange(round(sr * seconds)) / sr
+    for name, freq in (("tone_a", 440.0), ("tone_b", 1200.0)):
+        sf.write(audio / f"{name}.wav", 0.5 * np.sin(2 * np.pi * freq * t), sr)
+    for name in ("noise_a", "noise_b"):
+        sf.write(audio / f"{name}.wav", 0.3 * rng.standard_normal(len(t)), sr)
+    rows = [
+        ["tone_a", "noise_a", "0", "a tone at 440 hertz"],
+        ["tone_b", "noise_b", "5", "a high beep"],
+        ["tone_a", "noise_b", "-5", "a violin plays"],
+    ]
+    lines = ["source,noise,snr,query", *(",".join(r) for r in rows)]
+    (folder / "lass_synthetic_validation.csv").write_text("\n".join(lines) + "\n")
+    return rows
+
+
+def test_dcase_mixture_is_the_evaluators_mixing_rule():
+    from wsas.evaluate import dcase_mixture
+    from wsas.metrics import snr_sdr
+
+    t = torch.arange(8000) / 8000
+    source = 0.5 * torch.sin(2 * torch.pi * 300 * t)
+    noise = torch.randn(8000, generator=torch.Generator().manual_seed(0))
+    for snr in (-5.0, 0.0, 10.0):
+        reference, mixture = dcase_mixture(source, noise, snr)
+        assert float(snr_sdr(mixture, reference)) == pytest.approx(snr, abs=1e-9)
+    reference, mixture = dcase_mixture(source, 10 * noise, -5.0)  # peak > 1: both to 0.9
+    assert float(mixture.abs().max()) == pytest.approx(0.9)
+    assert float(reference.abs().max()) < 0.5 and float(reference.abs().max()) > 0
+
+
+def test_dcase_cli_scores_a_generated_layout(smoke_separator, tmp_path, capsys):
+    import json
+
+    from wsas.cli import main
+
+    rows = write_dcase_layout(tmp_path)
+    assert main(["evaluate", str(smoke_separator), "--dcase", str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["mixtures"] == 3 and len(report["per_file"]) == 3
+    for row, scored in zip(rows, report["per_file"]):
+        assert [scored["source"], scored["noise"], scored["caption"]] == [row[0], row[1], row[3]]
+        # the unseparated mixture scores exactly its SNR: SDRi is the SDR minus the SNR
+        assert scored["snr_sdri"] == pytest.approx(scored["snr_sdr"] - float(row[2]), abs=1e-3)
+    means = {k: np.mean([f[k] for f in report["per_file"]]) for k in ("snr_sdr", "si_sdr")}
+    assert report["snr_sdr"] == pytest.approx(means["snr_sdr"], abs=1e-3)
+    assert report["si_sdr"] == pytest.approx(means["si_sdr"], abs=1e-3)
+    assert main(["evaluate", str(smoke_separator), "--dcase", str(tmp_path)]) == 0
+    assert "SNR-SDRi" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: (f / "lass_synthetic_validation.csv").unlink(), "missing"),
+        (lambda f: (f / "lass_validation" / "noise_b.wav").unlink(), "noise_b.wav: no such file"),
+        (lambda f: (f / "lass_validation" / "tone_a.wav").write_bytes(b"RIFFjunk"), "tone_a.wav"),
+        (lambda f: _rewrite(f, "5", "loud"), "snr 'loud' is not a number"),
+        (lambda f: _rewrite(f, "query", "text"), "no column 'query'"),
+    ],
+)
+def test_dcase_layout_errors_are_one_line(smoke_separator, tmp_path, capsys, damage, message):
+    from wsas.cli import main
+
+    write_dcase_layout(tmp_path)
+    damage(tmp_path)
+    assert main(["evaluate", str(smoke_separator), "--dcase", str(tmp_path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("wsas: error: ") and message in line
+
+
+def _rewrite(folder, old: str, new: str) -> None:
+    listing = folder / "lass_synthetic_validation.csv"
+    listing.write_text(listing.read_text().replace(old, new, 1))

@@ -536,3 +536,17 @@ def test_remake_shipped_trains_scores_the_float16_weights_and_publishes(
     assert card["test_si_sdr_db"]["mean"] == pytest.approx(score, abs=0.006)
     with pytest.raises(WsasError, match="cannot ship pit; shipped regimes: supervised"):
         remake_shipped(preset, tmp_path, ("pit",), folder=shipped, progress=False)
+
+
+def test_every_cell_table_has_every_sdr_and_a_dash_where_a_cell_predates_it():
+    old = scored("weak", 2, [3.0, 5.0])
+    new = {
+        **scored("weak", 2, [4.0, 6.0], seed=1),
+        **{"si_sdri": 7.25, "sdri": 6.5, "snr_sdr": 1.75, "snr_sdri": 2.5},
+    }
+    table = si_sdr_tables([old, new], "deep").split("### Every cell")[1]
+    assert "| SI-SDR | SI-SDRi | SDR | SDRi | SIR | SAR | SNR-SDR | SNR-SDRi |" in table
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in table.splitlines()[5:]}
+    assert rows[old["name"]][1:9] == ["4.00", "-", "0.00", "-", "0.00", "0.00", "-", "-"]
+    expected = ["5.00", "7.25", "0.00", "6.50", "0.00", "0.00", "1.75", "2.50"]
+    assert rows[new["name"]][1:9] == expected

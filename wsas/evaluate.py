@@ -2,10 +2,13 @@
 
 Each source of a test mixture is queried with its label prompt; estimates are scored with BSS
 Eval v3 ``bss_eval_sources`` (SDR, SIR, SAR; 512-tap distortion filter, no permutation search
-since a query-conditioned output is already assigned to its source), plus SI-SDR and the SDR
-improvement over the mixture. Two back-ends give the same numbers: ``fast`` (the same
-decomposition solved by block Levinson and batched over items, default) and ``mir_eval`` (the
-reference). Unconditional models (PIT, MixIT) have no queries: their outputs are assigned to
+since a query-conditioned output is already assigned to its source), plus every other "SDR"
+the field reports, on the same estimates (:mod:`wsas.metrics` defines each): SI-SDR, the
+improvements over the mixture (``sdri`` for BSS Eval SDR, ``si_sdri``) and the SNR-style SDR
+of AudioSep and the DCASE 2024 task 9 evaluator (``snr_sdr``, ``snr_sdri``). Two BSS Eval
+back-ends give the same numbers: ``fast`` (the same decomposition solved by block Levinson and
+batched over items, default) and ``mir_eval`` (the reference). Unconditional models (PIT,
+MixIT) have no queries: their outputs are assigned to
 references by the best permutation (PIT) or the best selection of 2 of their 2N outputs
 (MixIT): an oracle advantage, stated in every table. Bounds on the same mixtures: the mixture
 itself, the class-template mask (a static mask from each class's mean training spectrum: labels
@@ -13,13 +16,13 @@ given, nothing learned),
 and the oracle ideal ratio mask (the ceiling of any mask-based separator with the mixture phase).
 
 References are loudness-normalised clips that are active most of the time; a reference with
-less than 1e-8 mean energy would make SDR meaningless and is dropped with its pair.
+less than 1e-8 mean energy would make SDR meaningless and is dropped with its pair. With
+``drop_silent`` a mixture with a near-silent estimate (:func:`wsas.metrics.near_silent`) is
+also left out of the means, as the authors' evaluation does, and the report counts them.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import os
 from pathlib import Path
 
@@ -33,197 +36,17 @@ from wsas.clap import query_embedder
 from wsas.data.datasets import ClipSet, load_clips, read_table
 from wsas.data.mixing import MixtureBatch, distinct_pairs, fixed_pair_batches
 from wsas.errors import WsasError
-from wsas.losses import si_sdr
+from wsas.metrics import (
+    SILENT_DB,
+    bss_eval,
+    improvement,
+    near_silent,
+    si_sdr,
+    snr_sdr,
+    source_metrics,
+)
 from wsas.models.queries import separate_pairs
 from wsas.regimes import get_regime
-
-FILTER_TAPS = 512  # BSS Eval v3's distortion filter length (taps)
-_TRUST = 1e-9  # smallest relative prediction-error power at which the Levinson solve is trusted
-
-
-def bss_eval(
-    estimates: torch.Tensor, references: torch.Tensor, backend: str = "fast"
-) -> dict[str, np.ndarray]:
-    """BSS Eval v3 per source: ``(P, N, S)`` x2 -> ``{"sdr", "sir", "sar"}`` each ``(P, N)`` in dB.
-
-    ``mir_eval``: ``bss_eval_sources`` item by item (the reference). ``fast``: the same
-    decomposition (:func:`bss_eval_v3`) with the least-squares filters solved by block Levinson,
-    batched over items; agrees with mir_eval to ~1e-10 dB on real signals.
-    """
-    est, ref = estimates.double().cpu().numpy(), references.double().cpu().numpy()
-    if backend == "fast":
-        sdr, sir, sar = bss_eval_v3(est, ref)
-    elif backend == "mir_eval":
-        import mir_eval.separation
-
-        rows = [
-            mir_eval.separation.bss_eval_sources(r, e, compute_permutation=False)[:3]
-            for r, e in zip(ref, est)
-        ]
-        sdr, sir, sar = (
-            np.asarray(rows, dtype=np.float64).reshape(len(ref), 3, -1).transpose(1, 0, 2)
-        )
-    else:
-        raise WsasError(f"unknown BSS Eval back-end '{backend}' (fast or mir_eval)")
-    return {"sdr": sdr, "sir": sir, "sar": sar}
-
-
-def bss_eval_v3(
-    estimates: np.ndarray,
-    references: np.ndarray,
-    taps: int = FILTER_TAPS,
-    chunk: int | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """BSS Eval v3 ``bss_eval_sources``, no permutation: ``(P, N, S)`` x2 -> SDR, SIR, SAR (P, N).
-
-    Float64 in, dB out. Vincent et al. 2006, as in mir_eval 0.8: estimate j is projected on
-    the delays 0..taps-1 of reference j (target) and of all references (target +
-    interference); the rest is artefact. The normal equations are block Toeplitz in the delay,
-    so they are solved exactly (not iteratively) by block Levinson recursion in O(taps^2) per
-    item, vectorised over ``chunk`` items (default: by length), and each source's own filter by
-    scipy's Levinson-Durbin; items whose recursion loses precision (near-singular references,
-    e.g. a pure tone) are solved densely as mir_eval does.
-    Correlations use FFTs; energies are quadratic forms of the filters with the Gram matrix
-    (mir_eval sums the projected signals: the same numbers, to ~1e-10 dB). Ratios above
-    100 dB are float64 rounding of an exact decomposition (the mixture scored against its
-    sources) and are returned as +inf.
-    """
-    if len(references) == 0:
-        return tuple(np.zeros(references.shape[:2]) for _ in range(3))
-    chunk = chunk or max(1, min(32, 2**21 // references.shape[-1]))  # ~0.5 GB peak at most
-    out = [
-        _bss_eval_chunk(estimates[i : i + chunk], references[i : i + chunk], taps)
-        for i in range(0, len(references), chunk)
-    ]
-    return tuple(np.concatenate([o[k] for o in out]) for k in range(3))
-
-
-def _bss_eval_chunk(est: np.ndarray, ref: np.ndarray, taps: int):
-    import scipy.fft
-    import scipy.linalg
-
-    p, n, s = ref.shape
-    nfft = scipy.fft.next_fast_len(s + taps - 1, real=True)  # linear, not circular, correlations
-    fft = functools.partial(scipy.fft.rfft, n=nfft)
-    ifft = functools.partial(scipy.fft.irfft, n=nfft)
-    ref_f, est_f = fft(ref), fft(est)  # (P, N, F)
-    corr = ifft(ref_f[:, :, None] * ref_f[:, None].conj())  # [p, i, j, k] = sum_t r_i(t+k) r_j(t)
-    lags = np.concatenate([corr[..., nfft - taps + 1 :], corr[..., :taps]], -1)  # k = 1-taps..
-    del corr
-    delays = (-np.arange(taps)) % nfft
-    rhs = ifft(ref_f[:, None] * est_f[:, :, None].conj())[..., delays]  # (P, N est, N ref, taps)
-    gamma = lags.transpose(0, 3, 1, 2)  # (P, 2 taps - 1, N, N): gamma(k)[i, j]
-    coef_all, ok = _block_levinson(gamma, rhs.transpose(0, 3, 2, 1))  # (P, taps, N ref, N est)
-    own = np.arange(n)
-    coef_all, coef_one = coef_all.transpose(0, 3, 2, 1), np.empty((p, n, taps))
-    # One source's system is a diagonal block of the joint one: no worse conditioned.
-    for i, j in itertools.product(np.flatnonzero(ok), own):
-        column, row = lags[i, j, j, taps - 1 :: -1], lags[i, j, j, taps - 1 :]
-        try:
-            coef_one[i, j] = scipy.linalg.solve_toeplitz((column, row), rhs[i, j, j])
-        except np.linalg.LinAlgError:
-            ok[i] = False
-    for i in np.flatnonzero(~ok):
-        coef_all[i], coef_one[i] = _dense_filters(lags[i], rhs[i])
-    # Energies as quadratic forms of the filters: ||R c||^2 = c.G c, <e, R c> = c.rhs.
-    coef_own = np.zeros_like(coef_all)  # (P, N est, N ref, taps): own filter in its own slot
-    coef_own[:, own, own] = coef_one
-    gram_all, gram_own = _gram_times(lags, coef_all), _gram_times(lags, coef_own)
-    dot = functools.partial(np.einsum, "penk,penk->pe")
-    energy = (est**2).sum(-1)  # (P, N)
-    target, projected = dot(coef_own, gram_own), dot(coef_all, gram_all)
-    interference = dot(coef_all - coef_own, gram_all - gram_own)
-    distortion = energy - 2 * dot(coef_own, rhs) + target  # ||e - P_own e||^2
-    artefacts = energy - 2 * dot(coef_all, rhs) + projected  # ||e - P_all e||^2
-    return _db(target, distortion), _db(target, interference), _db(projected, artefacts)
-
-
-def _gram_times(lags: np.ndarray, coef: np.ndarray) -> np.ndarray:
-    """``G c`` for the block Toeplitz Gram matrix: ``lags (P, N, N, 2L-1)``, ``coef (P, K, N, L)``
-    -> ``(P, K, N, L)`` with ``[p, k, i, a] = sum_j,b gamma_ij(b - a) coef[p, k, j, b]``."""
-    import scipy.fft
-
-    taps = coef.shape[-1]
-    size = scipy.fft.next_fast_len(3 * taps - 2, real=True)
-    kernel = scipy.fft.rfft(lags[..., ::-1], size)  # (P, N, N, F): a full convolution
-    spec = np.einsum("pijf,pkjf->pkif", kernel, scipy.fft.rfft(coef, size))
-    return scipy.fft.irfft(spec, size)[..., taps - 1 : 2 * taps - 1]
-
-
-def _db(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 1e-10 * num, 10 * np.log10(num / den), np.inf)
-
-
-def _block_levinson(gamma: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Solve ``sum_b gamma(b - a) x[b] = rhs[a]``, a, b = 0..L-1 (symmetric positive definite).
-
-    ``gamma (B, 2L-1, N, N)`` holds lags -(L-1)..L-1 (``gamma(-k) = gamma(k).T``), ``rhs (B, L,
-    N, K)``; returns ``x (B, L, N, K)`` and ``ok (B,)``: whether the forward and backward
-    prediction errors stayed above ``_TRUST`` times the zero-lag power (otherwise x is unreliable).
-    Whittle's multichannel Levinson recursion: forward ``U`` and backward ``V`` predictors with
-    ``T_m U = [P; 0..]`` and ``T_m V = [0..; Q]`` grow one delay a step; x follows from V.
-    """
-    b, n_lags, n, _ = gamma.shape
-    size, k = (n_lags + 1) // 2, rhs.shape[-1]
-    by_row = np.ascontiguousarray(gamma.transpose(0, 2, 1, 3))  # (B, N, 2L-1, N)
-
-    def rows(lo: int, hi: int) -> np.ndarray:  # [gamma(lo - L + 1) .. gamma(hi - L)] side by side
-        return by_row[:, :, lo:hi].reshape(b, n, (hi - lo) * n)
-
-    def stack(blocks: np.ndarray, m: int) -> np.ndarray:
-        return blocks[:, :m].reshape(b, m * n, -1)
-
-    fwd = np.zeros((b, size, n, n))
-    fwd[:, 0] = np.eye(n)
-    bwd = fwd.copy()
-    p_err, q_err = gamma[:, size - 1].copy(), gamma[:, size - 1].copy()
-    x = np.zeros(rhs.shape)
-    with np.errstate(all="ignore"):
-        try:
-            x[:, 0] = np.linalg.solve(q_err, rhs[:, 0])
-            for m in range(1, size):
-                past = rows(size - 1 - m, size - 1)  # gamma(b - m), b = 0..m-1
-                alpha, beta = past @ stack(fwd, m), rows(size, size + m) @ stack(bwd, m)
-                k_fwd, k_bwd = -np.linalg.solve(q_err, alpha), -np.linalg.solve(p_err, beta)
-                new_bwd = (stack(fwd, m + 1) @ k_bwd).reshape(b, m + 1, n, n)
-                new_bwd[:, 1:] += bwd[:, :m]
-                fwd[:, 1 : m + 1] += (stack(bwd, m) @ k_fwd).reshape(b, m, n, n)
-                p_err += beta @ k_fwd
-                q_err += alpha @ k_bwd
-                bwd[:, : m + 1] = new_bwd
-                w = np.linalg.solve(q_err, rhs[:, m] - past @ stack(x, m))
-                x[:, : m + 1] += (stack(bwd, m + 1) @ w).reshape(b, m + 1, n, k)
-            power = np.linalg.eigvalsh(gamma[:, size - 1]).max(-1)
-            least = np.minimum(np.linalg.eigvalsh(p_err).min(-1), np.linalg.eigvalsh(q_err).min(-1))
-            ok = (least > _TRUST * power) & np.isfinite(x).all((1, 2, 3))
-        except np.linalg.LinAlgError:
-            ok = np.zeros(b, dtype=bool)
-    return x, ok
-
-
-def _dense_filters(lags: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """mir_eval's dense solve for one item: ``lags (N, N, 2L-1)``, ``rhs (N est, N ref, L)`` ->
-    filters on all references ``(N est, N ref, L)`` and on its own ``(N, L)``."""
-    n, taps = rhs.shape[1], rhs.shape[-1]
-    idx = np.arange(taps)
-    gram = lags[:, :, idx[None, :] - idx[:, None] + taps - 1]  # (N, N, L, L)
-    gram = gram.transpose(0, 2, 1, 3).reshape(n * taps, n * taps)
-
-    def solve(a: np.ndarray, y: np.ndarray) -> np.ndarray:
-        try:
-            return np.linalg.solve(a, y)
-        except np.linalg.LinAlgError:
-            return np.linalg.lstsq(a, y, rcond=None)[0]
-
-    every = solve(gram, rhs.reshape(n, n * taps).T).T.reshape(n, n, taps)
-    own = np.stack(
-        [
-            solve(gram[j * taps : (j + 1) * taps, j * taps : (j + 1) * taps], rhs[j, j])
-            for j in range(n)
-        ]
-    )
-    return every, own
 
 
 def oracle_irm(pairs: MixtureBatch, n_fft: int, hop: int) -> torch.Tensor:
@@ -275,56 +98,61 @@ def score(
     pairs: MixtureBatch,
     backend: str = "fast",
     class_names: tuple[str, ...] | None = None,
+    drop_silent: bool = False,
 ) -> dict:
-    """Mean SDR/SIR/SAR/SI-SDR/SDRi and level error over all sources, and mean SDR per class
-    (keyed by ``class_names[label]``, or the label index without names)."""
-    return summarise(score_sources(estimates, pairs, backend), class_names=class_names)
-
-
-def source_metrics(
-    estimates: torch.Tensor, references: torch.Tensor, backend: str = "fast"
-) -> dict[str, np.ndarray]:
-    """SDR, SIR, SAR (BSS Eval v3) and SI-SDR in dB of each estimate against its own reference,
-    and its level error ``level_db``: its energy over the reference's in dB, signed (negative:
-    too quiet), floored at -60 dB so that a silent estimate does not dominate a mean; the four
-    other metrics forgive a wrong level. ``(P, N, S)`` x2 -> each ``(P, N)``."""
-    est, ref = estimates.double(), references.double()
-    energy = est.pow(2).sum(-1) / ref.pow(2).sum(-1).clamp_min(1e-20)
-    return {
-        **bss_eval(estimates, references, backend),
-        "si_sdr": si_sdr(est, ref).numpy(),
-        "level_db": (10 * torch.log10(energy.clamp_min(1e-6))).numpy(),
-    }
+    """Mean scores of ``estimates (P, 2, S)`` over all sources (every metric of
+    :func:`score_sources`), and mean SDR per class (keyed by ``class_names[label]``, or the label
+    index without names); ``drop_silent`` as in :func:`summarise`."""
+    parts = score_sources(estimates, pairs, backend)
+    return summarise(parts, class_names=class_names, drop_silent=drop_silent)
 
 
 def score_sources(
     estimates: torch.Tensor, pairs: MixtureBatch, backend: str = "fast"
 ) -> dict[str, np.ndarray]:
-    """Per-source scores ``(P', 2)`` (sdr, sir, sar, si_sdr, sdri, level_db in dB, and labels) of
-    the pairs whose references are not near-silent; concatenate several with :func:`summarise`."""
+    """Per-source scores ``(P', 2)`` of the pairs whose references are not near-silent: sdr, sir,
+    sar, si_sdr, snr_sdr, their improvements over the mixture sdri, si_sdri, snr_sdri, level_db
+    (all dB), ``silent`` (bool: the estimate is near-silent) and labels; concatenate several
+    with :func:`summarise`."""
     refs, mix = pairs.sources[:, 0], pairs.mixtures[:, 0]
     keep = (refs.pow(2).mean(-1) > 1e-8).all(-1)
     refs, mix, est, labels = refs[keep], mix[keep], estimates[keep], pairs.labels[:, 0][keep]
     metrics = source_metrics(est, refs, backend)
-    baseline = bss_eval(mix[:, None].expand_as(refs), refs, backend)["sdr"]
+    mix, ref64 = mix[:, None].double(), refs.double()
+    baseline = bss_eval(mix.expand_as(refs), refs, backend)["sdr"]
     return {
         **metrics,
         "sdri": metrics["sdr"] - baseline,
+        "si_sdri": improvement(si_sdr, est.double(), mix, ref64).numpy(),
+        "snr_sdri": improvement(snr_sdr, est.double(), mix, ref64).numpy(),
+        "silent": near_silent(est, mix).numpy(),
         "labels": labels.numpy(),
     }
 
 
-def summarise(*parts: dict[str, np.ndarray], class_names: tuple[str, ...] | None = None) -> dict:
-    """The means of :func:`score` from one or more :func:`score_sources` results."""
+def summarise(
+    *parts: dict[str, np.ndarray],
+    class_names: tuple[str, ...] | None = None,
+    drop_silent: bool = False,
+) -> dict:
+    """The means of :func:`score` from one or more :func:`score_sources` results.
+
+    ``silent_pairs`` counts the mixtures with a near-silent estimate; with ``drop_silent`` they
+    are left out of every mean (``pairs`` counts those kept), as the authors average. ``items``
+    always lists every mixture, so that paired comparisons between runs line up.
+    """
     per = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    silent = per["silent"].any(-1) if "silent" in per else np.zeros(len(per["labels"]), bool)
+    items = {k: _per_item(per[k]) for k in ("sdr", "si_sdr")}
+    if drop_silent:
+        if silent.all():
+            raise WsasError(f"every one of the {len(silent)} mixtures has a near-silent estimate")
+        per = {k: v[~silent] for k, v in per.items()}
     labels = per["labels"]
 
-    def mean(x) -> float | None:  # SAR of the mixture itself is +inf: stored as null (JSON)
-        value = float(np.mean(x))
+    def mean(key: str) -> float | None:  # SAR of the mixture itself is +inf: stored as null
+        value = float(np.mean(per[key]))
         return value if np.isfinite(value) else None
-
-    def per_item(x: np.ndarray) -> list[float | None]:
-        return [round(float(v), 4) if np.isfinite(v) else None for v in x.mean(-1)]
 
     def per_class(x: np.ndarray) -> dict[str, float]:
         return {
@@ -336,17 +164,19 @@ def summarise(*parts: dict[str, np.ndarray], class_names: tuple[str, ...] | None
 
     return {
         "pairs": len(labels),
-        "sdr": mean(per["sdr"]),
-        "sir": mean(per["sir"]),
-        "sar": mean(per["sar"]),
-        "si_sdr": float(per["si_sdr"].mean()),
-        "sdri": float(per["sdri"].mean()),
-        "level_db": float(per["level_db"].mean()),
+        **{k: mean(k) for k in ("sdr", "sir", "sar", "si_sdr", "sdri", "level_db")},
+        **{k: mean(k) for k in ("si_sdri", "snr_sdr", "snr_sdri") if k in per},
+        "silent_pairs": int(silent.sum()),
+        "dropped_silent": int(silent.sum()) if drop_silent else 0,
         "sdr_per_class": per_class(per["sdr"]),
         "si_sdr_per_class": per_class(per["si_sdr"]),
         # per test mixture (mean of its two sources), in pair order: paired comparisons
-        "items": {"sdr": per_item(per["sdr"]), "si_sdr": per_item(per["si_sdr"])},
+        "items": items,
     }
+
+
+def _per_item(x: np.ndarray) -> list[float | None]:
+    return [round(float(v), 4) if np.isfinite(v) else None for v in x.mean(-1)]
 
 
 def bounds(
@@ -452,6 +282,7 @@ def evaluate_run(
     seed: int = 1234,
     clip_samples: int | None = None,
     batch: int = 64,
+    drop_silent: bool = False,
 ) -> dict:
     """Score a run on the fixed 2-source test pairs of ``data`` (a corpus folder, or a labelled
     layout ``music:DIR`` / ``vggsound:DIR`` cut to ``clip_samples``), each source queried by its
@@ -459,6 +290,8 @@ def evaluate_run(
 
     ``n_pairs`` is at most the number of distinct 2-source mixtures the test split holds; the
     pairs are drawn, separated and scored ``batch`` at a time, so memory does not grow with it.
+    ``drop_silent``: leave mixtures with a near-silent estimate out of the means (the authors'
+    averaging, :func:`summarise`); CLAPScore stays over all mixtures.
     """
     bundle = load_run(run)
     config = bundle.config
@@ -489,6 +322,111 @@ def evaluate_run(
         "assignment": regime.assignment,
         "step": config["step"],
         "test_clip_seconds": round(clips.waves.shape[-1] / clips.sr, 3),
-        **summarise(*parts, class_names=clips.class_names),
+        **summarise(*parts, class_names=clips.class_names, drop_silent=drop_silent),
+        "silent_below_db": SILENT_DB,
         **{k: float(np.average([c[k] for c in claps], weights=sizes)) for k in claps[0]},
     }
+
+
+DCASE_LISTING = "lass_synthetic_validation.csv"  # the task 9 synthetic validation index
+DCASE_AUDIO = "lass_validation"  # its folder of clips, named by the CSV's source/noise (no .wav)
+
+
+def dcase_mixture(source: torch.Tensor, noise: torch.Tensor, snr_db: float):
+    """The DCASE 2024 task 9 evaluator's mixing rule: ``source, noise (S,)`` -> the reference
+    and the mixture ``(S,)``, float64.
+
+    The noise is scaled so that the source's mean power over the noise's is ``snr_db``; when the
+    mixture's peak exceeds 1, the source and the mixture are both scaled to peak 0.9 (the
+    evaluator's "declipping"), so the reference stays the mixture's own source.
+    """
+    source, noise = source.double(), noise.double()
+    noise_power = noise.pow(2).mean()
+    if not noise_power > 0:
+        raise WsasError("a silent noise clip cannot be mixed at an SNR")
+    noise = noise * torch.sqrt(source.pow(2).mean() / 10 ** (snr_db / 10) / noise_power)
+    mixture = source + noise
+    peak = float(mixture.abs().max())
+    if peak > 1:
+        source, mixture = source * 0.9 / peak, mixture * 0.9 / peak
+    return source, mixture
+
+
+def _dcase_rows(folder: Path) -> list[tuple[str, str, float, str]]:
+    """``(source, noise, snr_db, caption)`` per line of ``FOLDER/lass_synthetic_validation.csv``."""
+    listing = folder / DCASE_LISTING
+    if not listing.is_file():
+        raise WsasError(f"{listing}: missing (a CSV with columns source,noise,snr,query)")
+    rows = read_table(listing, ("source", "noise", "snr"))
+    caption = next((c for c in ("query", "caption") if rows and c in rows[0]), None)
+    if not rows:
+        raise WsasError(f"{listing}: lists no mixtures")
+    if caption is None:
+        raise WsasError(f"{listing}: no column 'query' (the caption of the source)")
+    out = []
+    for line, row in enumerate(rows, start=2):
+        fields = [(row.get(k) or "").strip() for k in ("source", "noise", "snr", caption)]
+        if not all(fields):
+            raise WsasError(f"{listing}: line {line} leaves source, noise, snr or query empty")
+        try:
+            snr = float(fields[2])
+        except ValueError:
+            raise WsasError(f"{listing}: line {line}: snr '{fields[2]}' is not a number") from None
+        out.append((fields[0], fields[1], snr, fields[3]))
+    return out
+
+
+def dcase_evaluate(checkpoint: str | os.PathLike, folder: str | os.PathLike) -> dict:
+    """The DCASE 2024 task 9 synthetic validation, scored as that challenge's evaluator does.
+
+    ``FOLDER`` holds ``lass_synthetic_validation.csv`` (columns ``source, noise, snr, query``;
+    the evaluator reads them in that order) and the clips ``lass_validation/NAME.wav`` (or
+    ``NAME.wav`` in FOLDER itself). Each line's source and noise are mixed by
+    :func:`dcase_mixture` at the run's sample rate (the evaluator's is 16 kHz; a longer clip is
+    cut to the shorter), the mixture is separated with the whole caption as one query, and
+    scored by the evaluator's metrics: the SNR-style SDR (:func:`wsas.metrics.snr_sdr`), its
+    improvement over the mixture, and SI-SDR without mean removal (AudioSep's
+    ``calculate_sisdr``); means over all lines.
+    """
+    folder = Path(folder)
+    rows = _dcase_rows(folder)
+    audio = folder / DCASE_AUDIO if (folder / DCASE_AUDIO).is_dir() else folder
+    bundle = load_run(checkpoint)
+    if get_regime(bundle.config["train"]["mode"]).unconditional:
+        raise WsasError(f"{checkpoint}: an unconditional model cannot be queried by a caption")
+    model, sr = bundle.model, bundle.config["sample_rate"]
+    embed = cached_text_embedder(bundle.clap)
+    per_file, means = [], []
+    for source_name, noise_name, snr, caption in rows:
+        source, _ = load(audio / f"{source_name}.wav", sr=sr)
+        noise, _ = load(audio / f"{noise_name}.wav", sr=sr)
+        length = min(len(source), len(noise))
+        reference, mixture = dcase_mixture(source[:length], noise[:length], snr)
+        queries = embed([caption])[None]  # (1, 1, D)
+        with torch.no_grad():
+            estimate = process_in_chunks(
+                lambda block: model(block[None], queries)[0].cpu(),  # noqa: B023 (used at once)
+                mixture.float(),
+                round(CHUNK_SECONDS * sr),
+                round(OVERLAP_SECONDS * sr),
+            )[0].double()
+        scores = {
+            "snr_sdr": snr_sdr(estimate, reference),
+            "snr_sdri": improvement(snr_sdr, estimate, mixture, reference),
+            "si_sdr": si_sdr(estimate, reference, _FLOAT32_EPS, zero_mean=False),
+        }
+        means.append([float(v) for v in scores.values()])
+        per_file.append(
+            {"source": source_name, "noise": noise_name, "snr": snr, "caption": caption}
+            | {k: round(float(v), 4) for k, v in scores.items()}
+        )
+    return {
+        "run": str(checkpoint),
+        "mixtures": len(per_file),
+        "sample_rate": sr,
+        **dict(zip(scores, np.mean(means, axis=0).tolist())),
+        "per_file": per_file,
+    }
+
+
+_FLOAT32_EPS = float(np.finfo(np.float32).eps)  # the evaluator's SI-SDR eps (librosa: float32)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from wsas.metrics import si_sdr  # the metric is also a loss (and PIT's assignment score)
+
 Pairwise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -235,19 +237,6 @@ def snr(
     power = reference.pow(2).sum(-1)
     error = (reference - estimate).pow(2).sum(-1)
     return 10 * torch.log10(power / (error + 10 ** (-max_db / 10) * power + eps) + eps)
-
-
-def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Scale-invariant SDR in dB: ``(..., S)`` x2 -> ``(...)`` (Le Roux et al., 2019)."""
-    reference = reference - reference.mean(-1, keepdim=True)
-    estimate = estimate - estimate.mean(-1, keepdim=True)
-    scale = (estimate * reference).sum(-1, keepdim=True) / (
-        reference.pow(2).sum(-1, keepdim=True) + eps
-    )
-    target = scale * reference
-    return 10 * torch.log10(
-        target.pow(2).sum(-1) / ((estimate - target).pow(2).sum(-1) + eps) + eps
-    )
 
 
 def best_permutation(outputs: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:

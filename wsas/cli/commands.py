@@ -146,10 +146,16 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from wsas.bundle import checkpoint_of
-    from wsas.evaluate import evaluate_run, reference_free
+    from wsas.evaluate import dcase_evaluate, evaluate_run, reference_free
     from wsas.presets import get_preset
     from wsas.results import json_text
 
+    chosen = [f for f, v in (("--data", args.data), ("--reference-free", args.reference_free),
+                             ("--dcase", args.dcase)) if v]  # fmt: skip
+    if len(chosen) > 1:
+        raise WsasError(f"give one of {', '.join(chosen)}, not {len(chosen)}")
+    if args.drop_silent and not args.data:
+        raise WsasError("--drop-silent goes with --data (the test mixtures)")
     if args.reference_free:
         report = reference_free(checkpoint_of(args.run), args.reference_free)
         print(
@@ -160,19 +166,45 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             f"improvement {report['clapscore_improvement']:+.3f})"
         )
         return
+    if args.dcase:
+        r = dcase_evaluate(checkpoint_of(args.run), args.dcase)
+        print(
+            json_text(r, indent=2)
+            if args.json
+            else f"DCASE 2024 task 9 evaluator's metrics on {r['mixtures']} mixtures: SNR-style "
+            f"SDR {r['snr_sdr']:.2f} dB, SNR-SDRi {r['snr_sdri']:.2f}, SI-SDR {r['si_sdr']:.2f}"
+        )
+        return
     if not args.data:
-        raise WsasError("give --data CORPUS (reference-based scores) or --reference-free FOLDER")
+        raise WsasError(
+            "give --data CORPUS (reference-based scores), --reference-free FOLDER or --dcase FOLDER"
+        )
     if args.pairs is not None and args.pairs < 1:
         raise WsasError(f"--pairs {args.pairs}: give a positive number of test mixtures")
     preset = get_preset(args.preset)
     pairs = args.pairs or preset.test_mixtures
-    r = evaluate_run(args.run, args.data, pairs, args.backend, clip_samples=preset.test_samples)
-    print(
-        json_text(r, indent=2)
-        if args.json
-        else f"{r['mode']} x{r['sources']} ({r['conditioning']}): SDR {r['sdr']:.2f} dB, "
-        f"SIR {r['sir']:.2f}, SAR {r['sar']:.2f}, SI-SDR {r['si_sdr']:.2f}, "
-        f"SDRi {r['sdri']:.2f}, CLAPScore +{r['clapscore_improvement']:.3f} on {r['pairs']} pairs"
+    r = evaluate_run(
+        args.run, args.data, pairs, args.backend, clip_samples=preset.test_samples,
+        drop_silent=args.drop_silent,
+    )  # fmt: skip
+    print(json_text(r, indent=2) if args.json else evaluation_line(r))
+
+
+def evaluation_line(r: dict) -> str:
+    """The text form of an :func:`wsas.evaluate.evaluate_run` report: every metric, named."""
+    silent = r["silent_pairs"]
+    if r["dropped_silent"]:
+        kept = f"{r['pairs']} pairs ({silent} with a near-silent estimate dropped)"
+    else:
+        kept = f"{r['pairs']} pairs" + (f" ({silent} with a near-silent estimate)" * bool(silent))
+    return (
+        f"{r['mode']} x{r['sources']} ({r['conditioning']}) on {kept}:\n"
+        f"  BSS Eval v3 (the paper's): SDR {r['sdr']:.2f} dB, SDRi {r['sdri']:.2f}, "
+        f"SIR {r['sir']:.2f}, SAR {r['sar']:.2f}\n"
+        f"  SI-SDR {r['si_sdr']:.2f} dB, SI-SDRi {r['si_sdri']:.2f}\n"
+        f"  SNR-style SDR (AudioSep, DCASE 2024 task 9) {r['snr_sdr']:.2f} dB, "
+        f"SNR-SDRi {r['snr_sdri']:.2f}\n"
+        f"  level error {r['level_db']:+.2f} dB, CLAPScore +{r['clapscore_improvement']:.3f}"
     )
 
 

@@ -182,16 +182,24 @@ def _train(sub) -> None:
 
 
 def _evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="SDR/SIR/SAR on the fixed 2-source test mixtures")
+    p = sub.add_parser("evaluate", help="every SDR the field reports, on the fixed test mixtures")
     p.add_argument("run", help="a run folder or checkpoint")
     p.add_argument("--data", help="corpus folder or music:DIR / vggsound:DIR")
     p.add_argument(
         "--reference-free", metavar="FOLDER", help="CLAPScore on FOLDER/captions.csv "
         "(file,caption): no clean references needed",
     )  # fmt: skip
+    p.add_argument(
+        "--dcase", metavar="FOLDER", help="the DCASE 2024 task 9 synthetic validation "
+        "(FOLDER/lass_synthetic_validation.csv and its clips), scored as its evaluator does",
+    )  # fmt: skip
     p.add_argument("--preset", default="tiny", choices=_presets())
     p.add_argument("--pairs", type=int, help="test mixtures (default: the preset's)")
     p.add_argument("--backend", default="fast", choices=["fast", "mir_eval"])
+    p.add_argument(
+        "--drop-silent", action="store_true", help="leave mixtures with a near-silent estimate "
+        "(energy 60 dB or more below the mixture's) out of the means, as the authors average",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=commands.cmd_evaluate)
 

@@ -178,14 +178,12 @@ def _bounds_table(bounds: dict) -> list[str]:
         "",
         "### Bounds on the same test mixtures",
         "",
-        "| estimate | SI-SDR | SDR | SIR | SAR |",
-        "|---|---|---|---|---|",
+        "| estimate | SI-SDR | SI-SDRi | SDR | SDRi | SIR | SAR | SNR-SDR | SNR-SDRi |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, b in bounds.items():
-        keys = ("si_sdr", "sdr", "sir", "sar")
-        lines.append(
-            f"| {name} | " + " | ".join("∞" if b[k] is None else f"{b[k]:.2f}" for k in keys) + " |"
-        )
+        keys = ("si_sdr", "si_sdri", "sdr", "sdri", "sir", "sar", "snr_sdr", "snr_sdri")
+        lines.append(f"| {name} | " + " | ".join(_db_cell(b, k) for k in keys) + " |")
     return lines
 
 
@@ -282,25 +280,36 @@ def si_sdr_tables(cells: list[dict], conditioning: str) -> str:
         "",
         "### Every cell",
         "",
-        "In dB. Level error: an estimate's energy over its reference's, signed (negative: too "
-        "quiet), mean over the test sources (0 is right; SI-SDR and SDR forgive a wrong level); "
-        "- for cells scored before it was measured.",
+        "In dB, every SDR on the same estimates: SDR, SIR, SAR and SDRi are BSS Eval v3 (the "
+        "paper's); SI-SDRi is SI-SDR minus the mixture's; SNR-SDR and SNR-SDRi are the SNR-style "
+        "SDR of AudioSep and the DCASE 2024 task 9 evaluator (no gain, no filter: it alone pays "
+        "for a wrong level; `wsas.metrics` defines each). Level error: an estimate's energy over "
+        "its reference's, signed (negative: too quiet), mean over the test sources (0 is right). "
+        "- for cells scored before a column was measured.",
         "",
-        "| cell | SI-SDR | SDR | SIR | SAR | level error | best step | last-quarter val gain |",
-        "|---|---|---|---|---|---|---|---|",
+        "| cell | SI-SDR | SI-SDRi | SDR | SDRi | SIR | SAR | SNR-SDR | SNR-SDRi | level error "
+        "| best step | last-quarter val gain |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in cells:
         train = c.get("train", {})
         gain = train.get("last_quarter_gain_db")
-        values = [c["si_sdr"], c["sdr"], c["sir"], c["sar"]]
+        keys = ("si_sdr", "si_sdri", "sdr", "sdri", "sir", "sar", "snr_sdr", "snr_sdri")
+        values = " | ".join(_db_cell(c, k) for k in keys)
         level = "-" if c.get("level_db") is None else f"{c['level_db']:+.2f}"  # older cells: none
         gain = "-" if gain is None else f"{gain:+.2f}"
         lines.append(
-            f"| {c['name']} | "
-            + " | ".join("∞" if v is None else f"{v:.2f}" for v in values)
-            + f" | {level} | {train.get('best_step', '-')} | {gain} |"
+            f"| {c['name']} | {values} | {level} | {train.get('best_step', '-')} | {gain} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _db_cell(cell: dict, key: str) -> str:
+    """A cell's metric in a table: ``-`` where its report predates the metric, ``∞`` where it is
+    stored as null (an exact decomposition, e.g. SAR of the mixture itself)."""
+    if key not in cell:
+        return "-"
+    return "∞" if cell[key] is None else f"{cell[key]:.2f}"
 
 
 def _items(cells: list[dict]) -> np.ndarray | None:
