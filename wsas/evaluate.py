@@ -395,7 +395,7 @@ def dcase_evaluate(checkpoint: str | os.PathLike, folder: str | os.PathLike) -> 
     if get_regime(bundle.config["train"]["mode"]).unconditional:
         raise WsasError(f"{checkpoint}: an unconditional model cannot be queried by a caption")
     model, sr = bundle.model, bundle.config["sample_rate"]
-    embed = cached_text_embedder(bundle.clap)
+    embed = query_embedder(bundle.clap, model.config.conditioning, model.config.max_tokens)
     per_file, means = [], []
     for source_name, noise_name, snr, caption in rows:
         source, _ = load(audio / f"{source_name}.wav", sr=sr)
