@@ -1,4 +1,5 @@
-"""Output names of a separation run, planned over every input before any work.
+"""Output files of a separation run: their names, planned over every input before any work,
+and what streaming them measured.
 
 For each input ``<prefix>__<query>.<fmt>`` per query, ``<prefix>__residual``/``__except``, and
 ``<prefix>__manifest.json``: prefixes unique per input, query slugs unique per input, and
@@ -10,8 +11,12 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
 
 from wsas.errors import CaptionError, WsasError
 
@@ -116,3 +121,45 @@ def plan_outputs(
                     "or rephrase the query"
                 )
     return plan
+
+
+@dataclass
+class Streamed:
+    """What :meth:`Separator.stream` measured while it wrote one input's outputs."""
+
+    sr: int
+    outputs: int
+    keep: int  # samples of each output kept (mono), for CLAP scores
+    samples: int = 0
+    peak: float = 0.0
+    gain: float = 1.0
+    input_scaled: int = 0  # the input was processed at 2 ** -input_scaled (too loud for float32)
+    energies: list[float] = field(default_factory=list)
+    mixture_energy: float = 0.0
+    kept: list[torch.Tensor] = field(default_factory=list)
+
+    def add(self, piece: torch.Tensor, parts: int) -> None:
+        """Account for ``piece (K, C, L)``: peak, energies (the mixture's from its first
+        ``parts`` rows, which add up to it; 0: unknown), the first ``keep`` samples."""
+        self.peak = max(self.peak, float(piece.abs().max()))
+        energy = piece.double().pow(2).sum((1, 2)).tolist()
+        self.energies = [a + b for a, b in zip(self.energies, energy)] or energy
+        if parts:
+            self.mixture_energy += float(piece[:parts].sum(0).double().pow(2).sum())
+        room = self.keep - self.samples
+        if room > 0:
+            self.kept.append(piece[..., :room].mean(1))
+        self.samples += piece.shape[-1]
+
+
+FULL_SCALE = 0.999  # peak of scaled integer outputs (a little under 1 so nothing clips)
+
+
+def to_integer_format(wav: Path, out: Path, fmt: str, gain: float, block: int = 1 << 16) -> None:
+    """Copy the float WAV ``wav`` into ``out`` as 24-bit ``fmt``, times ``gain``."""
+    with (
+        sf.SoundFile(wav) as src,
+        sf.SoundFile(out, "w", src.samplerate, src.channels, "PCM_24", format=fmt.upper()) as dst,
+    ):
+        for data in src.blocks(block, dtype="float32", always_2d=True):
+            dst.write(np.clip(data * gain, -1, 1))

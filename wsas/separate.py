@@ -15,7 +15,6 @@ import math
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +38,7 @@ from wsas.captions import parse
 from wsas.clap import cached_text_embedder, query_embedder
 from wsas.errors import AudioError, CaptionError, CheckpointError, WsasError
 from wsas.files import OutputSet
-from wsas.outputs import Planned, plan_outputs
+from wsas.outputs import FULL_SCALE, Planned, Streamed, plan_outputs, to_integer_format
 from wsas.pretrained import DEFAULT, model_path
 from wsas.regimes import REGIMES, get_regime
 
@@ -450,7 +449,7 @@ class Separator:
             )
             for src, dst in zip(floats, temps):
                 if src != dst:
-                    _to_integer_format(src, dst, fmt, done.gain)
+                    to_integer_format(src, dst, fmt, done.gain)
                     src.unlink()
         finally:
             for writer in writers:  # after an error: close quietly (the caller removes them)
@@ -471,45 +470,3 @@ class Separator:
             if negated:
                 rows.append((data - est[list(negated)].sum(0))[None])
             yield torch.cat(rows)
-
-
-@dataclass
-class Streamed:
-    """What :meth:`Separator.stream` measured while it wrote one input's outputs."""
-
-    sr: int
-    outputs: int
-    keep: int  # samples of each output kept (mono), for CLAP scores
-    samples: int = 0
-    peak: float = 0.0
-    gain: float = 1.0
-    input_scaled: int = 0  # the input was processed at 2 ** -input_scaled (too loud for float32)
-    energies: list[float] = field(default_factory=list)
-    mixture_energy: float = 0.0
-    kept: list[torch.Tensor] = field(default_factory=list)
-
-    def add(self, piece: torch.Tensor, parts: int) -> None:
-        """Account for ``piece (K, C, L)``: peak, energies (the mixture's from its first
-        ``parts`` rows, which add up to it; 0: unknown), the first ``keep`` samples."""
-        self.peak = max(self.peak, float(piece.abs().max()))
-        energy = piece.double().pow(2).sum((1, 2)).tolist()
-        self.energies = [a + b for a, b in zip(self.energies, energy)] or energy
-        if parts:
-            self.mixture_energy += float(piece[:parts].sum(0).double().pow(2).sum())
-        room = self.keep - self.samples
-        if room > 0:
-            self.kept.append(piece[..., :room].mean(1))
-        self.samples += piece.shape[-1]
-
-
-FULL_SCALE = 0.999  # peak of scaled integer outputs (a little under 1 so nothing clips)
-
-
-def _to_integer_format(wav: Path, out: Path, fmt: str, gain: float, block: int = 1 << 16) -> None:
-    """Copy the float WAV ``wav`` into ``out`` as 24-bit ``fmt``, times ``gain``."""
-    with (
-        sf.SoundFile(wav) as src,
-        sf.SoundFile(out, "w", src.samplerate, src.channels, "PCM_24", format=fmt.upper()) as dst,
-    ):
-        for data in src.blocks(block, dtype="float32", always_2d=True):
-            dst.write(np.clip(data * gain, -1, 1))
