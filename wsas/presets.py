@@ -402,7 +402,8 @@ PRESETS["music"] = replace(PRESETS["tiny"], name="music", classes="music", **_HE
 # share instruments (each mixture's own distinct), so that a caption may name a class both
 # mixtures hold, as two real recordings can: mix-and-separate cannot tell which mixture's
 # instrument its query means, more often the more sources a mixture holds (11 classes, 4
-# sources: 89 % of examples; 2 sources: 35 %). The search: results/testbed-search
+# sources: 89 % of examples; 2 sources: 35 %). It is the search's closest setting so far, not
+# yet a testbed where the premise holds (results/testbed-search)
 PRESETS["testbed"] = replace(PRESETS["music"], name="testbed", repeat_classes=True)
 # tiny's claim grid trained to its plateau (issue 18): 1200 steps, where tiny's supervised and
 # mix-and-separate cells gained < 0.15 dB validation SI-SDR over their last quarter (300 steps:

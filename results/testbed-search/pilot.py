@@ -140,7 +140,11 @@ def markdown(rows):
         "SI-SDR gained over the last quarter of training (the plateau check). Drop: MS x2 - MS x4;",
         "gap: supervised - MS x4; paired 95 % intervals (wsas.lab.premise). The premise holds",
         "with drop >= 1 and gap >= 2 dB, both intervals above zero. Wall: training seconds of the",
-        "three cells on 2 shared CPU cores (nice 15, other jobs running: noisy).",
+        "three cells on 2 shared CPU cores (nice 15, other jobs running: noisy). Queries: the",
+        "text tower of the shipped supervised model's TinyCLAP (tiny's corpus, every class; the",
+        "same for every cell), as pretraining the music one did not finish in 30 minutes on the",
+        "shared cores. Lr: cosine decay to 5 % at the last step, so a flat last quarter is the",
+        "schedule's doing as much as a plateau's.",
         "",
         "| setting | steps | MS x2 | MS x4 | supervised | drop | gap | premise | wall s |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -159,6 +163,11 @@ def markdown(rows):
         + (f" with {r['fields']}" if r["fields"] else "")
         for r in rows
     ]
+    lines += ["", "Validation SI-SDR (dB) by step, 48 fixed 2-source validation mixtures:", ""]
+    for r in rows:
+        for k, c in r["cells"].items():
+            curve = ", ".join(f"{step}: {v:.2f}" for step, v in c["val_curve"])
+            lines.append(f"- `{r['setting']}` {k}: {curve}")
     return "\n".join(lines) + "\n"
 
 
