@@ -10,6 +10,7 @@ import torch
 from wsas.data.classes import CLASS_BY_NAME, CLASS_SETS, CLASSES
 from wsas.data.datasets import (
     AudioCaptionDataset,
+    ClipSet,
     audiocaps_items,
     clotho_items,
     load_embedded,
@@ -321,3 +322,51 @@ def test_render_workers_die_on_sigterm_even_under_the_cli_handler():
         signal.signal(signal.SIGTERM, previous)
         torch.set_num_threads(threads)
         _WORKER.clear()
+
+
+def _tone_clips(classes: int, per_class: int = 3, samples: int = 64) -> ClipSet:
+    """Clips of class ``c`` are tones at FFT bin ``c + 1`` (a circular shift keeps the bin), of a
+    random phase each."""
+    phase = torch.rand(classes * per_class, 1, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    t = torch.arange(samples) / samples
+    waves = torch.cos(2 * torch.pi * ((labels[:, None] + 1) * t + phase))
+    phrasings = [(f"a sound of class {int(c)}",) for c in labels]
+    names = tuple(f"class {c}" for c in range(classes))
+    return ClipSet(waves, labels, phrasings, names, 8000)
+
+
+def test_repeat_classes_lets_the_mixtures_of_an_example_share_classes():
+    from wsas.errors import WsasError
+
+    clips = _tone_clips(5)  # 2 x 3 sources: too few classes for all-distinct examples
+    with pytest.raises(WsasError, match="6 distinct classes needed"):
+        sample_batch(clips, 4, 3, np.random.default_rng(0), groups=2)
+    batch = sample_batch(clips, 200, 3, np.random.default_rng(0), groups=2, repeat_classes=True)
+    assert batch.sources.shape == (200, 2, 3, 64)
+    assert torch.allclose(batch.mixtures, batch.sources.sum(2))
+    bins = torch.fft.rfft(batch.sources).abs().argmax(-1)  # (B, G, N): each source's tone
+    assert torch.equal(bins, batch.labels + 1)  # a clip of its label's class
+    for row in batch.labels:  # distinct within each mixture; 5 classes, 3 each: always shared
+        assert all(len(set(mixture.tolist())) == 3 for mixture in row)
+        assert set(row[0].tolist()) & set(row[1].tolist())
+    with pytest.raises(WsasError, match="6 distinct classes needed"):
+        sample_batch(clips, 1, 6, np.random.default_rng(0), repeat_classes=True)
+
+
+def test_repeat_classes_shares_as_often_as_independent_draws_do():
+    clips = _tone_clips(11)  # the music class set's size
+    batch = sample_batch(clips, 2000, 4, np.random.default_rng(1), groups=2, repeat_classes=True)
+    shared = np.mean([bool(set(row[0].tolist()) & set(row[1].tolist())) for row in batch.labels])
+    assert shared == pytest.approx(1 - 35 / 330, abs=0.02)  # 1 - C(7,4) / C(11,4)
+    distinct = sample_batch(clips, 200, 4, np.random.default_rng(1), groups=2)
+    assert all(len(set(row.flatten().tolist())) == 8 for row in distinct.labels)
+
+
+def test_only_the_testbed_preset_repeats_classes():
+    assert PRESETS["testbed"].train_config("mix-and-separate").repeat_classes
+    assert not any(
+        p.train_config("mix-and-separate").repeat_classes
+        for name, p in PRESETS.items()
+        if name != "testbed"
+    )

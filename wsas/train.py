@@ -189,7 +189,14 @@ class Trainer:
         if self.recordings is not None:
             return self._grid_crop(sample_captioned(self.recordings, batch, self.rng, groups))
         return self._grid_crop(
-            sample_batch(self.pool, batch, self.cfg.sources, self.rng, groups=groups)
+            sample_batch(
+                self.pool,
+                batch,
+                self.cfg.sources,
+                self.rng,
+                groups=groups,
+                repeat_classes=self.cfg.repeat_classes,
+            )
         )
 
     def clean_batch(self, batch: int | None = None) -> MixtureBatch:

@@ -1,8 +1,10 @@
 """N-source mixtures with captions, mixture-of-mixtures batches and the fixed test set.
 
-A training example draws ``groups * n_sources`` clips of distinct classes; group ``g`` sums to
-mixture ``X_g`` and is described by one caption whose clauses are joined by varied connectives,
-so the clause parser meets real variety. The per-source ground truth is kept for supervised
+A training example draws ``groups * n_sources`` clips of distinct classes (with
+``repeat_classes``: distinct within each mixture only, so that the mixtures of one example may
+share a class, as two real recordings can); group ``g`` sums to mixture ``X_g`` and is described
+by one caption whose clauses are joined by varied connectives, so the clause parser meets real
+variety. The per-source ground truth is kept for supervised
 training and evaluation; weakly supervised regimes see only mixtures and captions.
 """
 
@@ -109,13 +111,15 @@ def sample_batch(
     groups: int = 1,
     gain_db: tuple[float, float] = GAIN_DB,
     shift: bool = True,
+    repeat_classes: bool = False,
 ) -> MixtureBatch:
     """Draw ``batch`` examples of ``groups`` mixtures of ``n_sources`` clips each, all classes
-    distinct.
+    distinct (``repeat_classes``: distinct within each mixture; the mixtures of an example draw
+    their classes independently, so they may share some).
 
     Each source gets a random gain in ``gain_db`` and (with ``shift``) a random circular time shift.
     """
-    draw = _draw(clips, batch, n_sources, rng, groups, gain_db, shift)
+    draw = _draw(clips, batch, n_sources, rng, groups, gain_db, shift, repeat_classes)
     return _materialise(clips, draw, slice(None))
 
 
@@ -133,16 +137,22 @@ class _Draw:
     n_sources: int
 
 
-def _draw(clips, batch, n_sources, rng, groups, gain_db, shift) -> _Draw:
+def _draw(clips, batch, n_sources, rng, groups, gain_db, shift, repeat_classes=False) -> _Draw:
     n_total = groups * n_sources
     by_class = {int(c): np.flatnonzero(clips.labels.numpy() == c) for c in clips.labels.unique()}
-    if n_total > len(by_class):
-        raise WsasError(f"{n_total} distinct classes needed, the clip set has {len(by_class)}")
+    distinct = n_sources if repeat_classes else n_total  # classes that must differ
+    if distinct > len(by_class):
+        raise WsasError(f"{distinct} distinct classes needed, the clip set has {len(by_class)}")
     classes = list(by_class)
     idx = np.empty((batch, n_total), dtype=np.int64)
     labels = np.empty((batch, n_total), dtype=np.int64)
     for b in range(batch):
-        chosen = rng.choice(classes, size=n_total, replace=False)
+        if repeat_classes:
+            chosen = np.concatenate(
+                [rng.choice(classes, size=n_sources, replace=False) for _ in range(groups)]
+            )
+        else:
+            chosen = rng.choice(classes, size=n_total, replace=False)
         labels[b] = chosen
         idx[b] = [rng.choice(by_class[c]) for c in chosen]
     gains = 10 ** (rng.uniform(*gain_db, size=(batch, n_total, 1)) / 20)
