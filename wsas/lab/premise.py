@@ -27,8 +27,8 @@ def premise(ms2, ms4, supervised, level: float = 0.95, seed: int = 0) -> dict:
     ``ms2``, ``ms4``, ``supervised``: ``(items,)`` for one training seed or ``(seeds, items)``,
     the same test mixtures in the same order (e.g. ``evaluate_run(...)["items"]["si_sdr"]``):
     mix-and-separate trained on 2- and on 4-source mixtures, and supervised. Intervals are
-    :func:`wsas.lab.stats.paired_difference`'s (one seed each: the paired Student-t interval; several:
-    the hierarchical paired bootstrap, seeded by ``seed``).
+    :func:`wsas.lab.stats.paired_difference`'s (one seed each: the paired Student-t interval;
+    several: the hierarchical paired bootstrap, seeded by ``seed``).
 
     Returns ``{"drop": {...}, "gap": {...}, "holds": bool, "claim_a": str}``, each difference as
     ``{"mean", "low", "high", "min", "ok"}`` (dB; ``ok``: at least ``min`` and its interval
