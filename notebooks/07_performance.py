@@ -235,7 +235,7 @@ display(Markdown(f"Measured at {stamp('inference_10s')} and {stamp('bss_eval_1s'
 # (1.70x) and 4.31 -> 1.68 s deep (2.57x). The old code's steps drift between rows and runs: in
 # this run its late weak step read 1.61-1.89 s over the six late weak rows (median 1.79 s, against
 # which the default reads 2.02x; against the fastest, 1.81x) and its deep one 4.18-4.34 s. The
-# late row alone again, five alternating rounds instead of two (`wsas.bench.before_after` called
+# late row alone again, five alternating rounds instead of two (`wsas.lab.bench.before_after` called
 # with that row and `rounds=5` at 768369f; not in `results/bench.json`): old 1.82-2.31 s, new
 # 0.84-0.89 s, 2.17x on the fastest of each (2.24x on the
 # medians). So the issue's 2x by default is met, deep by a wide margin and late by a narrow one.

@@ -27,7 +27,7 @@ def test_bss_eval_speed_reports_both_backends_and_their_agreement():
 
 
 def test_resample_section_reports_both_rates_and_their_ratio():
-    from wsas.bench import resample_cost
+    from wsas.lab.bench import resample_cost
 
     report = resample_cost("smoke", rates=(16000, 16001))
     a, b = report["resample_16000"], report["resample_16001"]
