@@ -285,7 +285,7 @@ def test_laion_text_tower_returns_robertas_token_states(random_laion):
 
 @laion
 def test_laion_audio_tower_hears_estimates_resampled_to_48_khz(random_laion):
-    from wsas.audio import resample
+    from wsas.audio import resample_differentiable as resample  # the critic's own resampler
 
     assert random_laion.model.audio_cfg.sample_rate == random_laion.sample_rate == 48_000
     wave = 0.1 * torch.randn(2, 16_000, generator=torch.Generator().manual_seed(0))
