@@ -293,11 +293,11 @@ class Separator:
             audio = as_wave(example, f"example {name!r}")
             audio = (audio if audio.ndim == 1 else audio.mean(0))[None].to(self.device)
             embedding = self.clap.embed_audio(audio, check_rate(example_sr, name)).float()
-            parts.append(self._as_query(embedding.cpu()))
+            parts.append(self.as_query(embedding.cpu()))
             names.append(name)
         return names, torch.cat(parts).to(self.device)[None]
 
-    def _as_query(self, embedding: torch.Tensor) -> torch.Tensor:
+    def as_query(self, embedding: torch.Tensor) -> torch.Tensor:
         """A pooled CLAP embedding ``(1, D)`` in the form the model's queries take: as it is, or
         for cross-attention one real token ``(1, max_tokens, D + 1)``."""
         config = self.model.config

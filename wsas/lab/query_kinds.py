@@ -16,12 +16,12 @@ import numpy as np
 import torch
 
 from wsas.bundle import load_run
-from wsas.clap import cached_text_embedder
 from wsas.data.datasets import ClipSet, load_clips
 from wsas.data.mixing import fixed_pairs
 from wsas.lab.stats import mean_ci, paired_difference
 from wsas.losses import si_sdr
 from wsas.results import write_json
+from wsas.separate import Separator
 
 
 def example_clips(clips: ClipSet, sources: torch.Tensor, labels: torch.Tensor, seed: int = 0):
@@ -42,19 +42,22 @@ def compare(run: str, data: str, n_pairs: int = 120, batch: int = 16) -> dict:
     """SI-SDR of text and audio queries on ``n_pairs`` fixed test mixtures of ``data``, and
     their paired difference (audio minus text)."""
     bundle = load_run(run)
+    sep = Separator(bundle.model, bundle.clap, bundle.config, torch.device("cpu"))
     sr = bundle.config["sample_rate"]
     clips = load_clips(data, "test", sr)
     pairs = fixed_pairs(clips, n_pairs)
     refs, labels, mixtures = pairs.sources[:, 0], pairs.labels[:, 0], pairs.mixtures[:, 0]
     examples = example_clips(clips, refs, labels)
-    embed = cached_text_embedder(bundle.clap)
     scores = {"text": [], "audio": []}
     for start in range(0, n_pairs, batch):
         rows = slice(start, start + batch)
         texts = [clips.prompts[int(c)] for c in labels[rows].flatten()]
-        by_text = embed(texts).reshape(*labels[rows].shape, -1)
-        audio = examples[rows].flatten(0, 1)
-        by_audio = bundle.clap.embed_audio(audio, sr).reshape(*labels[rows].shape, -1)
+        shape = labels[rows].shape  # the model's own query form (pooled, or tokens for cross)
+        by_text = sep.query(texts)
+        by_text = by_text.reshape(*shape, *by_text.shape[1:])
+        pooled = bundle.clap.embed_audio(examples[rows].flatten(0, 1), sr).float()
+        by_audio = torch.cat([sep.as_query(e[None]) for e in pooled])
+        by_audio = by_audio.reshape(*shape, *by_audio.shape[1:])
         for kind, queries in (("text", by_text), ("audio", by_audio)):
             estimates = bundle.model(mixtures[rows], queries.float()).float()
             scores[kind].append(si_sdr(estimates.double(), refs[rows].double()).flatten())
